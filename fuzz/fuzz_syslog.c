@@ -1,4 +1,4 @@
-/* fuzz_syslog.c - libFuzzer target: syslog_parse and SD iteration must hold their invariants on any bytes. */
+/* fuzz_syslog.c - libFuzzer target: parse and SD-iterate any bytes, checking every invariant. */
 #include "syslog.h"
 
 #include <errno.h>

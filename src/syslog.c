@@ -327,11 +327,11 @@ int syslog_parse(const char *line, size_t n, struct syslog_msg *out) {
     return -EINVAL;
 }
 
+/* Indexed by facility number; 13-15 follow the RFC 5424 table (log audit, log alert, clock). */
 static const char *const facility_names[24] = {
-    "kern",     "user",   "mail",   "daemon", "auth",     "syslog",       "lpr",
-    "news",     "uucp",   "cron",   "authpriv", "ftp",    "ntp",          "security",
-    "console",  "solaris-cron", "local0", "local1", "local2", "local3",  "local4",
-    "local5",   "local6", "local7",
+    "kern",   "user",   "mail",     "daemon", "auth",     "syslog",  "lpr",          "news",
+    "uucp",   "cron",   "authpriv", "ftp",    "ntp",      "security", "console", "solaris-cron",
+    "local0", "local1", "local2",   "local3", "local4",   "local5",  "local6",       "local7",
 };
 
 static const char *const severity_names[8] = {

@@ -676,6 +676,28 @@ TEST(logger_util_linux_rfc3164) {
     ASSERT_EQ_MEM(m.msg.p, m.msg.n, "hello localpid");
 }
 
+/* Pins behaviour the README lists as known ambiguities, so a change to it is deliberate. */
+TEST(known_ambiguities_pinned) {
+    struct syslog_msg m;
+    /* A bare token after the timestamp is taken as the hostname (as rsyslog does). */
+    ASSERT_EQ_INT(parse("<13>Oct 11 22:14:15 hello world", &m), 0);
+    ASSERT_EQ_MEM(m.hostname.p, m.hostname.n, "hello");
+    ASSERT_EQ_MEM(m.msg.p, m.msg.n, "world");
+    /* Cisco IOS sequence numbers look like a tag; the device timestamp stays in msg. */
+    ASSERT_EQ_INT(parse("<189>123: *Mar  1 18:48:50.483 UTC: %SYS-5-CONFIG_I: Configured", &m), 0);
+    ASSERT_EQ_INT(m.format, SYSLOG_RFC3164);
+    ASSERT_EQ_MEM(m.appname.p, m.appname.n, "123");
+    ASSERT_EQ_MEM(m.msg.p, m.msg.n, "*Mar  1 18:48:50.483 UTC: %SYS-5-CONFIG_I: Configured");
+    /* An unescaped '"' inside an SD value cannot be told from the end of the value: the line is
+     * not 5424 and is forwarded as 3164 with everything after the PRI as msg. */
+    ASSERT_EQ_INT(parse("<13>1 - h a p m [a b=\"say \"hi\"\"] x", &m), 0);
+    ASSERT_EQ_INT(m.format, SYSLOG_RFC3164);
+    ASSERT_EQ_MEM(m.msg.p, m.msg.n, "1 - h a p m [a b=\"say \"hi\"\"] x");
+    /* A backslash right before the closing quote escapes it; the value then runs on. */
+    ASSERT_EQ_INT(parse("<13>1 - h a p m [a b=\"C:\\\"] x", &m), 0);
+    ASSERT_EQ_INT(m.format, SYSLOG_RFC3164);
+}
+
 /* ---- unparseable ---- */
 
 TEST(unparsed_lines_forwarded_whole) {
@@ -752,6 +774,7 @@ TEST_MAIN("syslog", TEST_ENTRY(rfc5424_example1_no_sd_bom), TEST_ENTRY(rfc5424_e
           TEST_ENTRY(rfc3164_tag_with_pid_and_hostname), TEST_ENTRY(rfc3164_no_tag),
           TEST_ENTRY(rfc3164_iso_timestamp), TEST_ENTRY(rfc3164_without_pri),
           TEST_ENTRY(rfc3164_pri_then_anything), TEST_ENTRY(logger_util_linux_rfc5424),
-          TEST_ENTRY(logger_util_linux_rfc3164), TEST_ENTRY(unparsed_lines_forwarded_whole),
+          TEST_ENTRY(logger_util_linux_rfc3164), TEST_ENTRY(known_ambiguities_pinned),
+          TEST_ENTRY(unparsed_lines_forwarded_whole),
           TEST_ENTRY(facility_and_severity_names_round_trip),
           TEST_ENTRY(names_aliases_case_and_bounds))
