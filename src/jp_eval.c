@@ -32,11 +32,16 @@ int jp_charge(struct jp_ctx *c, long n) {
     return jp_fail(c, JP_ELIMIT, "evaluation took more than %ld steps", JP_MAX_STEPS);
 }
 
-json_t *jp_keep(struct jp_ctx *c, json_t *v) {
+int jp_keep(struct jp_ctx *c, json_t *v, json_t **out) {
+    int rc = JP_ENOMEM;
+    *out = NULL;
     if (v == NULL) goto err;
+    /* A temporary costs memory until the search ends; charging for it bounds that memory. */
+    if ((rc = jp_charge(c, JP_KEEP_COST)) < 0) goto err;
     if (c->ntmp == c->captmp) {
         size_t cap = c->captmp * 2;
         json_t **t = malloc(cap * sizeof *t);
+        rc = JP_ENOMEM;
         if (t == NULL) goto err;
         memcpy(t, c->tmp, c->ntmp * sizeof *t);
         if (c->tmp != c->tmp_inline) free(c->tmp);
@@ -44,21 +49,21 @@ json_t *jp_keep(struct jp_ctx *c, json_t *v) {
         c->captmp = cap;
     }
     c->tmp[c->ntmp++] = v;
-    return v;
+    *out = v;
+    return 0;
 err:
     json_decref(v);
-    jp_fail(c, JP_ENOMEM, "out of memory");
-    return NULL;
+    return rc == JP_ENOMEM ? jp_fail(c, rc, "out of memory") : rc;
 }
 
 static int append(struct jp_ctx *c, json_t *arr, json_t *v) {
+    if (jp_charge(c, 1) < 0) return JP_ELIMIT;
     if (json_array_append(arr, v) < 0) return jp_fail(c, JP_ENOMEM, "out of memory");
     return 0;
 }
 
 static int new_array(struct jp_ctx *c, json_t **out) {
-    *out = jp_keep(c, json_array());
-    return *out != NULL ? 0 : JP_ENOMEM;
+    return jp_keep(c, json_array(), out);
 }
 
 /* Python slice semantics: clamp the bounds into the array, then walk by step. */
@@ -156,10 +161,11 @@ static int eval_multiselect(struct jp_ctx *c, const struct jp_node *n, json_t *c
         *out = json_null();
         return 0;
     }
-    *out = jp_keep(c, n->type == JP_N_MSLIST ? json_array() : json_object());
-    if (*out == NULL) return JP_ENOMEM;
+    rc = jp_keep(c, n->type == JP_N_MSLIST ? json_array() : json_object(), out);
+    if (rc < 0) return rc;
     for (size_t i = 0; i < n->nkids; i++) {
         if ((rc = jp_eval(c, n->kids[i], cur, &v)) < 0) return rc;
+        if ((rc = jp_charge(c, 1)) < 0) return rc;
         if (n->type == JP_N_MSLIST) rc = json_array_append(*out, v);
         else rc = json_object_setn(*out, n->keys[i], n->keylens[i], v);
         if (rc < 0) return jp_fail(c, JP_ENOMEM, "out of memory");

@@ -1,6 +1,6 @@
 /* jp_func.c - the JMESPath built-in functions, their signatures and argument type checks. */
+#include <float.h>
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,13 +52,21 @@ static int type_error(struct jp_ctx *c, const struct jp_func *f, size_t i, const
                    want, got);
 }
 
+/* Doubles beyond 2^52 in magnitude are already whole. */
+#define JP_WHOLE_LIMIT 4503599627370496.0
+
+/* floor() without libm, which the project's link line does not carry. */
+static double jp_floor(double d) {
+    if (!(d > -JP_WHOLE_LIMIT && d < JP_WHOLE_LIMIT)) return d;
+    double t = (double)(long long)d;
+    return t > d ? t - 1 : t;
+}
+
 static int keep_num(struct jp_ctx *c, double d, json_t **out) {
     /* Whole results print as integers, as the suite and other implementations do. */
-    if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == floor(d))
-        *out = jp_keep(c, json_integer((json_int_t)d));
-    else
-        *out = jp_keep(c, json_real(d));
-    return *out != NULL ? 0 : JP_ENOMEM;
+    if (d > -JP_WHOLE_LIMIT && d < JP_WHOLE_LIMIT && d == jp_floor(d))
+        return jp_keep(c, json_integer((json_int_t)d), out);
+    return jp_keep(c, json_real(d), out);
 }
 
 /* Checks that every element of arr has a type in mask (arrays of numbers, of strings). */
@@ -91,7 +99,11 @@ static int fn_abs(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size
         *out = v;
         return 0;
     }
-    return keep_num(c, fabs(json_number_value(v)), out);
+    if (json_is_integer(v) && json_integer_value(v) > LLONG_MIN) {
+        return jp_keep(c, json_integer(-json_integer_value(v)), out);
+    }
+    double d = json_number_value(v);
+    return keep_num(c, d < 0 ? -d : d, out);
 }
 
 static int fn_avg_sum(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size_t n,
@@ -116,11 +128,9 @@ static int fn_avg_sum(struct jp_ctx *c, const struct jp_func *f, struct arg *a, 
             all_int = 0;
     }
     if (f->name[0] == 'a') {
-        *out = jp_keep(c, json_real(dsum / (double)len));
-        return *out != NULL ? 0 : JP_ENOMEM;
+        return jp_keep(c, json_real(dsum / (double)len), out);
     }
-    *out = jp_keep(c, all_int ? json_integer(isum) : json_real(dsum));
-    return *out != NULL ? 0 : JP_ENOMEM;
+    return jp_keep(c, all_int ? json_integer(isum) : json_real(dsum), out);
 }
 
 static int fn_ceil_floor(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size_t n,
@@ -131,7 +141,7 @@ static int fn_ceil_floor(struct jp_ctx *c, const struct jp_func *f, struct arg *
         return 0;
     }
     double d = json_real_value(a[0].v);
-    return keep_num(c, f->name[0] == 'c' ? ceil(d) : floor(d), out);
+    return keep_num(c, f->name[0] == 'c' ? -jp_floor(-d) : jp_floor(d), out);
 }
 
 static int fn_contains(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size_t n,
@@ -174,9 +184,8 @@ static int fn_keys_values(struct jp_ctx *c, const struct jp_func *f, struct arg 
                           json_t **out) {
     (void)n;
     json_t *obj = a[0].v;
-    *out = jp_keep(c, json_array());
-    if (*out == NULL) return JP_ENOMEM;
-    int rc = jp_charge(c, (long)json_object_size(obj));
+    int rc = jp_keep(c, json_array(), out);
+    if (rc == 0) rc = jp_charge(c, (long)json_object_size(obj));
     for (void *it = json_object_iter(obj); it != NULL && rc == 0;
          it = json_object_iter_next(obj, it)) {
         if (f->name[0] == 'k')
@@ -201,18 +210,17 @@ static int fn_length(struct jp_ctx *c, const struct jp_func *f, struct arg *a, s
     } else {
         len = json_is_array(v) ? json_array_size(v) : json_object_size(v);
     }
-    *out = jp_keep(c, json_integer((json_int_t)len));
-    return *out != NULL ? 0 : JP_ENOMEM;
+    return jp_keep(c, json_integer((json_int_t)len), out);
 }
 
 static int fn_map(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size_t n,
                   json_t **out) {
     (void)f, (void)n;
     json_t *arr = a[1].v, *r;
-    *out = jp_keep(c, json_array());
-    if (*out == NULL) return JP_ENOMEM;
+    int rc = jp_keep(c, json_array(), out);
+    if (rc < 0) return rc;
     for (size_t k = 0; k < json_array_size(arr); k++) {
-        int rc = jp_eval(c, a[0].ref->a, json_array_get(arr, k), &r);
+        rc = jp_eval(c, a[0].ref->a, json_array_get(arr, k), &r);
         if (rc < 0) return rc;
         if (json_array_append(*out, r) < 0) return jp_fail(c, JP_ENOMEM, "out of memory");
     }
@@ -279,10 +287,10 @@ static int fn_min_max_by(struct jp_ctx *c, const struct jp_func *f, struct arg *
 static int fn_merge(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size_t n,
                     json_t **out) {
     (void)f;
-    *out = jp_keep(c, json_object());
-    if (*out == NULL) return JP_ENOMEM;
+    int rc = jp_keep(c, json_object(), out);
+    if (rc < 0) return rc;
     for (size_t k = 0; k < n; k++) {
-        int rc = jp_charge(c, (long)json_object_size(a[k].v));
+        rc = jp_charge(c, (long)json_object_size(a[k].v));
         if (rc < 0) return rc;
         if (json_object_update(*out, a[k].v) < 0) return jp_fail(c, JP_ENOMEM, "out of memory");
     }
@@ -308,8 +316,8 @@ static int fn_reverse(struct jp_ctx *c, const struct jp_func *f, struct arg *a, 
     json_t *v = a[0].v;
     if (json_is_array(v)) {
         size_t len = json_array_size(v);
-        *out = jp_keep(c, json_array());
-        if (*out == NULL) return JP_ENOMEM;
+        int rc = jp_keep(c, json_array(), out);
+        if (rc < 0) return rc;
         for (size_t k = len; k > 0; k--)
             if (json_array_append(*out, json_array_get(v, k - 1)) < 0)
                 return jp_fail(c, JP_ENOMEM, "out of memory");
@@ -326,9 +334,9 @@ static int fn_reverse(struct jp_ctx *c, const struct jp_func *f, struct arg *a, 
         memcpy(buf + len - i - l, s + i, l);
         i += l;
     }
-    *out = jp_keep(c, json_stringn_nocheck(buf, len));
+    int rc = jp_keep(c, json_stringn_nocheck(buf, len), out);
     free(buf);
-    return *out != NULL ? jp_charge(c, (long)(len / 8)) : JP_ENOMEM;
+    return rc < 0 ? rc : jp_charge(c, (long)(len / 8));
 }
 
 struct item {
@@ -366,11 +374,10 @@ static int fn_sort(struct jp_ctx *c, const struct jp_func *f, struct arg *a, siz
         items[k].key = keys ? keys[k] : items[k].val;
     }
     merge_sort(items, items + len, len, kind);
-    rc = JP_ENOMEM;
-    if ((*out = jp_keep(c, json_array())) == NULL) goto err;
+    if ((rc = jp_keep(c, json_array(), out)) < 0) goto err;
     for (size_t k = 0; k < len; k++) {
         if (json_array_append(*out, items[k].val) < 0) {
-            jp_fail(c, rc, "out of memory");
+            rc = jp_fail(c, JP_ENOMEM, "out of memory");
             goto err;
         }
     }
@@ -388,8 +395,8 @@ static int fn_to_array(struct jp_ctx *c, const struct jp_func *f, struct arg *a,
         *out = a[0].v;
         return 0;
     }
-    *out = jp_keep(c, json_array());
-    if (*out == NULL) return JP_ENOMEM;
+    int rc = jp_keep(c, json_array(), out);
+    if (rc < 0) return rc;
     return json_array_append(*out, a[0].v) < 0 ? jp_fail(c, JP_ENOMEM, "out of memory") : 0;
 }
 
@@ -434,21 +441,18 @@ static int fn_to_number(struct jp_ctx *c, const struct jp_func *f, struct arg *a
         char *end;
         long long x = strtoll(s, &end, 10);
         if (end == s + len && x != LLONG_MAX && x != LLONG_MIN) {
-            *out = jp_keep(c, json_integer(x));
-            return *out != NULL ? 0 : JP_ENOMEM;
+            return jp_keep(c, json_integer(x), out);
         }
     }
     double d = strtod(s, NULL);
-    if (!isfinite(d)) return 0;
-    *out = jp_keep(c, json_real(d));
-    return *out != NULL ? 0 : JP_ENOMEM;
+    if (!(d > -DBL_MAX && d < DBL_MAX)) return 0; /* out of range: inf is not JSON */
+    return jp_keep(c, json_real(d), out);
 }
 
 static int fn_type(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size_t n,
                    json_t **out) {
     (void)f, (void)n;
-    *out = jp_keep(c, json_string(jp_type_name(a[0].v)));
-    return *out != NULL ? 0 : JP_ENOMEM;
+    return jp_keep(c, json_string(jp_type_name(a[0].v)), out);
 }
 
 /* Sorted by name for bsearch. */

@@ -19,7 +19,9 @@
 /* Work budget per jp_search(): one unit per node evaluated, element visited or byte of
  * string produced. JMESPath can express exponential work ([@,@][*].[@,@][*]...), and
  * memory held by temporaries grows with work, so this caps both time and memory. */
-#define JP_MAX_STEPS (1L << 24)
+#define JP_MAX_STEPS (1L << 23)
+/* Units charged for each value the evaluator creates (see jp_keep). */
+#define JP_KEEP_COST 8
 
 enum jp_tok {
     JP_T_EOF,
@@ -141,8 +143,8 @@ struct jp_ctx {
 /* Evaluates n against cur; *out is borrowed (from data, the expression, or ctx). */
 int jp_eval(struct jp_ctx *c, const struct jp_node *n, json_t *cur, json_t **out);
 /* Takes ownership of a new reference v (NULL = allocation failed) and keeps it alive until
- * the search ends. Returns v, or NULL after recording JP_ENOMEM. */
-json_t *jp_keep(struct jp_ctx *c, json_t *v);
+ * the search ends, setting *out to it. Returns 0, or JP_ENOMEM / JP_ELIMIT (v released). */
+int jp_keep(struct jp_ctx *c, json_t *v, json_t **out);
 /* Records a reason in c->err and returns code. */
 int jp_fail(struct jp_ctx *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -187,8 +187,7 @@ int jp_to_json_string(struct jp_ctx *c, json_t *v, json_t **out) {
         rc = jp_fail(c, rc, "out of memory");
     if (rc == 0) rc = jp_charge(c, (long)(b.len / 8));
     if (rc < 0) goto err;
-    *out = jp_keep(c, json_stringn_nocheck(b.p ? b.p : "", b.len));
-    if (*out == NULL) rc = JP_ENOMEM;
+    rc = jp_keep(c, json_stringn_nocheck(b.p ? b.p : "", b.len), out);
 err:
     free(b.p);
     return rc;
@@ -207,8 +206,7 @@ int jp_join(struct jp_ctx *c, const json_t *glue, const json_t *arr, json_t **ou
     else if (rc == JP_ENOMEM) rc = jp_fail(c, rc, "out of memory");
     if (rc == 0) rc = jp_charge(c, (long)(b.len / 8 + json_array_size(arr)));
     if (rc < 0) goto err;
-    *out = jp_keep(c, json_stringn_nocheck(b.p ? b.p : "", b.len));
-    if (*out == NULL) rc = JP_ENOMEM;
+    rc = jp_keep(c, json_stringn_nocheck(b.p ? b.p : "", b.len), out);
 err:
     free(b.p);
     return rc;
