@@ -1,0 +1,538 @@
+/* config.c - loads hotdog.yml (the original hotdog's format) into a validated struct config. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+/* Nodes visited while loading, at most. libyaml keeps aliases as references, so a "billion
+ * laughs" document is small in memory but explodes when walked; this bounds the walk. */
+#define CONFIG_MAX_VISITS 100000
+
+enum ktype { K_STR, K_INT, K_MAP, K_KV, K_TLS, K_RULES };
+
+/* One row per configuration key. Offsets are from the start of struct config, so nested
+ * tables need no base pointers (for a K_MAP row, the offset of its line number, or 0). The same table drives loading, defaults and --help. */
+struct key {
+    const char *name;
+    enum ktype type;
+    size_t off;
+    const struct key *sub;
+    long min, max;
+    int required;
+    const char *def;
+    const char *help;
+};
+
+#define OFF(member) offsetof(struct config, member)
+
+static const struct key tls_keys[] = {
+    {"cert", K_STR, OFF(listen.tls.cert), NULL, 0, 0, 1, NULL, "PEM certificate file (may hold a chain)"},
+    {"key", K_STR, OFF(listen.tls.key), NULL, 0, 0, 1, NULL, "PEM private key (PKCS#1, PKCS#8 or EC)"},
+    {"ca", K_STR, OFF(listen.tls.ca), NULL, 0, 0, 0, NULL, "PEM CA bundle to verify client certificates"},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct key listen_keys[] = {
+    {"address", K_STR, OFF(listen.address), NULL, 0, 0, 1, NULL, "address to listen on (IPv4 or IPv6)"},
+    {"port", K_INT, OFF(listen.port), NULL, 1, 65535, 1, NULL, "TCP port"},
+    {"tls", K_TLS, OFF(listen.tls), tls_keys, 0, 0, 0, NULL, "TLS settings; empty or false means plaintext"},
+    {"max_message_size", K_INT, OFF(listen.max_message_size), NULL, 64, 64L << 20, 0, "65536",
+     "longest message in bytes; longer frames are counted and skipped"},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct key kafka_keys[] = {
+    {"conf", K_KV, OFF(kafka.conf), NULL, 0, 0, 0, NULL, "librdkafka properties, passed through verbatim"},
+    {"topic", K_STR, OFF(kafka.topic), NULL, 0, 0, 1, NULL, "default topic"},
+    {"buffer", K_INT, OFF(kafka.buffer), NULL, 1, 10000000, 0, "-1",
+     "producer queue size in messages (queue.buffering.max.messages)"},
+    {"timeout_ms", K_INT, OFF(kafka.timeout_ms), NULL, 1, 3600000, 0, "30000",
+     "how long to wait for a broker at start-up"},
+    {"shutdown_timeout_ms", K_INT, OFF(kafka.shutdown_timeout_ms), NULL, 0, 3600000, 0, "10000",
+     "how long to wait for deliveries on shutdown"},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct key metrics_keys[] = {
+    {"statsd", K_STR, OFF(statsd), NULL, 0, 0, 0, NULL, "statsd host:port"},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct key status_keys[] = {
+    {"address", K_STR, OFF(status_address), NULL, 0, 0, 0, "127.0.0.1", "status server address"},
+    {"port", K_INT, OFF(status_port), NULL, 1, 65535, 1, NULL, "status server port"},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct key global_keys[] = {
+    {"listen", K_MAP, OFF(listen.line), listen_keys, 0, 0, 1, NULL, "the syslog listener"},
+    {"kafka", K_MAP, OFF(kafka.line), kafka_keys, 0, 0, 1, NULL, "the Kafka producer"},
+    {"metrics", K_MAP, 0, metrics_keys, 0, 0, 0, NULL, "metrics export"},
+    {"status", K_MAP, 0, status_keys, 0, 0, 0, NULL, "HTTP status server"},
+    {"workers", K_INT, OFF(workers), NULL, 0, 1024, 0, "0", "worker threads; 0 = one per core"},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct key root_keys[] = {
+    {"global", K_MAP, 0, global_keys, 0, 0, 1, NULL, "global settings"},
+    {"rules", K_RULES, 0, NULL, 0, 0, 0, NULL, "ordered list of rules"},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+struct loader {
+    const char *name;
+    yaml_document_t doc;
+    struct config *cfg;
+    char *err;
+    size_t errlen;
+    long visits;
+};
+
+static int line_of(const yaml_node_t *n) { return n ? (int)n->start_mark.line + 1 : 0; }
+
+static int fail(struct loader *l, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(struct loader *l, const yaml_node_t *n, const char *fmt, ...) {
+    int k = snprintf(l->err, l->errlen, "%s:%d: ", l->name, line_of(n));
+    if (k < 0 || (size_t)k >= l->errlen) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->err + k, l->errlen - (size_t)k, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static yaml_node_t *node(struct loader *l, int id) {
+    l->visits++;
+    return yaml_document_get_node(&l->doc, id);
+}
+
+static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+
+static int is_null(const yaml_node_t *n) {
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0;
+    const char *s = scalar(n);
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+static void *field_ptr(struct loader *l, const struct key *k) { return (char *)l->cfg + k->off; }
+
+static char *xstrdup(const char *s) {
+    char *d = strdup(s);
+    if (!d) abort(); /* out-of-memory policy: small allocations abort */
+    return d;
+}
+
+static int set_int(struct loader *l, const yaml_node_t *n, const char *path, const struct key *k,
+                   const char *text) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || errno) return fail(l, n, "'%s' must be an integer (got '%s')", path, text);
+    if (v < k->min || v > k->max)
+        return fail(l, n, "'%s' must be between %ld and %ld (got %ld)", path, k->min, k->max, v);
+    *(long *)field_ptr(l, k) = v;
+    return 0;
+}
+
+static void apply_defaults(struct loader *l, const struct key *t) {
+    for (const struct key *k = t; k->name; k++) {
+        if (k->sub) apply_defaults(l, k->sub);
+        if (!k->def) continue;
+        if (k->type == K_STR) *(char **)field_ptr(l, k) = xstrdup(k->def);
+        if (k->type == K_INT) *(long *)field_ptr(l, k) = strtol(k->def, NULL, 10);
+    }
+}
+
+static int load_map(struct loader *l, const yaml_node_t *n, const struct key *t, const char *path);
+static int load_rules(struct loader *l, const yaml_node_t *n);
+
+static int load_kv(struct loader *l, const yaml_node_t *n, const char *path) {
+    if (n->type != YAML_MAPPING_NODE) return fail(l, n, "'%s' must be a map", path);
+    struct config_kafka *kc = &l->cfg->kafka;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = node(l, p->key), *vn = node(l, p->value);
+        if (kn->type != YAML_SCALAR_NODE) return fail(l, kn, "'%s' keys must be strings", path);
+        if (vn->type != YAML_SCALAR_NODE || is_null(vn))
+            return fail(l, vn, "'%s.%s' must be a string or number", path, scalar(kn));
+        struct config_kv *nk = realloc(kc->conf, sizeof *nk * (kc->nconf + 1));
+        if (!nk) abort();
+        kc->conf = nk;
+        kc->conf[kc->nconf++] = (struct config_kv){xstrdup(scalar(kn)), xstrdup(scalar(vn)),
+                                                   line_of(kn)};
+    }
+    return 0;
+}
+
+static int load_value(struct loader *l, const yaml_node_t *n, const struct key *k,
+                      const char *path) {
+    if (l->visits > CONFIG_MAX_VISITS)
+        return fail(l, n, "document too large (more than %d nodes, alias bomb?)", CONFIG_MAX_VISITS);
+    switch (k->type) {
+    case K_STR:
+        if (n->type != YAML_SCALAR_NODE || is_null(n))
+            return fail(l, n, "'%s' must be a string", path);
+        free(*(char **)field_ptr(l, k));
+        *(char **)field_ptr(l, k) = xstrdup(scalar(n));
+        return 0;
+    case K_INT:
+        if (n->type != YAML_SCALAR_NODE) return fail(l, n, "'%s' must be an integer", path);
+        return set_int(l, n, path, k, scalar(n));
+    case K_MAP:
+        /* For a map, a non-zero offset names the int that records the map's line. */
+        if (k->off) *(int *)field_ptr(l, k) = line_of(n);
+        return load_map(l, n, k->sub, path);
+    case K_KV:
+        return load_kv(l, n, path);
+    case K_TLS:
+        /* The original accepts an empty section (or `false`) for plaintext. */
+        if (is_null(n) || (n->type == YAML_SCALAR_NODE && !strcmp(scalar(n), "false"))) return 0;
+        l->cfg->listen.tls.line = line_of(n);
+        return load_map(l, n, k->sub, path);
+    case K_RULES:
+        return load_rules(l, n);
+    }
+    return 0;
+}
+
+static int load_map(struct loader *l, const yaml_node_t *n, const struct key *t, const char *path) {
+    if (n->type != YAML_MAPPING_NODE) return fail(l, n, "'%s' must be a map", path);
+    unsigned seen = 0; /* bit i: t[i] was given */
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = node(l, p->key), *vn = node(l, p->value);
+        if (kn->type != YAML_SCALAR_NODE) return fail(l, kn, "'%s' has a non-string key", path);
+        char sub[256];
+        snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", scalar(kn));
+        const struct key *k = t;
+        while (k->name && strcmp(k->name, scalar(kn))) k++;
+        if (!k->name) return fail(l, kn, "unknown key '%s'", sub);
+        if (seen & (1u << (k - t))) return fail(l, kn, "duplicate key '%s'", sub);
+        seen |= 1u << (k - t);
+        if (load_value(l, vn, k, sub) < 0) return -1;
+    }
+    for (const struct key *k = t; k->name; k++)
+        if (k->required && !(seen & (1u << (k - t))))
+            return fail(l, n, "missing required key '%s%s%s'", path, *path ? "." : "", k->name);
+    return 0;
+}
+
+/* Converts a YAML node to JSON for merge actions. Quoted scalars are strings; plain ones are
+ * typed the way YAML 1.2's core schema does (null, booleans, integers, floats). */
+static json_t *to_json(struct loader *l, const yaml_node_t *n, int depth) {
+    if (depth > 64 || l->visits > CONFIG_MAX_VISITS) return NULL;
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *s = scalar(n);
+        if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return json_string(s);
+        if (is_null(n)) return json_null();
+        if (!strcmp(s, "true") || !strcmp(s, "True")) return json_true();
+        if (!strcmp(s, "false") || !strcmp(s, "False")) return json_false();
+        char *end;
+        errno = 0;
+        long long iv = strtoll(s, &end, 10);
+        if (!*end && !errno) return json_integer(iv);
+        double dv = strtod(s, &end);
+        if (!*end && end != s) return json_real(dv);
+        return json_string(s);
+    }
+    if (n->type == YAML_SEQUENCE_NODE) {
+        json_t *a = json_array();
+        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+            json_t *v = to_json(l, node(l, *i), depth + 1);
+            if (!v) { json_decref(a); return NULL; }
+            json_array_append_new(a, v);
+        }
+        return a;
+    }
+    json_t *o = json_object();
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = node(l, p->key);
+        json_t *v = kn->type == YAML_SCALAR_NODE ? to_json(l, node(l, p->value), depth + 1) : NULL;
+        if (!v) { json_decref(o); return NULL; }
+        json_object_set_new(o, scalar(kn), v);
+    }
+    return o;
+}
+
+static const char *const field_names[] = {"msg", "hostname", "appname", "facility", "severity",
+                                          "procid", "msgid"};
+static const char *const action_names[] = {"forward", "merge", "replace", "stop"};
+
+const char *config_field_name(enum config_field f) { return field_names[f]; }
+
+/* The keys each action type accepts, as a bit mask over {topic, key, template, json}. */
+static const char *const action_keys[] = {"topic", "key", "template", "json"};
+static const unsigned action_allowed[] = {1 | 2, 8, 4, 0};
+static const unsigned action_required[] = {0, 8, 4, 0};
+
+static int load_action(struct loader *l, const yaml_node_t *n, const char *path,
+                       struct config_action *a) {
+    if (n->type != YAML_MAPPING_NODE) return fail(l, n, "'%s' must be a map with a 'type'", path);
+    a->line = line_of(n);
+    const yaml_node_t *type = NULL;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = node(l, p->key);
+        if (kn->type == YAML_SCALAR_NODE && !strcmp(scalar(kn), "type")) type = node(l, p->value);
+    }
+    if (!type) return fail(l, n, "missing required key '%s.type'", path);
+    if (type->type != YAML_SCALAR_NODE) return fail(l, type, "'%s.type' must be a string", path);
+    size_t t = 0;
+    while (t < 4 && strcmp(scalar(type), action_names[t])) t++;
+    if (t == 4)
+        return fail(l, type, "'%s.type': unknown action '%s' (expected forward, merge, replace or stop)",
+                    path, scalar(type));
+    a->type = (enum config_action_type)t;
+    unsigned seen = 0;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = node(l, p->key), *vn = node(l, p->value);
+        if (kn->type != YAML_SCALAR_NODE) return fail(l, kn, "'%s' has a non-string key", path);
+        if (!strcmp(scalar(kn), "type")) continue;
+        unsigned i = 0;
+        while (i < 4 && strcmp(scalar(kn), action_keys[i])) i++;
+        if (i == 4 || !(action_allowed[t] & (1u << i)))
+            return fail(l, kn, "unknown key '%s.%s' for a %s action", path, scalar(kn),
+                        action_names[t]);
+        seen |= 1u << i;
+        if (i == 3) {
+            if (vn->type != YAML_MAPPING_NODE) return fail(l, vn, "'%s.json' must be a map", path);
+            a->json = to_json(l, vn, 0);
+            if (!a->json) return fail(l, vn, "'%s.json' is nested too deeply or too large (more than %d nodes)",
+                                          path, CONFIG_MAX_VISITS);
+            continue;
+        }
+        if (vn->type != YAML_SCALAR_NODE || is_null(vn))
+            return fail(l, vn, "'%s.%s' must be a string", path, scalar(kn));
+        char **dst = i == 0 ? &a->topic : i == 1 ? &a->key : &a->template;
+        *dst = xstrdup(scalar(vn));
+    }
+    for (unsigned i = 0; i < 4; i++)
+        if ((action_required[t] & (1u << i)) && !(seen & (1u << i)))
+            return fail(l, n, "missing required key '%s.%s' for a %s action", path, action_keys[i],
+                        action_names[t]);
+    return 0;
+}
+
+static int load_rule(struct loader *l, const yaml_node_t *n, const char *path,
+                     struct config_rule *r) {
+    if (n->type != YAML_MAPPING_NODE) return fail(l, n, "'%s' must be a map", path);
+    r->line = line_of(n);
+    r->field = FIELD_MSG;
+    const yaml_node_t *actions = NULL;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = node(l, p->key), *vn = node(l, p->value);
+        if (kn->type != YAML_SCALAR_NODE) return fail(l, kn, "'%s' has a non-string key", path);
+        const char *k = scalar(kn);
+        if (!strcmp(k, "actions")) {
+            actions = vn;
+            continue;
+        }
+        if (strcmp(k, "regex") && strcmp(k, "jmespath") && strcmp(k, "field"))
+            return fail(l, kn, "unknown key '%s.%s'", path, k);
+        if (vn->type != YAML_SCALAR_NODE || is_null(vn))
+            return fail(l, vn, "'%s.%s' must be a string", path, k);
+        if (!strcmp(k, "field")) {
+            size_t f = 0;
+            while (f < 7 && strcmp(scalar(vn), field_names[f])) f++;
+            if (f == 7)
+                return fail(l, vn, "'%s.field': unknown field '%s' (expected msg, hostname, appname, "
+                            "facility, severity, procid or msgid)", path, scalar(vn));
+            r->field = (enum config_field)f;
+            continue;
+        }
+        if (r->regex || r->jmespath)
+            return fail(l, kn, "'%s' has both regex and jmespath: a rule has exactly one matcher", path);
+        r->matcher_line = line_of(vn);
+        *(k[0] == 'r' ? &r->regex : &r->jmespath) = xstrdup(scalar(vn));
+    }
+    if (!r->regex && !r->jmespath)
+        return fail(l, n, "'%s' needs a matcher: 'regex' or 'jmespath'", path);
+    if (!actions) return fail(l, n, "missing required key '%s.actions'", path);
+    if (actions->type != YAML_SEQUENCE_NODE) return fail(l, actions, "'%s.actions' must be a list", path);
+    size_t na = (size_t)(actions->data.sequence.items.top - actions->data.sequence.items.start);
+    r->actions = calloc(na ? na : 1, sizeof *r->actions);
+    if (!r->actions) abort();
+    for (size_t i = 0; i < na; i++) {
+        char sub[256];
+        snprintf(sub, sizeof sub, "%s.actions[%zu]", path, i);
+        r->nactions = i + 1;
+        if (load_action(l, node(l, actions->data.sequence.items.start[i]), sub, &r->actions[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int load_rules(struct loader *l, const yaml_node_t *n) {
+    if (is_null(n)) return 0;
+    if (n->type != YAML_SEQUENCE_NODE) return fail(l, n, "'rules' must be a list");
+    size_t nr = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    struct config *c = l->cfg;
+    c->rules = calloc(nr ? nr : 1, sizeof *c->rules);
+    if (!c->rules) abort();
+    for (size_t i = 0; i < nr; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "rules[%zu]", i);
+        c->nrules = i + 1;
+        if (load_rule(l, node(l, n->data.sequence.items.start[i]), path, &c->rules[i]) < 0) return -1;
+    }
+    return 0;
+}
+
+static void kv_set(struct config *c, const char *key, const char *value) {
+    struct config_kafka *k = &c->kafka;
+    for (size_t i = 0; i < k->nconf; i++)
+        if (!strcmp(k->conf[i].key, key)) {
+            free(k->conf[i].value);
+            k->conf[i].value = xstrdup(value);
+            return;
+        }
+    struct config_kv *nk = realloc(k->conf, sizeof *nk * (k->nconf + 1));
+    if (!nk) abort();
+    k->conf = nk;
+    k->conf[k->nconf++] = (struct config_kv){xstrdup(key), xstrdup(value), 0};
+}
+
+const char *config_kafka_get(const struct config *c, const char *key) {
+    for (size_t i = 0; i < c->kafka.nconf; i++)
+        if (!strcmp(c->kafka.conf[i].key, key)) return c->kafka.conf[i].value;
+    return NULL;
+}
+
+/* The original hotdog's environment overrides, applied after the file. */
+static void apply_env(struct config *c) {
+    static const char *const env[][2] = {{"KAFKA_BROKER", "bootstrap.servers"},
+                                          {"SASL_SCRAM_USERNAME", "sasl.username"},
+                                          {"SASL_SCRAM_PASSWORD", "sasl.password"}};
+    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
+        const char *v = getenv(env[i][0]);
+        if (v && *v) kv_set(c, env[i][1], v);
+    }
+}
+
+struct config *config_load_string(const char *name, const char *text, size_t len, char *err,
+                                  size_t errlen) {
+    struct loader l = {.name = name, .err = err, .errlen = errlen};
+    yaml_parser_t parser;
+    int have_doc = 0;
+    l.cfg = calloc(1, sizeof *l.cfg);
+    if (!l.cfg) abort();
+    l.cfg->path = xstrdup(name);
+    apply_defaults(&l, root_keys);
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &l.doc)) {
+        snprintf(err, errlen, "%s:%zu: YAML syntax error: %s%s%s", name,
+                 parser.problem_mark.line + 1, parser.problem ? parser.problem : "unknown",
+                 parser.context ? " " : "", parser.context ? parser.context : "");
+        goto err;
+    }
+    have_doc = 1;
+    yaml_node_t *root = yaml_document_get_root_node(&l.doc);
+    if (!root) {
+        snprintf(err, errlen, "%s:1: the file is empty", name);
+        goto err;
+    }
+    if (load_map(&l, root, root_keys, "") < 0) goto err;
+    apply_env(l.cfg);
+    if (!config_kafka_get(l.cfg, "bootstrap.servers")) {
+        snprintf(err, errlen, "%s:%d: 'global.kafka.conf' has no 'bootstrap.servers' "
+                 "(set it there or in the KAFKA_BROKER environment variable)", name,
+                 l.cfg->kafka.line ? l.cfg->kafka.line : 1);
+        goto err;
+    }
+    yaml_document_delete(&l.doc);
+    yaml_parser_delete(&parser);
+    return l.cfg;
+err:
+    if (have_doc) yaml_document_delete(&l.doc);
+    yaml_parser_delete(&parser);
+    config_free(l.cfg);
+    return NULL;
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 16384;
+            if (cap > (16u << 20)) {
+                snprintf(err, errlen, "%s: larger than 16 MiB, not a configuration file", path);
+                fclose(f);
+                free(buf);
+                return NULL;
+            }
+            buf = realloc(buf, cap);
+            if (!buf) abort();
+        }
+        size_t k = fread(buf + len, 1, cap - len, f);
+        if (!k) break;
+        len += k;
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        snprintf(err, errlen, "%s: read error", path);
+        free(buf);
+        return NULL;
+    }
+    struct config *c = config_load_string(path, buf, len, err, errlen);
+    free(buf);
+    return c;
+}
+
+void config_free(struct config *c) {
+    if (!c) return;
+    free(c->path);
+    free(c->listen.address);
+    free(c->listen.tls.cert);
+    free(c->listen.tls.key);
+    free(c->listen.tls.ca);
+    for (size_t i = 0; i < c->kafka.nconf; i++) {
+        free(c->kafka.conf[i].key);
+        free(c->kafka.conf[i].value);
+    }
+    free(c->kafka.conf);
+    free(c->kafka.topic);
+    free(c->statsd);
+    free(c->status_address);
+    for (size_t i = 0; i < c->nrules; i++) {
+        struct config_rule *r = &c->rules[i];
+        free(r->regex);
+        free(r->jmespath);
+        for (size_t j = 0; j < r->nactions; j++) {
+            free(r->actions[j].topic);
+            free(r->actions[j].key);
+            free(r->actions[j].template);
+            json_decref(r->actions[j].json);
+        }
+        free(r->actions);
+    }
+    free(c->rules);
+    free(c);
+}
+
+static void print_keys(FILE *out, const struct key *t, const char *path) {
+    static const char *const tn[] = {"string", "integer", "map", "map", "map", "list"};
+    for (const struct key *k = t; k->name; k++) {
+        char full[128];
+        snprintf(full, sizeof full, "%s%s%s", path, *path ? "." : "", k->name);
+        if (k->type == K_MAP || k->type == K_TLS) {
+            if (k->type == K_TLS) fprintf(out, "  %-36s %-8s %s\n", full, tn[k->type], k->help);
+            print_keys(out, k->sub, full);
+            continue;
+        }
+        char dflt[48] = "";
+        if (k->required) snprintf(dflt, sizeof dflt, "required");
+        else if (k->def && strcmp(k->def, "-1")) snprintf(dflt, sizeof dflt, "default %s", k->def);
+        fprintf(out, "  %-36s %-8s %-16s %s\n", full, tn[k->type], dflt, k->help);
+    }
+}
+
+void config_print_keys(FILE *out) { print_keys(out, root_keys, ""); }

@@ -1,0 +1,89 @@
+/* config.h - loads hotdog.yml (the original hotdog's format) into a validated struct config. */
+#ifndef HOTDOG_CONFIG_H
+#define HOTDOG_CONFIG_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+
+struct config_kv {
+    char *key, *value;
+    int line;
+};
+
+struct config_tls {
+    char *cert, *key, *ca;
+    int line; /* 0 when no tls section: plaintext */
+};
+
+struct config_listen {
+    char *address;
+    long port;
+    struct config_tls tls;
+    long max_message_size;
+    int line;
+};
+
+struct config_kafka {
+    struct config_kv *conf; /* librdkafka properties, passed through verbatim */
+    size_t nconf;
+    char *topic;
+    long buffer; /* -1: not set (librdkafka's own queue.buffering.max.messages) */
+    long timeout_ms;
+    long shutdown_timeout_ms;
+    int line;
+};
+
+enum config_field { FIELD_MSG, FIELD_HOSTNAME, FIELD_APPNAME, FIELD_FACILITY, FIELD_SEVERITY,
+                    FIELD_PROCID, FIELD_MSGID };
+enum config_action_type { ACTION_FORWARD, ACTION_MERGE, ACTION_REPLACE, ACTION_STOP };
+
+struct config_action {
+    enum config_action_type type;
+    char *topic;    /* forward: template, NULL = global.kafka.topic */
+    char *key;      /* forward: template, NULL = no key */
+    char *template; /* replace */
+    json_t *json;   /* merge: the map, string values are templates (owned) */
+    int line;
+};
+
+struct config_rule {
+    enum config_field field;
+    char *regex;    /* exactly one of regex and jmespath is set */
+    char *jmespath;
+    struct config_action *actions;
+    size_t nactions;
+    int line;
+    int matcher_line; /* line of the regex/jmespath key, for error messages */
+};
+
+struct config {
+    char *path;
+    struct config_listen listen;
+    long workers; /* 0: one per core */
+    struct config_kafka kafka;
+    char *statsd;  /* "host:port" or NULL */
+    char *status_address;
+    long status_port; /* 0: no status server */
+    struct config_rule *rules;
+    size_t nrules;
+};
+
+/* Loads and validates path. On error returns NULL and writes "FILE:LINE: message" naming the
+ * key to err. Environment overrides (KAFKA_BROKER, SASL_SCRAM_USERNAME, SASL_SCRAM_PASSWORD)
+ * are applied. The caller frees the result with config_free. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+/* Same, from a string (for tests and fuzzing); name is used in messages. */
+struct config *config_load_string(const char *name, const char *text, size_t len, char *err,
+                                  size_t errlen);
+void config_free(struct config *c);
+
+/* Returns the value of librdkafka property key, or NULL. */
+const char *config_kafka_get(const struct config *c, const char *key);
+
+/* Prints every key with its type, default and meaning (for --help). */
+void config_print_keys(FILE *out);
+
+const char *config_field_name(enum config_field f);
+
+#endif

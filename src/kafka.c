@@ -1,0 +1,219 @@
+/* kafka.c - the one librdkafka producer that all workers share, and its delivery reports. */
+#include "kafka.h"
+
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+/* Error codes span RD_KAFKA_RESP_ERR__BEGIN (-200) to a few hundred broker codes; one slot
+ * each, written only by the delivery-report thread. */
+#define ERR_BASE 200
+#define ERR_SLOTS 600
+
+struct topic_entry {
+    char *name;
+    rd_kafka_topic_t *rkt;
+    struct topic_entry *next;
+};
+
+struct kafka {
+    rd_kafka_t *rk;
+    struct metrics_shard *shard; /* written by the delivery-report thread only */
+    pthread_t poller;
+    atomic_int running;
+    pthread_mutex_t topics_lock; /* guards topics: taken when a worker meets a new topic name */
+    struct topic_entry *topics;
+    _Atomic uint64_t errors[ERR_SLOTS];
+};
+
+/* Our defaults, applied before the user's conf so that any of them can be overridden.
+ * acks=all + idempotence: a message counts as delivered only once every in-sync replica has
+ * it, and librdkafka's retries cannot duplicate or reorder it. linger.ms trades a few ms of
+ * latency for full batches, which is what sustains hundreds of thousands of lines/s. */
+static const char *const defaults[][2] = {
+    {"acks", "all"},
+    {"enable.idempotence", "true"},
+    {"linger.ms", "10"},
+    {"batch.num.messages", "10000"},
+    {"message.timeout.ms", "0"}, /* retry forever while hotdog runs: never give up silently */
+    {"socket.keepalive.enable", "true"},
+};
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    struct kafka *k = opaque;
+    if (!m->err) {
+        metrics_add(k->shard, M_KAFKA_DELIVERED, 1);
+        return;
+    }
+    metrics_add(k->shard, M_KAFKA_FAILED, 1);
+    int slot = (int)m->err + ERR_BASE;
+    if (slot < 0 || slot >= ERR_SLOTS) slot = ERR_SLOTS - 1;
+    atomic_store_explicit(&k->errors[slot],
+                          atomic_load_explicit(&k->errors[slot], memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    log_limited(L_ERROR, "kafka: delivery to topic %s failed: %s (%s)",
+                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err), rd_kafka_err2name(m->err));
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    (void)rk;
+    (void)opaque;
+    log_limited(L_WARN, "kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    (void)rk;
+    /* librdkafka's syslog-style levels: 0-3 errors, 4 warning, 5-6 info, 7 debug. */
+    enum log_level lvl = level <= 3 ? L_ERROR : level == 4 ? L_WARN : level <= 6 ? L_INFO : L_DEBUG;
+    log_limited(lvl, "librdkafka %s: %s", fac, buf);
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *file, int line, const char *key,
+                    const char *value, char *err, size_t errlen) {
+    char reason[256];
+    if (rd_kafka_conf_set(conf, key, value, reason, sizeof reason) == RD_KAFKA_CONF_OK) return 0;
+    snprintf(err, errlen, "%s:%d: 'global.kafka.conf.%s': %s", file, line, key, reason);
+    return -1;
+}
+
+struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, char *err,
+                        size_t errlen) {
+    struct kafka *k = calloc(1, sizeof *k);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (!k || !conf) abort();
+    k->shard = shard;
+    pthread_mutex_init(&k->topics_lock, NULL);
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        if (conf_set(conf, c->path, 0, defaults[i][0], defaults[i][1], err, errlen) < 0) goto err;
+    if (c->kafka.buffer > 0 && !config_kafka_get(c, "queue.buffering.max.messages")) {
+        char v[32];
+        snprintf(v, sizeof v, "%ld", c->kafka.buffer);
+        if (conf_set(conf, c->path, c->kafka.line, "queue.buffering.max.messages", v, err, errlen) < 0)
+            goto err;
+    }
+    for (size_t i = 0; i < c->kafka.nconf; i++)
+        if (conf_set(conf, c->path, c->kafka.conf[i].line, c->kafka.conf[i].key,
+                     c->kafka.conf[i].value, err, errlen) < 0)
+            goto err;
+    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    char reason[512];
+    k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof reason);
+    if (!k->rk) {
+        snprintf(err, errlen, "%s:%d: cannot create the Kafka producer: %s", c->path,
+                 c->kafka.line, reason);
+        goto err;
+    }
+    return k;
+err:
+    if (!k->rk) rd_kafka_conf_destroy(conf);
+    pthread_mutex_destroy(&k->topics_lock);
+    free(k);
+    return NULL;
+}
+
+int kafka_wait_ready(struct kafka *k, int timeout_ms, char *err, size_t errlen) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 0, NULL, &md, timeout_ms);
+    if (e) {
+        snprintf(err, errlen, "no Kafka broker answered within %d ms: %s", timeout_ms,
+                 rd_kafka_err2str(e));
+        return -1;
+    }
+    int nb = md->broker_cnt;
+    rd_kafka_metadata_destroy(md);
+    if (nb == 0) {
+        snprintf(err, errlen, "Kafka answered with no brokers");
+        return -1;
+    }
+    log_info("kafka: connected, %d broker(s) in the cluster", nb);
+    return 0;
+}
+
+/* runs on: the delivery-report thread. */
+static void *poll_main(void *arg) {
+    struct kafka *k = arg;
+    while (atomic_load(&k->running)) rd_kafka_poll(k->rk, 100);
+    return NULL;
+}
+
+int kafka_start(struct kafka *k) {
+    atomic_store(&k->running, 1);
+    int e = pthread_create(&k->poller, NULL, poll_main, k);
+    if (e) atomic_store(&k->running, 0);
+    return -e;
+}
+
+void kafka_stop(struct kafka *k) {
+    if (!atomic_exchange(&k->running, 0)) return;
+    pthread_join(k->poller, NULL);
+}
+
+struct kafka_topic *kafka_topic(struct kafka *k, const char *name) {
+    pthread_mutex_lock(&k->topics_lock);
+    struct topic_entry *t = k->topics;
+    while (t && strcmp(t->name, name)) t = t->next;
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t) abort();
+        t->name = strdup(name);
+        t->rkt = rd_kafka_topic_new(k->rk, name, NULL);
+        if (!t->name || !t->rkt) abort();
+        t->next = k->topics;
+        k->topics = t;
+    }
+    pthread_mutex_unlock(&k->topics_lock);
+    return (struct kafka_topic *)t->rkt;
+}
+
+int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
+                  const char *key, size_t keylen, int64_t recv_us) {
+    (void)k;
+    if (rd_kafka_produce((rd_kafka_topic_t *)t, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                         (void *)payload, len, key, keylen, (void *)(intptr_t)recv_us) == 0)
+        return 0;
+    rd_kafka_resp_err_t e = rd_kafka_last_error();
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) return -ENOBUFS;
+    log_limited(L_ERROR, "kafka: cannot queue a message for %s: %s",
+                rd_kafka_topic_name((rd_kafka_topic_t *)t), rd_kafka_err2str(e));
+    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? -EMSGSIZE : -EINVAL;
+}
+
+int kafka_outq_len(struct kafka *k) { return rd_kafka_outq_len(k->rk); }
+
+int kafka_flush(struct kafka *k, int timeout_ms) {
+    rd_kafka_flush(k->rk, timeout_ms);
+    return rd_kafka_outq_len(k->rk);
+}
+
+void kafka_foreach_error(struct kafka *k, void (*fn)(const char *name, uint64_t n, void *arg),
+                         void *arg) {
+    for (int i = 0; i < ERR_SLOTS; i++) {
+        uint64_t n = atomic_load_explicit(&k->errors[i], memory_order_relaxed);
+        if (n) fn(rd_kafka_err2name((rd_kafka_resp_err_t)(i - ERR_BASE)), n, arg);
+    }
+}
+
+void kafka_free(struct kafka *k) {
+    if (!k) return;
+    kafka_stop(k);
+    while (k->topics) {
+        struct topic_entry *t = k->topics;
+        k->topics = t->next;
+        rd_kafka_topic_destroy(t->rkt);
+        free(t->name);
+        free(t);
+    }
+    rd_kafka_destroy(k->rk);
+    pthread_mutex_destroy(&k->topics_lock);
+    free(k);
+}

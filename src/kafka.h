@@ -1,0 +1,51 @@
+/* kafka.h - the one librdkafka producer that all workers share, and its delivery reports. */
+#ifndef HOTDOG_KAFKA_H
+#define HOTDOG_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "metrics.h"
+
+struct kafka;
+struct kafka_topic; /* an rd_kafka_topic_t; owned by the struct kafka that made it */
+
+/* Creates the producer from c (our defaults, then global.kafka.conf verbatim, then
+ * global.kafka.buffer). Delivery reports are counted into shard. On error returns NULL with
+ * "FILE:LINE: ..." in err naming the offending property. */
+struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, char *err,
+                        size_t errlen);
+
+/* Waits up to timeout_ms for a broker to answer a metadata request. 0 or -1 with err set. */
+int kafka_wait_ready(struct kafka *k, int timeout_ms, char *err, size_t errlen);
+
+/* Starts / stops the thread that serves delivery reports. */
+int kafka_start(struct kafka *k);
+void kafka_stop(struct kafka *k);
+
+/* Returns the topic handle for name, creating it on first use. Thread-safe, but takes a lock:
+ * callers cache the handle (runs on: any thread). */
+struct kafka_topic *kafka_topic(struct kafka *k, const char *name);
+
+/* Queues one message; payload and key are copied. recv_us is the receive time on the
+ * CLOCK_MONOTONIC clock, for the receive-to-ack timer. Returns 0, -ENOBUFS when the
+ * producer's queue is full (nothing was queued: retry later), or another negative errno.
+ * runs on: worker threads; locks: none of ours. */
+int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
+                  const char *key, size_t keylen, int64_t recv_us);
+
+/* Messages queued in librdkafka and not yet acknowledged or failed. */
+int kafka_outq_len(struct kafka *k);
+
+/* Waits up to timeout_ms for every queued message to be delivered or to fail; returns how
+ * many are still undelivered. Call after kafka_stop. */
+int kafka_flush(struct kafka *k, int timeout_ms);
+
+/* Per-error-name failure counts, for metrics: calls fn for each error seen. */
+void kafka_foreach_error(struct kafka *k, void (*fn)(const char *name, uint64_t n, void *arg),
+                         void *arg);
+
+void kafka_free(struct kafka *k);
+
+#endif

@@ -1,0 +1,80 @@
+/* log.c - leveled, timestamped logging to stderr, with per-call-site rate limiting. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum log_level min_level = L_INFO;
+static const char *const names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+
+void log_set_level(enum log_level lvl) { min_level = lvl; }
+enum log_level log_get_level(void) { return min_level; }
+
+int log_level_from_name(const char *name) {
+    static const char *const lower[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, lower[i]) == 0) return i;
+    if (strcmp(name, "warning") == 0) return L_WARN;
+    return -1;
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Formats the whole line first and writes it with one write(2), so that lines from several
+ * threads never interleave. */
+static void vlog(enum log_level lvl, const char *suffix, const char *fmt, va_list ap) {
+    char line[2048];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, ts.tv_nsec / 1000000, names[lvl]);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof line - 2) len = sizeof line - 2;
+    if (suffix) {
+        size_t s = strlen(suffix);
+        if (len + s > sizeof line - 2) s = sizeof line - 2 - len;
+        memcpy(line + len, suffix, s);
+        len += s;
+    }
+    line[len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w; /* nowhere left to report a failing stderr */
+}
+
+void log_write(enum log_level lvl, const char *fmt, ...) {
+    if (lvl < min_level) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(lvl, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void log_write_limited(struct log_limit *lim, enum log_level lvl, const char *fmt, ...) {
+    if (lvl < min_level) return;
+    int64_t now = now_ms();
+    int64_t next = atomic_load_explicit(&lim->next_ms, memory_order_relaxed);
+    if (now < next || !atomic_compare_exchange_strong(&lim->next_ms, &next,
+                                                      now + LOG_LIMIT_INTERVAL_MS)) {
+        atomic_fetch_add_explicit(&lim->suppressed, 1, memory_order_relaxed);
+        return;
+    }
+    uint64_t sup = atomic_exchange_explicit(&lim->suppressed, 0, memory_order_relaxed);
+    char suffix[80];
+    if (sup) snprintf(suffix, sizeof suffix, " (%llu similar lines suppressed)",
+                      (unsigned long long)sup);
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(lvl, sup ? suffix : NULL, fmt, ap);
+    va_end(ap);
+}

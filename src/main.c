@@ -1,0 +1,197 @@
+/* main.c - command line, start-up, signal handling and orderly shutdown. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "kafka.h"
+#include "listener.h"
+#include "log.h"
+#include "metrics.h"
+#include "rules.h"
+#include "version.h"
+#include "worker.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: hotdog [-c FILE] [--check] [-v|-q]\n"
+            "\n"
+            "Receives syslog over TCP and forwards it to Kafka.\n"
+            "\n"
+            "  -c, --config FILE  configuration file (default: hotdog.yml)\n"
+            "  -C, --check        validate the configuration and exit (0 if valid)\n"
+            "  -v, --verbose      log debug messages (or HOTDOG_LOG=debug)\n"
+            "  -q, --quiet        log only errors (or HOTDOG_LOG=error)\n"
+            "  -V, --version      print the version and exit\n"
+            "  -h, --help         this help, and the configuration keys\n"
+            "\n"
+            "Environment: KAFKA_BROKER overrides bootstrap.servers; SASL_SCRAM_USERNAME and\n"
+            "SASL_SCRAM_PASSWORD set sasl.username and sasl.password.\n"
+            "\n"
+            "Configuration keys:\n");
+    config_print_keys(out);
+}
+
+struct daemon {
+    struct config *cfg;
+    struct rules *rules;
+    struct kafka *kafka;
+    struct listener listener;
+    struct worker_shared shared;
+    struct worker **workers;
+    int nworkers;
+};
+
+static int start(struct daemon *d, char *err, size_t errlen) {
+    long n = d->cfg->workers ? d->cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
+    d->nworkers = n > 0 ? (int)n : 1;
+    /* Shards: one per worker, one for the delivery-report thread. */
+    if (metrics_init(d->nworkers + 1) < 0) abort();
+    d->kafka = kafka_new(d->cfg, metrics_shard(d->nworkers), err, errlen);
+    if (!d->kafka) return 2;
+    log_info("hotdog %s: waiting up to %ld ms for Kafka at %s", HOTDOG_VERSION,
+             d->cfg->kafka.timeout_ms, config_kafka_get(d->cfg, "bootstrap.servers"));
+    if (kafka_wait_ready(d->kafka, (int)d->cfg->kafka.timeout_ms, err, errlen) < 0) return 1;
+    if (kafka_start(d->kafka) < 0) {
+        snprintf(err, errlen, "cannot start the delivery-report thread: %s", strerror(errno));
+        return 1;
+    }
+    if (listener_open(&d->listener, &d->cfg->listen, err, errlen) < 0) return 1;
+    d->shared = (struct worker_shared){.cfg = d->cfg, .kafka = d->kafka,
+                                       .default_topic = kafka_topic(d->kafka, d->cfg->kafka.topic),
+                                       .listeners = &d->listener, .nlisteners = 1};
+    d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
+    if (!d->workers) abort();
+    for (int i = 0; i < d->nworkers; i++) {
+        d->workers[i] = worker_new(i, &d->shared, metrics_shard(i));
+        if (!d->workers[i] || worker_start(d->workers[i]) < 0) {
+            snprintf(err, errlen, "cannot start worker %d: %s", i, strerror(errno));
+            return 1;
+        }
+    }
+    log_info("listening on %s with %d worker(s), default topic '%s'", d->listener.name,
+             d->nworkers, d->cfg->kafka.topic);
+    return 0;
+}
+
+/* Stops the workers (which forward what they already read), then flushes Kafka within the
+ * shutdown bound. Returns the exit status: 0 only if nothing that was read got lost. */
+static void stop_workers(struct daemon *d) {
+    for (int i = 0; d->workers && i < d->nworkers; i++)
+        if (d->workers[i]) worker_stop(d->workers[i]);
+    for (int i = 0; d->workers && i < d->nworkers; i++)
+        if (d->workers[i]) worker_join(d->workers[i]);
+    listener_close(&d->listener);
+}
+
+static int stop(struct daemon *d) {
+    stop_workers(d);
+    int undelivered = 0;
+    if (d->kafka) {
+        kafka_stop(d->kafka);
+        undelivered = kafka_flush(d->kafka, (int)d->cfg->kafka.shutdown_timeout_ms);
+        unsigned long long received = metrics_get(M_LINES), delivered = metrics_get(M_KAFKA_DELIVERED),
+                           failed = metrics_get(M_KAFKA_FAILED) + metrics_get(M_KAFKA_PRODUCE_ERROR),
+                           lost = metrics_get(M_SHUTDOWN_LOST);
+        log_info("shutdown: %llu message(s) received, %llu delivered, %llu failed, %d undelivered "
+                 "after %ld ms, %llu not queued", received, delivered, failed, undelivered,
+                 d->cfg->kafka.shutdown_timeout_ms, lost);
+        char line[2048];
+        size_t n = 0;
+        for (int i = 0; i < M_COUNT && n < sizeof line; i++) {
+            uint64_t v = metrics_get((enum metrics_counter)i);
+            if (v) n += (size_t)snprintf(line + n, sizeof line - n, " %s=%llu",
+                                         metrics_name((enum metrics_counter)i), (unsigned long long)v);
+        }
+        log_info("counters:%s", n ? line : " none");
+        if (failed || lost || undelivered) return 1;
+    }
+    return 0;
+}
+
+static void cleanup(struct daemon *d) {
+    for (int i = 0; d->workers && i < d->nworkers; i++) worker_free(d->workers[i]);
+    free(d->workers);
+    kafka_free(d->kafka);
+    rules_free(d->rules);
+    config_free(d->cfg);
+    metrics_free();
+}
+
+int main(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'C'},
+        {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
+        {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *path = "hotdog.yml";
+    int check = 0, o;
+    const char *env = getenv("HOTDOG_LOG");
+    if (env && log_level_from_name(env) >= 0) log_set_level((enum log_level)log_level_from_name(env));
+    while ((o = getopt_long(argc, argv, "c:CvqVh", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c': path = optarg; break;
+        case 'C': check = 1; break;
+        case 'v': log_set_level(L_DEBUG); break;
+        case 'q': log_set_level(L_ERROR); break;
+        case 'V': printf("hotdog %s\n", HOTDOG_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hotdog: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+
+    char err[1024];
+    struct daemon d = {.listener.fd = -1};
+    d.cfg = config_load(path, err, sizeof err);
+    if (d.cfg) d.rules = rules_new(d.cfg, err, sizeof err);
+    if (!d.cfg || !d.rules) {
+        fprintf(stderr, "hotdog: %s\n", err);
+        cleanup(&d);
+        return 2;
+    }
+    if (check) {
+        printf("%s: OK (%zu rule(s))\n", path, d.cfg->nrules);
+        cleanup(&d);
+        return 0;
+    }
+
+    /* Signals are taken synchronously by this thread only; every thread started below
+     * inherits the blocked mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = start(&d, err, sizeof err);
+    if (rc) {
+        log_error("cannot start: %s", err);
+        stop_workers(&d);
+        cleanup(&d);
+        return rc;
+    }
+    for (;;) {
+        int sig = sigwaitinfo(&sigs, NULL);
+        if (sig == SIGHUP) {
+            log_warn("SIGHUP: configuration reload is not implemented yet; ignoring");
+            continue;
+        }
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        }
+    }
+    rc = stop(&d);
+    cleanup(&d);
+    return rc;
+}

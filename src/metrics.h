@@ -1,0 +1,59 @@
+/* metrics.h - lock-free counters: one shard per thread, summed when read. */
+#ifndef HOTDOG_METRICS_H
+#define HOTDOG_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Every counter hotdog keeps. The names are the original hotdog's statsd names where it had
+ * one, so existing dashboards keep working. */
+#define METRICS_COUNTERS(X)                                                      \
+    X(M_LINES, "lines", "messages framed and accepted from clients")             \
+    X(M_PARSE_ERROR, "error.log_parse", "lines neither RFC 5424 nor RFC 3164")   \
+    X(M_OVERSIZE, "error.oversize_frame", "frames over max_message_size, skipped") \
+    X(M_BAD_COUNT, "error.bad_octet_count", "connections closed on a bad octet count") \
+    X(M_CONN_ACCEPTED, "connections.accepted", "TCP connections accepted")       \
+    X(M_CONN_CLOSED, "connections.closed", "TCP connections closed")             \
+    X(M_READ_ERROR, "error.read", "connections closed on a socket error")        \
+    X(M_ACCEPT_ERROR, "error.accept", "accept(2) failures")                      \
+    X(M_KAFKA_SUBMITTED, "kafka.submitted", "messages handed to the producer")   \
+    X(M_KAFKA_DELIVERED, "kafka.delivered", "messages acknowledged by a broker") \
+    X(M_KAFKA_FAILED, "kafka.failed", "messages whose delivery failed")          \
+    X(M_KAFKA_PRODUCE_ERROR, "error.internal_push_failed",                       \
+      "messages the producer refused (not queue-full)")                          \
+    X(M_QUEUE_FULL, "error.full_internal_queue",                                 \
+      "times the producer queue was full (reading paused, nothing dropped)")    \
+    X(M_BACKPRESSURE_US, "backpressure.us", "microseconds workers spent paused")     \
+    X(M_SHUTDOWN_LOST, "error.shutdown_lost",                                    \
+      "messages read but not queued before the shutdown deadline")              \
+    X(M_SHUTDOWN_PARTIAL, "error.shutdown_partial",                              \
+      "unfinished lines dropped when hotdog closed a connection at shutdown")
+
+enum metrics_counter {
+#define METRICS_ENUM(id, name, help) id,
+    METRICS_COUNTERS(METRICS_ENUM)
+#undef METRICS_ENUM
+        M_COUNT
+};
+
+/* One shard per writing thread, cache-line aligned so that threads never share a line. Only
+ * its owner writes a shard (a relaxed load+store, no locked instruction); readers sum. */
+struct metrics_shard {
+    _Atomic uint64_t c[M_COUNT];
+} __attribute__((aligned(64)));
+
+/* Allocates n shards (call once, before threads start). */
+int metrics_init(int nshards);
+void metrics_free(void);
+struct metrics_shard *metrics_shard(int i);
+
+static inline void metrics_add(struct metrics_shard *s, enum metrics_counter c, uint64_t n) {
+    atomic_store_explicit(&s->c[c], atomic_load_explicit(&s->c[c], memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Sum over all shards; runs on any thread. */
+uint64_t metrics_get(enum metrics_counter c);
+const char *metrics_name(enum metrics_counter c);
+
+#endif

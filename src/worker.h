@@ -1,0 +1,33 @@
+/* worker.h - one event loop per thread; each worker owns the connections it accepted. */
+#ifndef HOTDOG_WORKER_H
+#define HOTDOG_WORKER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "kafka.h"
+#include "listener.h"
+#include "metrics.h"
+
+/* What every worker reads and nobody writes while workers run (set up by main). */
+struct worker_shared {
+    const struct config *cfg;
+    struct kafka *kafka;
+    struct kafka_topic *default_topic;
+    struct listener *listeners;
+    size_t nlisteners;
+};
+
+struct worker;
+
+/* Creates a worker; m is the metrics shard it alone writes. NULL on failure (errno set). */
+struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics_shard *m);
+int worker_start(struct worker *w);
+/* Asks the worker to finish: stop accepting, process what its connections have already
+ * sent, close them, and return. Async-signal-safe (one write to an eventfd). */
+void worker_stop(struct worker *w);
+void worker_join(struct worker *w);
+void worker_free(struct worker *w);
+
+#endif

@@ -1,0 +1,253 @@
+/* test_config.c - unit tests for loading hotdog.yml: the original format, defaults, errors. */
+#include <stdlib.h>
+
+#include "config.h"
+#include "rules.h"
+#include "test.h"
+
+static char err[1024];
+
+static struct config *load(const char *yml) {
+    err[0] = 0;
+    return config_load_string("t.yml", yml, strlen(yml), err, sizeof err);
+}
+
+#define BASE                                   \
+    "global:\n"                                \
+    "  listen:\n"                              \
+    "    address: '127.0.0.1'\n"               \
+    "    port: 1514\n"                         \
+    "  kafka:\n"                               \
+    "    conf:\n"                              \
+    "      bootstrap.servers: '127.0.0.1:9092'\n" \
+    "    topic: 'logs'\n"
+
+/* The original hotdog's example configuration, verbatim apart from the TLS files. */
+static const char *original =
+    "---\n"
+    "global:\n"
+    "  listen:\n"
+    "    address: '127.0.0.1'\n"
+    "    port: 1514\n"
+    "    tls:\n"
+    "  kafka:\n"
+    "    conf:\n"
+    "      bootstrap.servers: '127.0.0.1:9092'\n"
+    "      compression.codec: 'lz4'\n"
+    "      linger.ms: 5\n"
+    "    topic: 'test'\n"
+    "    buffer: 1024\n"
+    "    timeout_ms: 30000\n"
+    "  metrics:\n"
+    "    statsd: 'localhost:8125'\n"
+    "  status:\n"
+    "    address: '127.0.0.1'\n"
+    "    port: 8585\n"
+    "rules:\n"
+    "  - jmespath: 'meta.topic'\n"
+    "    field: msg\n"
+    "    actions:\n"
+    "      - type: merge\n"
+    "        json:\n"
+    "          meta:\n"
+    "            hotdog:\n"
+    "              version: '{{version}}'\n"
+    "              timestamp: '{{iso8601}}'\n"
+    "              count: 3\n"
+    "      - type: forward\n"
+    "        topic: '{{value}}'\n"
+    "  - regex: '^hello\\s+(?P<name>\\w+)?'\n"
+    "    field: msg\n"
+    "    actions:\n"
+    "      - type: replace\n"
+    "        template: |\n"
+    "          This is the total message: {{msg}}\n"
+    "      - type: forward\n"
+    "        topic: 'foo'\n"
+    "      - type: stop\n";
+
+TEST(loads_the_original_format) {
+    struct config *c = load(original);
+    if (!c) fprintf(stderr, "  %s\n", err);
+    ASSERT(c != NULL);
+    ASSERT_EQ_STR(c->listen.address, "127.0.0.1");
+    ASSERT_EQ_INT(c->listen.port, 1514);
+    ASSERT_EQ_INT(c->listen.tls.line, 0); /* empty tls: plaintext */
+    ASSERT_EQ_STR(c->kafka.topic, "test");
+    ASSERT_EQ_INT(c->kafka.buffer, 1024);
+    ASSERT_EQ_INT(c->kafka.timeout_ms, 30000);
+    ASSERT_EQ_STR(config_kafka_get(c, "compression.codec"), "lz4");
+    ASSERT_EQ_STR(config_kafka_get(c, "linger.ms"), "5"); /* numbers pass through as text */
+    ASSERT_EQ_STR(c->statsd, "localhost:8125");
+    ASSERT_EQ_STR(c->status_address, "127.0.0.1");
+    ASSERT_EQ_INT(c->status_port, 8585);
+    ASSERT_EQ_INT(c->nrules, 2);
+    ASSERT_EQ_STR(c->rules[0].jmespath, "meta.topic");
+    ASSERT_EQ_INT(c->rules[0].field, FIELD_MSG);
+    ASSERT_EQ_INT(c->rules[0].nactions, 2);
+    ASSERT_EQ_INT(c->rules[0].actions[0].type, ACTION_MERGE);
+    char *js = json_dumps(c->rules[0].actions[0].json, JSON_COMPACT | JSON_SORT_KEYS);
+    ASSERT_EQ_STR(js, "{\"meta\":{\"hotdog\":{\"count\":3,\"timestamp\":\"{{iso8601}}\","
+                      "\"version\":\"{{version}}\"}}}");
+    free(js);
+    ASSERT_EQ_STR(c->rules[0].actions[1].topic, "{{value}}");
+    ASSERT_EQ_STR(c->rules[1].regex, "^hello\\s+(?P<name>\\w+)?");
+    ASSERT_EQ_STR(c->rules[1].actions[0].template, "This is the total message: {{msg}}\n");
+    ASSERT_EQ_INT(c->rules[1].actions[2].type, ACTION_STOP);
+    struct rules *r = rules_new(c, err, sizeof err);
+    if (!r) fprintf(stderr, "  %s\n", err);
+    ASSERT(r != NULL);
+    rules_free(r);
+    config_free(c);
+}
+
+TEST(defaults) {
+    struct config *c = load(BASE);
+    ASSERT(c != NULL);
+    ASSERT_EQ_INT(c->listen.max_message_size, 65536);
+    ASSERT_EQ_INT(c->kafka.timeout_ms, 30000);
+    ASSERT_EQ_INT(c->kafka.shutdown_timeout_ms, 10000);
+    ASSERT_EQ_INT(c->kafka.buffer, -1);
+    ASSERT_EQ_INT(c->workers, 0);
+    ASSERT_EQ_INT(c->status_port, 0);
+    ASSERT(c->statsd == NULL);
+    ASSERT_EQ_INT(c->nrules, 0);
+    config_free(c);
+}
+
+TEST(tls_false_and_tls_map) {
+    struct config *c = load(BASE "    max_message_size: 1024\n");
+    ASSERT(c == NULL); /* max_message_size belongs to listen, not kafka */
+    ASSERT_EQ_STR(err, "t.yml:9: unknown key 'global.kafka.max_message_size'");
+    c = load("global:\n  listen:\n    address: '::1'\n    port: 1\n    tls: false\n"
+             "  kafka: {conf: {bootstrap.servers: x}, topic: t}\n");
+    ASSERT(c != NULL);
+    ASSERT_EQ_INT(c->listen.tls.line, 0);
+    config_free(c);
+    c = load("global:\n  listen:\n    address: '::1'\n    port: 1\n    tls:\n      cert: c.pem\n"
+             "      key: k.pem\n  kafka: {conf: {bootstrap.servers: x}, topic: t}\n");
+    ASSERT(c != NULL);
+    ASSERT_EQ_INT(c->listen.tls.line, 6);
+    ASSERT_EQ_STR(c->listen.tls.cert, "c.pem");
+    config_free(c);
+}
+
+TEST(unknown_key_names_file_line_and_key) {
+    ASSERT(load(BASE "    linger: 5\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:9: unknown key 'global.kafka.linger'");
+    ASSERT(load(BASE "rulez: []\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:9: unknown key 'rulez'");
+}
+
+TEST(wrong_type) {
+    ASSERT(load("global:\n  listen:\n    address: a\n    port: http\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:4: 'global.listen.port' must be an integer (got 'http')");
+    ASSERT(load("global:\n  listen:\n    address: a\n    port: 70000\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:4: 'global.listen.port' must be between 1 and 65535 (got 70000)");
+    ASSERT(load("global:\n  listen:\n    address: [a]\n    port: 1\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:3: 'global.listen.address' must be a string");
+    ASSERT(load(BASE "    timeout_ms: {a: 1}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:9: 'global.kafka.timeout_ms' must be an integer");
+}
+
+TEST(missing_required_key) {
+    ASSERT(load("global:\n  listen:\n    address: a\n    port: 1\n"
+                "  kafka:\n    conf: {bootstrap.servers: b}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:6: missing required key 'global.kafka.topic'");
+    ASSERT(load("global:\n  listen:\n    port: 1\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:3: missing required key 'global.listen.address'");
+    ASSERT(load("rules: []\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:1: missing required key 'global'");
+    ASSERT(load("global:\n  listen: {address: a, port: 1}\n  kafka:\n    topic: t\n") == NULL);
+    ASSERT(strstr(err, "t.yml:4: 'global.kafka.conf' has no 'bootstrap.servers'") == err);
+}
+
+TEST(env_overrides) {
+    setenv("KAFKA_BROKER", "k1:9092,k2:9092", 1);
+    setenv("SASL_SCRAM_USERNAME", "alice", 1);
+    setenv("SASL_SCRAM_PASSWORD", "s3cret", 1);
+    struct config *c = load(BASE);
+    unsetenv("KAFKA_BROKER");
+    unsetenv("SASL_SCRAM_USERNAME");
+    unsetenv("SASL_SCRAM_PASSWORD");
+    ASSERT(c != NULL);
+    ASSERT_EQ_STR(config_kafka_get(c, "bootstrap.servers"), "k1:9092,k2:9092");
+    ASSERT_EQ_STR(config_kafka_get(c, "sasl.username"), "alice");
+    ASSERT_EQ_STR(config_kafka_get(c, "sasl.password"), "s3cret");
+    config_free(c);
+    /* KAFKA_BROKER alone is enough when the file has no bootstrap.servers. */
+    setenv("KAFKA_BROKER", "k3:9092", 1);
+    c = load("global:\n  listen: {address: a, port: 1}\n  kafka: {topic: t}\n");
+    unsetenv("KAFKA_BROKER");
+    ASSERT(c != NULL);
+    ASSERT_EQ_STR(config_kafka_get(c, "bootstrap.servers"), "k3:9092");
+    config_free(c);
+}
+
+TEST(rule_errors) {
+    ASSERT(load(BASE "rules:\n  - regex: a\n    jmespath: b\n    actions: []\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:11: 'rules[0]' has both regex and jmespath: a rule has exactly one matcher");
+    ASSERT(load(BASE "rules:\n  - field: msg\n    actions: []\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:10: 'rules[0]' needs a matcher: 'regex' or 'jmespath'");
+    ASSERT(load(BASE "rules:\n  - regex: a\n    field: body\n    actions: []\n") == NULL);
+    ASSERT(strstr(err, "t.yml:11: 'rules[0].field': unknown field 'body'") == err);
+    ASSERT(load(BASE "rules:\n  - regex: a\n    actions:\n      - type: drop\n") == NULL);
+    ASSERT(strstr(err, "t.yml:12: 'rules[0].actions[0].type': unknown action 'drop'") == err);
+    ASSERT(load(BASE "rules:\n  - regex: a\n    actions:\n      - type: replace\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:12: missing required key 'rules[0].actions[0].template' for a replace action");
+    ASSERT(load(BASE "rules:\n  - regex: a\n    actions:\n      - type: stop\n        topic: x\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:13: unknown key 'rules[0].actions[0].topic' for a stop action");
+    ASSERT(load(BASE "rules:\n  - regex: a\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:10: missing required key 'rules[0].actions'");
+}
+
+TEST(bad_regex_names_line) {
+    struct config *c = load(BASE "rules:\n  - regex: 'a(b'\n    actions:\n      - type: stop\n");
+    ASSERT(c != NULL);
+    ASSERT(rules_new(c, err, sizeof err) == NULL);
+    ASSERT(strstr(err, "t.yml:10: 'rules[0].regex': missing closing parenthesis") == err);
+    config_free(c);
+}
+
+TEST(bad_jmespath_names_line) {
+    struct config *c = load(BASE "rules:\n  - field: msg\n    jmespath: 'meta.[['\n"
+                                 "    actions:\n      - type: stop\n");
+    ASSERT(c != NULL);
+    ASSERT(rules_new(c, err, sizeof err) == NULL);
+    ASSERT(strstr(err, "t.yml:11: 'rules[0].jmespath': ") == err);
+    config_free(c);
+}
+
+TEST(yaml_syntax_error_has_line) {
+    ASSERT(load("global:\n  listen:\n    address: 'a\n    port: 1\n") == NULL);
+    ASSERT(strstr(err, "t.yml:") == err);
+    ASSERT(strstr(err, "YAML syntax error") != NULL);
+    ASSERT(load("") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:1: the file is empty");
+}
+
+TEST(alias_bomb_is_refused) {
+    /* Each anchor holds two references to the previous one: walking l29 naively would
+     * visit 2^30 nodes, although the document is tiny. */
+    char yml[8192];
+    int n = snprintf(yml, sizeof yml, BASE "rules:\n  - regex: x\n    actions:\n"
+                     "      - type: merge\n        json:\n          l0: &a0 [x, x]\n");
+    for (int i = 1; i < 30; i++)
+        n += snprintf(yml + n, sizeof yml - (size_t)n, "          l%d: &a%d [*a%d, *a%d]\n", i,
+                      i, i - 1, i - 1);
+    ASSERT(load(yml) == NULL);
+    ASSERT(strstr(err, "t.yml:14: 'rules[0].actions[0].json' is nested too deeply or too large") == err);
+}
+
+TEST(file_errors) {
+    err[0] = 0;
+    ASSERT(config_load("/nonexistent/hotdog.yml", err, sizeof err) == NULL);
+    ASSERT_EQ_STR(err, "/nonexistent/hotdog.yml: cannot open: No such file or directory");
+}
+
+TEST_MAIN("config", TEST_ENTRY(loads_the_original_format), TEST_ENTRY(defaults),
+          TEST_ENTRY(tls_false_and_tls_map), TEST_ENTRY(unknown_key_names_file_line_and_key),
+          TEST_ENTRY(wrong_type), TEST_ENTRY(missing_required_key), TEST_ENTRY(env_overrides),
+          TEST_ENTRY(rule_errors), TEST_ENTRY(bad_regex_names_line),
+          TEST_ENTRY(bad_jmespath_names_line), TEST_ENTRY(yaml_syntax_error_has_line),
+          TEST_ENTRY(alias_bomb_is_refused), TEST_ENTRY(file_errors))
