@@ -69,8 +69,15 @@ static void *pfail(struct parser *p, int code, const struct jp_token *t, const c
 }
 
 static void *unexpected(struct parser *p, const struct jp_token *t) {
-    if (t->type == JP_T_IDENT || t->type == JP_T_QIDENT)
-        return pfail(p, JP_ESYNTAX, t, "unexpected identifier '%.40s'", t->str);
+    if (t->type == JP_T_IDENT || t->type == JP_T_QIDENT) {
+        /* The reason must stay one printable line whatever a quoted name holds. */
+        char name[41];
+        size_t k = 0;
+        for (; t->str != NULL && k < t->len && k < sizeof name - 1; k++)
+            name[k] = t->str[k] >= 0x20 && t->str[k] < 0x7F ? t->str[k] : '?';
+        name[k] = '\0';
+        return pfail(p, JP_ESYNTAX, t, "unexpected identifier '%s'", name);
+    }
     return pfail(p, JP_ESYNTAX, t, "unexpected %s", jp_tok_name(t->type));
 }
 

@@ -103,6 +103,9 @@ TEST(compile_errors_name_kind_and_column) {
     assert_compile_error("abs()", "invalid-arity:");
     assert_compile_error("abs(`1`, `2`)", "invalid-arity:");
     assert_compile_error("foo[::0]", "invalid-value:");
+    /* The reason stays on one line even when the offending name holds a newline. */
+    ASSERT(jp_compile("a \"x\\ny\"", 8, err, sizeof err) == NULL);
+    ASSERT_EQ_STR(err, "syntax: unexpected identifier 'x?y' at column 3");
     /* errlen of 0 and a NULL err are both allowed. */
     ASSERT(jp_compile("foo.", 4, err, 0) == NULL);
     ASSERT(jp_compile("foo.", 4, NULL, 0) == NULL);
