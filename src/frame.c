@@ -97,10 +97,12 @@ enum frame_status frame_next(struct frame_state *st, const char *buf, size_t len
                 return FRAME_OVERSIZE;
             }
             if (!eof) return FRAME_AGAIN;
-            out->p = b;
-            out->n = strip_eol(b, n);
             out->consumed += n;
-            if (out->n == 0) continue;
+            size_t mn = strip_eol(b, n);
+            if (mn > max) return FRAME_OVERSIZE;
+            if (mn == 0) continue;
+            out->p = b;
+            out->n = mn;
             return FRAME_MSG;
         }
         size_t fl = (size_t)(lf - b);

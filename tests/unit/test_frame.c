@@ -98,6 +98,9 @@ TEST(oversize_lf_frame_is_skipped_in_sync) {
     expect_all_splits("12345678\nabcdefgh\r\n", 8, "12345678|abcdefgh", 0);
     /* Oversize frame that is the last, unterminated one. */
     expect_all_splits("ok\n0123456789ABCDEF", 8, "ok", 1);
+    /* ... and one byte too long: found by fuzz_frame. */
+    expect_all_splits("ab\nxyz", 2, "ab", 1);
+    expect_all_splits("ab\nxy", 2, "ab|xy", 0);
 }
 
 TEST(oversize_octet_frame_is_skipped_in_sync) {
