@@ -37,8 +37,9 @@ static void print_json(const char *label, const json_t *v) {
     free(s);
 }
 
-/* Runs one case; returns 1 if it passed. "kind" is what the expression produced: an error
- * kind name, or NULL with *got set. */
+/* Runs one case; returns 1 if it passed. An error passes when its kind (the prefix of the
+ * compile reason, or jp_strerror() of the search code) is the one the case names; a bench
+ * case passes when it evaluates without error. */
 static int run_case(const json_t *given, const json_t *tc) {
     const char *expr = json_string_value(json_object_get(tc, "expression"));
     const json_t *want = json_object_get(tc, "result");
