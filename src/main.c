@@ -46,6 +46,24 @@ struct daemon {
     int nworkers;
 };
 
+/* Sections of the original format that this version reads but does not act on yet. TLS is
+ * refused rather than ignored: serving plaintext where TLS was asked for is never right. */
+static int check_unimplemented(const struct config *c, char *err, size_t errlen) {
+    if (c->listen.tls.line) {
+        snprintf(err, errlen, "%s:%d: 'global.listen.tls': TLS is not supported by this version "
+                 "of hotdog yet; remove the section to listen in plaintext", c->path, c->listen.tls.line);
+        return -1;
+    }
+    if (c->statsd)
+        log_warn("%s: 'global.metrics.statsd' is not exported by this version yet; ignored", c->path);
+    if (c->status_port)
+        log_warn("%s: 'global.status' server is not implemented by this version yet; ignored", c->path);
+    if (c->nrules)
+        log_warn("%s: %zu rule(s) validated, but rule execution is not implemented by this version "
+                 "yet: every message goes to '%s'", c->path, c->nrules, c->kafka.topic);
+    return 0;
+}
+
 static int start(struct daemon *d, char *err, size_t errlen) {
     long n = d->cfg->workers ? d->cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
     d->nworkers = n > 0 ? (int)n : 1;
@@ -152,7 +170,7 @@ int main(int argc, char **argv) {
     struct daemon d = {.listener.fd = -1};
     d.cfg = config_load(path, err, sizeof err);
     if (d.cfg) d.rules = rules_new(d.cfg, err, sizeof err);
-    if (!d.cfg || !d.rules) {
+    if (!d.cfg || !d.rules || check_unimplemented(d.cfg, err, sizeof err) < 0) {
         fprintf(stderr, "hotdog: %s\n", err);
         cleanup(&d);
         return 2;

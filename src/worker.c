@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@ struct conn {
     int fd;
     int eof;
     struct frame_state fs;
+    size_t drain_left; /* at shutdown: bytes the kernel had received, still to read */
     char *tail; /* bytes read but not yet framed or forwarded; NULL when empty (idle = cheap) */
     size_t tlen, tcap;
     struct conn *prev, *next;
@@ -278,10 +280,12 @@ static uint64_t count_frames(struct worker *w, struct conn *c) {
     return n;
 }
 
-/* Forwards everything connection c already sent, then closes it. A sender that closed its
- * side gets its last, unterminated line delivered (EOF semantics); one still connected may be
- * in the middle of a line, which is not a message yet: it is counted and dropped. Gives up
- * when the producer still refuses messages at the deadline, counting them as lost. */
+/* Forwards everything connection c had sent when shutdown began (c->drain_left bytes), then
+ * closes it. Data that arrives later is not read: a sender that keeps sending must not keep
+ * hotdog alive. A sender that had closed its side gets its last, unterminated line delivered
+ * (EOF semantics); one still connected may be in the middle of a line, which is not a message
+ * yet: it is counted and dropped. Gives up when the producer still refuses messages at the
+ * deadline, counting them as lost. */
 static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
     for (;;) {
         if (w->blocked) {
@@ -291,8 +295,19 @@ static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
             if (r == 1) return;
             continue;
         }
-        size_t have = c->tlen;
-        ssize_t r = read(c->fd, w->rbuf + have, w->rcap - have);
+        size_t have = c->tlen, room = w->rcap - have;
+        ssize_t r;
+        if (c->drain_left) {
+            r = read(c->fd, w->rbuf + have, room < c->drain_left ? room : c->drain_left);
+            if (r > 0) c->drain_left -= (size_t)r;
+        } else {
+            char b;
+            r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT); /* only to tell EOF from "more" */
+            if (r > 0) {
+                r = -1;
+                errno = EAGAIN;
+            }
+        }
         if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
             if (c->tlen) {
                 metrics_add(w->m, M_SHUTDOWN_PARTIAL, 1);
@@ -319,6 +334,11 @@ static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
 static void shutdown_drain(struct worker *w) {
     for (size_t i = 0; i < w->sh->nlisteners; i++)
         epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->sh->listeners[i].fd, NULL);
+    /* What every connection has received by now, measured at one moment for all of them. */
+    for (struct conn *c = w->conns; c; c = c->next) {
+        int n = 0;
+        c->drain_left = ioctl(c->fd, FIONREAD, &n) == 0 && n > 0 ? (size_t)n : 0;
+    }
     int64_t deadline = now_us() + w->sh->cfg->kafka.shutdown_timeout_ms * 1000;
     /* The blocked connection first: its frames come before anything still unread. */
     if (w->blocked) conn_drain(w, w->blocked, deadline);

@@ -215,3 +215,12 @@ def test_check_mode(tmp_path):
     assert r.returncode == 0 and r.stdout.startswith("hotdog ")
     r = subprocess.run([HOTDOG, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "global.kafka.timeout_ms" in r.stdout
+
+
+def test_tls_section_is_refused_not_served_as_plaintext(tmp_path):
+    cfg = tmp_path / "tls.yml"
+    cfg.write_text(config(free_port(), "t").replace(
+        "    port:", "    tls:\n      cert: c.pem\n      key: k.pem\n    port:"))
+    r = subprocess.run([HOTDOG, "-c", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert f"{cfg}:4: 'global.listen.tls': TLS is not supported" in r.stderr, r.stderr
