@@ -167,8 +167,8 @@ static int load_kv(struct loader *l, const yaml_node_t *n, const char *path) {
     return 0;
 }
 
-static int load_value(struct loader *l, const yaml_node_t *n, const struct key *k,
-                      const char *path) {
+static int load_value(struct loader *l, const yaml_node_t *kn, const yaml_node_t *n,
+                      const struct key *k, const char *path) {
     if (l->visits > CONFIG_MAX_VISITS)
         return fail(l, n, "document too large (more than %d nodes, alias bomb?)", CONFIG_MAX_VISITS);
     switch (k->type) {
@@ -190,7 +190,7 @@ static int load_value(struct loader *l, const yaml_node_t *n, const struct key *
     case K_TLS:
         /* The original accepts an empty section (or `false`) for plaintext. */
         if (is_null(n) || (n->type == YAML_SCALAR_NODE && !strcmp(scalar(n), "false"))) return 0;
-        l->cfg->listen.tls.line = line_of(n);
+        l->cfg->listen.tls.line = line_of(kn); /* the "tls:" line, where a person looks */
         return load_map(l, n, k->sub, path);
     case K_RULES:
         return load_rules(l, n);
@@ -211,7 +211,7 @@ static int load_map(struct loader *l, const yaml_node_t *n, const struct key *t,
         if (!k->name) return fail(l, kn, "unknown key '%s'", sub);
         if (seen & (1u << (k - t))) return fail(l, kn, "duplicate key '%s'", sub);
         seen |= 1u << (k - t);
-        if (load_value(l, vn, k, sub) < 0) return -1;
+        if (load_value(l, kn, vn, k, sub) < 0) return -1;
     }
     for (const struct key *k = t; k->name; k++)
         if (k->required && !(seen & (1u << (k - t))))

@@ -127,7 +127,7 @@ TEST(tls_false_and_tls_map) {
     c = load("global:\n  listen:\n    address: '::1'\n    port: 1\n    tls:\n      cert: c.pem\n"
              "      key: k.pem\n  kafka: {conf: {bootstrap.servers: x}, topic: t}\n");
     ASSERT(c != NULL);
-    ASSERT_EQ_INT(c->listen.tls.line, 6);
+    ASSERT_EQ_INT(c->listen.tls.line, 5);
     ASSERT_EQ_STR(c->listen.tls.cert, "c.pem");
     config_free(c);
 }
