@@ -20,7 +20,7 @@ OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test unit asan fuzz run clean install kafka-start kafka-stop
+.PHONY: all test unit asan fuzz bench run clean install kafka-start kafka-stop
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -65,6 +65,14 @@ fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
 build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard src/*.h)
 	@mkdir -p build/fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -Isrc -o $@ $< $(FUZZ_SRCS) $(LIBS)
+
+# End-to-end throughput against the local broker (see README, Benchmarks).
+$(B)/sender: bench/sender.c
+	$(CC) -O2 $(WARN) -o $@ $< -lpthread
+
+bench: all $(B)/sender
+	scripts/kafka-local start
+	bench/hotdog-e2e.sh -n 500000 -r 3 0 5 25
 
 # Quickstart: install what is missing, build, start a local Kafka, run on the example config.
 run:

@@ -39,7 +39,7 @@ struct kafka {
 static const char *const defaults[][2] = {
     {"acks", "all"},
     {"enable.idempotence", "true"},
-    {"linger.ms", "10"},
+    {"linger.ms", "5"},
     {"batch.num.messages", "10000"},
     {"message.timeout.ms", "0"}, /* retry forever while hotdog runs: never give up silently */
     {"socket.keepalive.enable", "true"},
