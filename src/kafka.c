@@ -12,7 +12,8 @@
 #include "log.h"
 
 /* Error codes span RD_KAFKA_RESP_ERR__BEGIN (-200) to a few hundred broker codes; one slot
- * each, written only by the delivery-report thread. */
+ * each. Both the delivery-report thread and workers (errors at produce time) count here: a
+ * rare path, so a plain atomic add. */
 #define ERR_BASE 200
 #define ERR_SLOTS 600
 
@@ -45,6 +46,12 @@ static const char *const defaults[][2] = {
     {"socket.keepalive.enable", "true"},
 };
 
+static void count_error(struct kafka *k, rd_kafka_resp_err_t err) {
+    int slot = (int)err + ERR_BASE;
+    if (slot < 0 || slot >= ERR_SLOTS) slot = ERR_SLOTS - 1;
+    atomic_fetch_add_explicit(&k->errors[slot], 1, memory_order_relaxed);
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     struct kafka *k = opaque;
@@ -53,11 +60,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
         return;
     }
     metrics_add(k->shard, M_KAFKA_FAILED, 1);
-    int slot = (int)m->err + ERR_BASE;
-    if (slot < 0 || slot >= ERR_SLOTS) slot = ERR_SLOTS - 1;
-    atomic_store_explicit(&k->errors[slot],
-                          atomic_load_explicit(&k->errors[slot], memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    count_error(k, m->err);
     log_limited(L_ERROR, "kafka: delivery to topic %s failed: %s (%s)",
                 rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err), rd_kafka_err2name(m->err));
 }
@@ -177,12 +180,12 @@ struct kafka_topic *kafka_topic(struct kafka *k, const char *name) {
 
 int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
                   const char *key, size_t keylen, int64_t recv_us) {
-    (void)k;
     if (rd_kafka_produce((rd_kafka_topic_t *)t, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
                          (void *)payload, len, key, keylen, (void *)(intptr_t)recv_us) == 0)
         return 0;
     rd_kafka_resp_err_t e = rd_kafka_last_error();
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) return -ENOBUFS;
+    count_error(k, e);
     log_limited(L_ERROR, "kafka: cannot queue a message for %s: %s",
                 rd_kafka_topic_name((rd_kafka_topic_t *)t), rd_kafka_err2str(e));
     return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? -EMSGSIZE : -EINVAL;

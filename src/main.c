@@ -98,6 +98,18 @@ static int start(struct daemon *d, char *err, size_t errlen) {
 
 /* Stops the workers (which forward what they already read), then flushes Kafka within the
  * shutdown bound. Returns the exit status: 0 only if nothing that was read got lost. */
+struct err_line {
+    char *buf;
+    size_t cap, n;
+};
+
+static void append_error(const char *name, uint64_t count, void *arg) {
+    struct err_line *el = arg;
+    if (el->n < el->cap)
+        el->n += (size_t)snprintf(el->buf + el->n, el->cap - el->n, " kafka.producer.error.%s=%llu",
+                                  name, (unsigned long long)count);
+}
+
 static void stop_workers(struct daemon *d) {
     for (int i = 0; d->workers && i < d->nworkers; i++)
         if (d->workers[i]) worker_stop(d->workers[i]);
@@ -125,6 +137,9 @@ static int stop(struct daemon *d) {
             if (v) n += (size_t)snprintf(line + n, sizeof line - n, " %s=%llu",
                                          metrics_name((enum metrics_counter)i), (unsigned long long)v);
         }
+        struct err_line el = {line, sizeof line, n};
+        kafka_foreach_error(d->kafka, append_error, &el);
+        n = el.n;
         log_info("counters:%s", n ? line : " none");
         if (failed || lost || undelivered) return 1;
     }

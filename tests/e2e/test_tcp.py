@@ -224,3 +224,17 @@ def test_tls_section_is_refused_not_served_as_plaintext(tmp_path):
     r = subprocess.run([HOTDOG, "-c", str(cfg)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert f"{cfg}:4: 'global.listen.tls': TLS is not supported" in r.stderr, r.stderr
+
+
+def test_delivery_failure_is_counted_by_error_name_and_fails_the_exit_status(hotdog):
+    h = hotdog(topic="not a valid topic!")
+    with socket.create_connection(("127.0.0.1", h.port)) as s:
+        s.sendall(b"<13>Oct 11 22:14:15 h app: doomed\n")
+    deadline = time.monotonic() + 20
+    while "cannot queue a message" not in h.output() and "delivery to topic" not in h.output():
+        assert time.monotonic() < deadline, h.output()
+        time.sleep(0.1)
+    assert h.stop() == 1
+    assert re.search(r"shutdown: 1 message\(s\) received, 0 delivered, 1 failed", h.output())
+    c = h.counters()
+    assert c.get("kafka.producer.error._UNKNOWN_TOPIC") == "1", c
