@@ -10,10 +10,10 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLA
 LIBS    := $(PKG_LIBS) -lpthread
 
 # Product modules, in pipeline order (main.c is separate so tests can link the rest).
-MODULES := log metrics config listener worker frame syslog rules \
+MODULES := log metrics config listener worker frame syslog rules template merge testmode \
            jp_lex jp_parse jp_eval jp_func jp_value kafka
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
-FUZZERS := frame syslog jmespath config
+FUZZERS := frame syslog jmespath config template
 
 B       ?= build
 OBJS    := $(MODULES:%=$(B)/obj/%.o)

@@ -178,6 +178,70 @@ struct kafka_topic *kafka_topic(struct kafka *k, const char *name) {
     return (struct kafka_topic *)t->rkt;
 }
 
+struct kafka_topics {
+    struct kafka *k;
+    size_t n, cap; /* open addressing, cap a power of two */
+    struct {
+        char *name;
+        uint32_t hash;
+        struct kafka_topic *t;
+    } *slot;
+};
+
+struct kafka_topics *kafka_topics_new(struct kafka *k) {
+    struct kafka_topics *c = calloc(1, sizeof *c);
+    if (!c) abort();
+    c->k = k;
+    c->cap = 16;
+    c->slot = calloc(c->cap, sizeof *c->slot);
+    if (!c->slot) abort();
+    return c;
+}
+
+static uint32_t fnv1a(const char *s) {
+    uint32_t h = 2166136261u;
+    while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+static void topics_insert(struct kafka_topics *c, char *name, uint32_t h, struct kafka_topic *t) {
+    size_t i = h & (c->cap - 1);
+    while (c->slot[i].name) i = (i + 1) & (c->cap - 1);
+    c->slot[i].name = name;
+    c->slot[i].hash = h;
+    c->slot[i].t = t;
+    c->n++;
+}
+
+struct kafka_topic *kafka_topics_get(struct kafka_topics *c, const char *name) {
+    uint32_t h = fnv1a(name);
+    for (size_t i = h & (c->cap - 1); c->slot[i].name; i = (i + 1) & (c->cap - 1))
+        if (c->slot[i].hash == h && !strcmp(c->slot[i].name, name)) return c->slot[i].t;
+    struct kafka_topic *t = kafka_topic(c->k, name);
+    if (c->n >= KAFKA_TOPIC_CACHE) return t;
+    if ((c->n + 1) * 2 > c->cap) { /* keep the load under one half */
+        struct kafka_topics old = *c;
+        c->cap *= 2;
+        c->n = 0;
+        c->slot = calloc(c->cap, sizeof *c->slot);
+        if (!c->slot) abort();
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.slot[i].name) topics_insert(c, old.slot[i].name, old.slot[i].hash, old.slot[i].t);
+        free(old.slot);
+    }
+    char *copy = strdup(name);
+    if (!copy) abort();
+    topics_insert(c, copy, h, t);
+    return t;
+}
+
+void kafka_topics_free(struct kafka_topics *c) {
+    if (!c) return;
+    for (size_t i = 0; i < c->cap; i++) free(c->slot[i].name);
+    free(c->slot);
+    free(c);
+}
+
 int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
                   const char *key, size_t keylen, int64_t recv_us) {
     if (rd_kafka_produce((rd_kafka_topic_t *)t, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,

@@ -28,6 +28,15 @@ void kafka_stop(struct kafka *k);
  * callers cache the handle (runs on: any thread). */
 struct kafka_topic *kafka_topic(struct kafka *k, const char *name);
 
+/* A per-thread cache of topic handles, so that a worker meets kafka_topic's lock only the
+ * first time it sees a topic name. Holds at most KAFKA_TOPIC_CACHE names; past that, lookups
+ * go to kafka_topic (templated topics with unbounded names are the config's choice). */
+#define KAFKA_TOPIC_CACHE 4096
+struct kafka_topics;
+struct kafka_topics *kafka_topics_new(struct kafka *k);
+struct kafka_topic *kafka_topics_get(struct kafka_topics *c, const char *name);
+void kafka_topics_free(struct kafka_topics *c);
+
 /* Queues one message; payload and key are copied. recv_us is the receive time on the
  * CLOCK_MONOTONIC clock, for the receive-to-ack timer. Returns 0, -ENOBUFS when the
  * producer's queue is full (nothing was queued: retry later), or another negative errno.

@@ -13,17 +13,21 @@
 #include "log.h"
 #include "metrics.h"
 #include "rules.h"
+#include "testmode.h"
 #include "version.h"
 #include "worker.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: hotdog [-c FILE] [--check] [-v|-q]\n"
+            "usage: hotdog [-c FILE] [--check] [-t FILE [--format text|json]] [-v|-q]\n"
             "\n"
             "Receives syslog over TCP and forwards it to Kafka.\n"
             "\n"
             "  -c, --config FILE  configuration file (default: hotdog.yml)\n"
             "  -C, --check        validate the configuration and exit (0 if valid)\n"
+            "  -t, --test FILE    run each line of FILE (- for stdin) through parsing and the\n"
+            "                     rules, print what matches, and exit; no Kafka needed\n"
+            "      --format F     test mode output: text (default, as the original) or json\n"
             "  -v, --verbose      log debug messages (or HOTDOG_LOG=debug)\n"
             "  -q, --quiet        log only errors (or HOTDOG_LOG=error)\n"
             "  -V, --version      print the version and exit\n"
@@ -58,9 +62,6 @@ static int check_unimplemented(const struct config *c, char *err, size_t errlen)
         log_warn("%s: 'global.metrics.statsd' is not exported by this version yet; ignored", c->path);
     if (c->status_port)
         log_warn("%s: 'global.status' server is not implemented by this version yet; ignored", c->path);
-    if (c->nrules)
-        log_warn("%s: %zu rule(s) validated, but rule execution is not implemented by this version "
-                 "yet: every message goes to '%s'", c->path, c->nrules, c->kafka.topic);
     return 0;
 }
 
@@ -79,8 +80,9 @@ static int start(struct daemon *d, char *err, size_t errlen) {
         return 1;
     }
     if (listener_open(&d->listener, &d->cfg->listen, err, errlen) < 0) return 1;
+    /* Creating the default topic's handle now fetches its metadata before traffic arrives. */
+    kafka_topic(d->kafka, d->cfg->kafka.topic);
     d->shared = (struct worker_shared){.cfg = d->cfg, .kafka = d->kafka,
-                                       .default_topic = kafka_topic(d->kafka, d->cfg->kafka.topic),
                                        .listeners = &d->listener, .nlisteners = 1};
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
     if (!d->workers) abort();
@@ -160,14 +162,24 @@ int main(int argc, char **argv) {
         {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'C'},
         {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
         {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
+        {"test", required_argument, NULL, 't'},   {"format", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
-    const char *path = "hotdog.yml";
+    const char *path = "hotdog.yml", *test = NULL;
+    enum testmode_format fmt = TESTMODE_TEXT;
     int check = 0, o;
     const char *env = getenv("HOTDOG_LOG");
     if (env && log_level_from_name(env) >= 0) log_set_level((enum log_level)log_level_from_name(env));
-    while ((o = getopt_long(argc, argv, "c:CvqVh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "c:CvqVht:", opts, NULL)) != -1) {
         switch (o) {
         case 'c': path = optarg; break;
+        case 't': test = optarg; break;
+        case 'F':
+            if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+                fprintf(stderr, "hotdog: --format must be text or json\n");
+                return 2;
+            }
+            fmt = strcmp(optarg, "json") ? TESTMODE_TEXT : TESTMODE_JSON;
+            break;
         case 'C': check = 1; break;
         case 'v': log_set_level(L_DEBUG); break;
         case 'q': log_set_level(L_ERROR); break;
@@ -184,8 +196,19 @@ int main(int argc, char **argv) {
     char err[1024];
     struct daemon d = {.listener.fd = -1};
     d.cfg = config_load(path, err, sizeof err);
-    if (d.cfg) d.rules = rules_new(d.cfg, err, sizeof err);
-    if (!d.cfg || !d.rules || check_unimplemented(d.cfg, err, sizeof err) < 0) {
+    if (d.cfg) d.rules = rules_new(d.cfg, NULL, err, sizeof err);
+    if (!d.cfg || !d.rules) {
+        fprintf(stderr, "hotdog: %s\n", err);
+        cleanup(&d);
+        return 2;
+    }
+    if (test) {
+        int rc = testmode_run(d.cfg, test, fmt, stdout, err, sizeof err);
+        if (rc < 0) fprintf(stderr, "hotdog: %s\n", err);
+        cleanup(&d);
+        return rc < 0 ? 1 : 0;
+    }
+    if (check_unimplemented(d.cfg, err, sizeof err) < 0) {
         fprintf(stderr, "hotdog: %s\n", err);
         cleanup(&d);
         return 2;

@@ -26,6 +26,14 @@
     X(M_BACKPRESSURE_US, "backpressure.us", "microseconds workers spent paused")     \
     X(M_SHUTDOWN_LOST, "error.shutdown_lost",                                    \
       "messages read but not queued before the shutdown deadline")              \
+    X(M_UNMATCHED, "unmatched", "messages no rule forwarded (not sent)")        \
+    X(M_MERGE_TARGET_NOT_JSON, "error.merge_target_not_json",                    \
+      "merge actions whose input was not a JSON object (rule processing stopped)") \
+    X(M_MERGE_INVALID_JSON, "error.merge_of_invalid_json",                       \
+      "merge maps that were not an object (refused at start-up, so always 0)")   \
+    X(M_TOPIC_PARSE_FAILED, "error.topic_parse_failed",                          \
+      "forward actions whose rendered topic was not a valid Kafka topic name")   \
+    X(M_MATCH_ERROR, "error.match", "regex or JMESPath evaluations that failed (limits)") \
     X(M_SHUTDOWN_PARTIAL, "error.shutdown_partial",                              \
       "unfinished lines dropped when hotdog closed a connection at shutdown")
 

@@ -1,85 +1,458 @@
-/* rules.c - compiles the configured rules (regex with PCRE2 JIT, JMESPath) once at start-up. */
+/* rules.c - the ordered rules of hotdog.yml: compiled once, run over every parsed message. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "rules.h"
 
 #include <pcre2.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "buf.h"
 #include "jmespath.h"
+#include "log.h"
+#include "merge.h"
+#include "template.h"
+#include "version.h"
+
+/* The original hotdog used Rust's regex crate: Unicode-aware classes over UTF-8 text. PCRE2
+ * matches that with UTF + UCP; MATCH_INVALID_UTF keeps hostile bytes from failing a match. */
+#define RULES_PCRE2_OPTIONS (PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF)
+
+static const char *const var_names[RULES_VAR_COUNT] = {
+    "msg", "version", "iso8601", "hostname", "appname", "procid", "msgid",
+    "facility", "severity", "timestamp", "value"};
+
+struct action {
+    const struct config_action *cfg;
+    struct tmpl *topic, *key, *tmpl;
+    struct merge *merge;
+};
 
 struct rule {
     const struct config_rule *cfg;
     pcre2_code *re;
+    int jit;
     struct jp_expr *jp;
+    struct action *actions;
+    size_t nactions;
+    int uses_iso8601;
+    _Atomic uint64_t matched; /* written by the owning thread, read by metrics */
 };
 
 struct rules {
     const struct config *cfg;
+    struct metrics_shard *shard;
     struct rule *v;
     size_t n;
+    pcre2_match_data *md;
+    struct syslog_slice *vars;
+    size_t nvars;
+    struct buf out, topic, key, value, scratch[2];
+    /* Each field's text parsed as JSON, at most once per message however many rules ask. */
+    json_t *json[FIELD_MSGID + 1];
+    unsigned json_tried;
+    time_t iso_sec;
+    char iso[48];
 };
 
-/* The original hotdog used Rust's regex crate: Unicode-aware classes and UTF-8 text. PCRE2
- * matches that with UTF + UCP; MATCH_INVALID_UTF keeps hostile bytes from failing a match. */
-#define RULES_PCRE2_OPTIONS (PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF)
+static void count(struct rules *r, enum metrics_counter c) {
+    if (r->shard) metrics_add(r->shard, c, 1);
+}
 
-static int compile_regex(struct rule *r, const struct config *c, size_t i, char *err,
-                         size_t errlen) {
+/* Template names resolve against the rule's regex groups first, then the built-ins. */
+static int resolve(const char *name, size_t len, int *fallback, void *arg) {
+    const pcre2_code *re = arg;
+    int builtin = -1;
+    for (int i = 0; i < RULES_VAR_COUNT; i++)
+        if (strlen(var_names[i]) == len && !memcmp(var_names[i], name, len)) builtin = i;
+    *fallback = -1;
+    if (re && len < 128) {
+        char z[128];
+        memcpy(z, name, len);
+        z[len] = 0;
+        int g = pcre2_substring_number_from_name(re, (PCRE2_SPTR)z);
+        if (g >= 0) {
+            *fallback = builtin;
+            return RULES_VAR_COUNT + g;
+        }
+    }
+    return builtin;
+}
+
+static int compile_regex(struct rule *ru, const char *path, size_t i, char *err, size_t errlen) {
     int code;
     PCRE2_SIZE off;
-    r->re = pcre2_compile((PCRE2_SPTR)r->cfg->regex, PCRE2_ZERO_TERMINATED, RULES_PCRE2_OPTIONS,
-                          &code, &off, NULL);
-    if (!r->re) {
+    ru->re = pcre2_compile((PCRE2_SPTR)ru->cfg->regex, PCRE2_ZERO_TERMINATED, RULES_PCRE2_OPTIONS,
+                           &code, &off, NULL);
+    if (!ru->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);
-        snprintf(err, errlen, "%s:%d: 'rules[%zu].regex': %s at offset %zu", c->path,
-                 r->cfg->matcher_line, i, (char *)msg, (size_t)off);
+        snprintf(err, errlen, "%s:%d: 'rules[%zu].regex': %s at offset %zu", path,
+                 ru->cfg->matcher_line, i, (char *)msg, (size_t)off);
         return -1;
     }
-    /* JIT is an optimisation: if the platform lacks it, the interpreter still matches. */
-    pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);
+    /* JIT is an optimisation: where the platform lacks it, the interpreter still matches. */
+    ru->jit = pcre2_jit_compile(ru->re, PCRE2_JIT_COMPLETE) == 0;
     return 0;
 }
 
-static int compile_jmespath(struct rule *r, const struct config *c, size_t i, char *err,
+static int compile_jmespath(struct rule *ru, const char *path, size_t i, char *err,
                             size_t errlen) {
     char why[256];
-    r->jp = jp_compile(r->cfg->jmespath, strlen(r->cfg->jmespath), why, sizeof why);
-    if (!r->jp) {
-        snprintf(err, errlen, "%s:%d: 'rules[%zu].jmespath': %s", c->path, r->cfg->matcher_line,
-                 i, why);
+    ru->jp = jp_compile(ru->cfg->jmespath, strlen(ru->cfg->jmespath), why, sizeof why);
+    if (!ru->jp) {
+        snprintf(err, errlen, "%s:%d: 'rules[%zu].jmespath': %s", path, ru->cfg->matcher_line, i, why);
         return -1;
     }
     return 0;
 }
 
-struct rules *rules_new(const struct config *c, char *err, size_t errlen) {
-    struct rules *rs = calloc(1, sizeof *rs);
-    if (!rs) abort();
-    rs->cfg = c;
-    rs->v = calloc(c->nrules ? c->nrules : 1, sizeof *rs->v);
-    if (!rs->v) abort();
-    for (size_t i = 0; i < c->nrules; i++) {
-        struct rule *r = &rs->v[i];
-        r->cfg = &c->rules[i];
-        rs->n = i + 1;
-        int e = r->cfg->regex ? compile_regex(r, c, i, err, errlen)
-                              : compile_jmespath(r, c, i, err, errlen);
-        if (e < 0) goto err;
+static struct tmpl *compile_tmpl(const char *src, struct rule *ru, const char *path, size_t i,
+                                 size_t j, const char *key, char *err, size_t errlen) {
+    char why[256];
+    struct tmpl *t = tmpl_compile(src, resolve, ru->re, why, sizeof why);
+    if (!t)
+        snprintf(err, errlen, "%s:%d: 'rules[%zu].actions[%zu].%s': %s", path,
+                 ru->actions[j].cfg->line, i, j, key, why);
+    else if (tmpl_uses(t, VAR_ISO8601))
+        ru->uses_iso8601 = 1;
+    return t;
+}
+
+static int compile_actions(struct rule *ru, const char *path, size_t i, char *err, size_t errlen) {
+    ru->nactions = ru->cfg->nactions;
+    ru->actions = calloc(ru->nactions ? ru->nactions : 1, sizeof *ru->actions);
+    if (!ru->actions) abort();
+    for (size_t j = 0; j < ru->nactions; j++) {
+        struct action *a = &ru->actions[j];
+        const struct config_action *ac = &ru->cfg->actions[j];
+        a->cfg = ac;
+        if (ac->topic && !(a->topic = compile_tmpl(ac->topic, ru, path, i, j, "topic", err, errlen)))
+            return -1;
+        if (ac->key && !(a->key = compile_tmpl(ac->key, ru, path, i, j, "key", err, errlen)))
+            return -1;
+        if (ac->template &&
+            !(a->tmpl = compile_tmpl(ac->template, ru, path, i, j, "template", err, errlen)))
+            return -1;
+        if (ac->json) {
+            char why[512];
+            a->merge = merge_compile(ac->json, resolve, ru->re, why, sizeof why);
+            if (!a->merge) {
+                snprintf(err, errlen, "%s:%d: 'rules[%zu].actions[%zu].%s", path, ac->line, i, j, why);
+                return -1;
+            }
+            if (merge_uses(a->merge, VAR_ISO8601)) ru->uses_iso8601 = 1;
+        }
     }
-    return rs;
+    return 0;
+}
+
+struct rules *rules_new(const struct config *c, struct metrics_shard *shard, char *err,
+                        size_t errlen) {
+    struct rules *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    r->cfg = c;
+    r->shard = shard;
+    r->v = calloc(c->nrules ? c->nrules : 1, sizeof *r->v);
+    if (!r->v) abort();
+    uint32_t maxgroups = 0;
+    for (size_t i = 0; i < c->nrules; i++) {
+        struct rule *ru = &r->v[i];
+        ru->cfg = &c->rules[i];
+        r->n = i + 1;
+        int e = ru->cfg->regex ? compile_regex(ru, c->path, i, err, errlen)
+                               : compile_jmespath(ru, c->path, i, err, errlen);
+        if (e < 0 || compile_actions(ru, c->path, i, err, errlen) < 0) goto err;
+        uint32_t g = 0;
+        if (ru->re) pcre2_pattern_info(ru->re, PCRE2_INFO_CAPTURECOUNT, &g);
+        if (g > maxgroups) maxgroups = g;
+    }
+    r->md = pcre2_match_data_create(maxgroups + 1, NULL);
+    r->nvars = RULES_VAR_COUNT + maxgroups + 1;
+    r->vars = calloc(r->nvars, sizeof *r->vars);
+    if (!r->md || !r->vars) abort();
+    return r;
 err:
-    rules_free(rs);
+    rules_free(r);
     return NULL;
 }
 
-void rules_free(struct rules *rs) {
-    if (!rs) return;
-    for (size_t i = 0; i < rs->n; i++) {
-        pcre2_code_free(rs->v[i].re);
-        jp_free(rs->v[i].jp);
+void rules_free(struct rules *r) {
+    if (!r) return;
+    for (size_t i = 0; i < r->n; i++) {
+        struct rule *ru = &r->v[i];
+        pcre2_code_free(ru->re);
+        jp_free(ru->jp);
+        for (size_t j = 0; ru->actions && j < ru->nactions; j++) {
+            tmpl_free(ru->actions[j].topic);
+            tmpl_free(ru->actions[j].key);
+            tmpl_free(ru->actions[j].tmpl);
+            merge_free(ru->actions[j].merge);
+        }
+        free(ru->actions);
     }
-    free(rs->v);
-    free(rs);
+    for (size_t f = 0; f <= FIELD_MSGID; f++) json_decref(r->json[f]);
+    pcre2_match_data_free(r->md);
+    free(r->vars);
+    free(r->v);
+    buf_free(&r->out);
+    buf_free(&r->topic);
+    buf_free(&r->key);
+    buf_free(&r->value);
+    buf_free(&r->scratch[0]);
+    buf_free(&r->scratch[1]);
+    free(r);
+}
+
+static struct syslog_slice cstr(const char *s) {
+    return (struct syslog_slice){s, s ? strlen(s) : 0};
+}
+
+static struct syslog_slice field_text(const struct syslog_msg *m, enum config_field f) {
+    switch (f) {
+    case FIELD_MSG: return m->msg.p ? m->msg : (struct syslog_slice){"", 0};
+    case FIELD_HOSTNAME: return m->hostname;
+    case FIELD_APPNAME: return m->appname;
+    case FIELD_PROCID: return m->procid;
+    case FIELD_MSGID: return m->msgid;
+    case FIELD_FACILITY: return cstr(syslog_facility_name(m->facility));
+    case FIELD_SEVERITY: return cstr(syslog_severity_name(m->severity));
+    }
+    return (struct syslog_slice){NULL, 0};
+}
+
+/* The field's text as a JSON object or array, parsed at most once per message. */
+static json_t *field_json(struct rules *r, enum config_field f, struct syslog_slice text) {
+    if (!(r->json_tried & (1u << f))) {
+        r->json_tried |= 1u << f;
+        r->json[f] = json_loadb(text.p, text.n, 0, NULL);
+    }
+    return r->json[f];
+}
+
+static void reset_json(struct rules *r) {
+    for (size_t f = 0; f <= FIELD_MSGID; f++) {
+        json_decref(r->json[f]);
+        r->json[f] = NULL;
+    }
+    r->json_tried = 0;
+}
+
+/* Runs rule ru's matcher; on a match, sets its group variables and `value`. */
+static int match(struct rules *r, struct rule *ru, const struct syslog_msg *m) {
+    struct syslog_slice f = field_text(m, ru->cfg->field);
+    if (!f.p) return 0; /* the field is absent from this message */
+    if (ru->re) {
+        int rc = ru->jit ? pcre2_jit_match(ru->re, (PCRE2_SPTR)f.p, f.n, 0, 0, r->md, NULL)
+                         : pcre2_match(ru->re, (PCRE2_SPTR)f.p, f.n, 0, 0, r->md, NULL);
+        if (rc < 0) {
+            if (rc != PCRE2_ERROR_NOMATCH) {
+                count(r, M_MATCH_ERROR);
+                log_limited(L_WARN, "rule at %s:%d: regex match failed (%d)", r->cfg->path,
+                            ru->cfg->line, rc);
+            }
+            return 0;
+        }
+        uint32_t groups = pcre2_get_ovector_count(r->md);
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
+        for (uint32_t g = 0; g < groups && RULES_VAR_COUNT + g < r->nvars; g++) {
+            int set = (int)g < rc && ov[2 * g] != PCRE2_UNSET;
+            r->vars[RULES_VAR_COUNT + g] = set ? (struct syslog_slice){f.p + ov[2 * g], ov[2 * g + 1] - ov[2 * g]}
+                                               : (struct syslog_slice){NULL, 0};
+        }
+        r->vars[VAR_VALUE] = (struct syslog_slice){NULL, 0};
+        return 1;
+    }
+    json_t *doc = field_json(r, ru->cfg->field, f);
+    if (!doc) return 0; /* not JSON: a JMESPath rule does not match */
+    json_t *res = NULL;
+    if (jp_search(ru->jp, doc, &res, NULL, 0) < 0) {
+        count(r, M_MATCH_ERROR);
+        log_limited(L_WARN, "rule at %s:%d: JMESPath evaluation failed", r->cfg->path, ru->cfg->line);
+        return 0;
+    }
+    int matched = !json_is_null(res);
+    if (matched) {
+        r->value.len = 0;
+        if (json_is_string(res)) {
+            buf_append(&r->value, json_string_value(res), json_string_length(res));
+        } else {
+            size_t need = json_dumpb(res, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+            r->value.len = json_dumpb(res, buf_reserve(&r->value, need), need,
+                                      JSON_COMPACT | JSON_ENCODE_ANY);
+        }
+        r->vars[VAR_VALUE] = (struct syslog_slice){buf_cstr(&r->value), r->value.len};
+    }
+    json_decref(res);
+    return matched;
+}
+
+static void set_iso8601(struct rules *r) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec != r->iso_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(r->iso, 24, "%Y-%m-%dT%H:%M:%S", &tm);
+        r->iso_sec = ts.tv_sec;
+    }
+    snprintf(r->iso + 19, sizeof r->iso - 19, ".%06ld+00:00", ts.tv_nsec / 1000);
+    r->vars[VAR_ISO8601] = cstr(r->iso);
+}
+
+/* Kafka's rule for topic names: 1-249 characters of [A-Za-z0-9._-]. */
+static int valid_topic(const char *t, size_t n) {
+    if (n == 0 || n > 249) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static void set_builtins(struct rules *r, const struct syslog_msg *m) {
+    r->vars[VAR_MSG] = m->msg.p ? m->msg : (struct syslog_slice){"", 0};
+    r->vars[VAR_VERSION] = cstr(HOTDOG_VERSION);
+    r->vars[VAR_ISO8601] = (struct syslog_slice){NULL, 0};
+    r->vars[VAR_HOSTNAME] = m->hostname;
+    r->vars[VAR_APPNAME] = m->appname;
+    r->vars[VAR_PROCID] = m->procid;
+    r->vars[VAR_MSGID] = m->msgid;
+    r->vars[VAR_FACILITY] = cstr(syslog_facility_name(m->facility));
+    r->vars[VAR_SEVERITY] = cstr(syslog_severity_name(m->severity));
+    r->vars[VAR_TIMESTAMP] = m->timestamp;
+    r->vars[VAR_VALUE] = (struct syslog_slice){NULL, 0};
+}
+
+/* The merge action. Returns 0, or -1 when the input is not a JSON object. */
+static int do_merge(struct rules *r, const struct action *a, const struct syslog_msg *m,
+                    int filled) {
+    json_t *doc;
+    if (filled) {
+        doc = json_loadb(r->out.p, r->out.len, 0, NULL);
+    } else {
+        /* Take the parsed msg over (it is modified), so a later rule parses afresh. */
+        doc = field_json(r, FIELD_MSG, field_text(m, FIELD_MSG));
+        r->json[FIELD_MSG] = NULL;
+        r->json_tried &= ~(1u << FIELD_MSG);
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return -1;
+    }
+    merge_apply(a->merge, doc, r->vars, r->scratch);
+    size_t need = json_dumpb(doc, NULL, 0, JSON_COMPACT);
+    r->out.len = 0;
+    r->out.len = json_dumpb(doc, buf_reserve(&r->out, need), need, JSON_COMPACT);
+    json_decref(doc);
+    return 0;
+}
+
+/* Runs rule ru's actions. Returns 1 if it forwarded (out is set), -1 if rule processing must
+ * stop, 0 to go on with the next rule. */
+static int run_actions(struct rules *r, struct rule *ru, const struct syslog_msg *m,
+                       struct rules_out *out) {
+    int filled = 0, stop = 0;
+    r->out.len = 0;
+    for (size_t j = 0; j < ru->nactions; j++) {
+        const struct action *a = &ru->actions[j];
+        switch (a->cfg->type) {
+        case ACTION_FORWARD:
+            r->topic.len = 0;
+            if (a->topic) tmpl_render(a->topic, r->vars, &r->topic);
+            else buf_append(&r->topic, r->cfg->kafka.topic, strlen(r->cfg->kafka.topic));
+            if (!valid_topic(r->topic.p, r->topic.len)) {
+                /* As the original does: count it and go on with the next rule. */
+                count(r, M_TOPIC_PARSE_FAILED);
+                log_limited(L_WARN, "rule at %s:%d: rendered topic '%.*s' is not a valid Kafka "
+                            "topic name", r->cfg->path, ru->cfg->line,
+                            (int)(r->topic.len > 300 ? 300 : r->topic.len), r->topic.p ? r->topic.p : "");
+                return stop ? -1 : 0;
+            }
+            out->forward = 1;
+            out->topic = buf_cstr(&r->topic);
+            if (a->key) {
+                r->key.len = 0;
+                tmpl_render(a->key, r->vars, &r->key);
+                out->key = buf_cstr(&r->key);
+                out->keylen = r->key.len;
+            }
+            if (filled) {
+                out->payload = buf_cstr(&r->out);
+                out->len = r->out.len;
+            } else {
+                out->payload = r->vars[VAR_MSG].p;
+                out->len = r->vars[VAR_MSG].n;
+            }
+            return 1;
+        case ACTION_MERGE:
+            if (do_merge(r, a, m, filled) < 0) {
+                count(r, M_MERGE_TARGET_NOT_JSON);
+                log_limited(L_WARN, "rule at %s:%d: merge input is not a JSON object; rule "
+                            "processing stopped for this message", r->cfg->path, ru->cfg->line);
+                return -1;
+            }
+            filled = 1;
+            break;
+        case ACTION_REPLACE:
+            r->out.len = 0;
+            tmpl_render(a->tmpl, r->vars, &r->out);
+            filled = 1;
+            break;
+        case ACTION_STOP:
+            stop = 1; /* the rule's remaining actions still run, as in the original */
+            break;
+        }
+    }
+    return stop ? -1 : 0;
+}
+
+void rules_eval(struct rules *r, const struct syslog_msg *m, struct rules_out *out) {
+    memset(out, 0, sizeof *out);
+    out->rule = -1;
+    set_builtins(r, m);
+    if (r->n == 0) {
+        out->forward = 1;
+        out->topic = r->cfg->kafka.topic;
+        out->payload = r->vars[VAR_MSG].p;
+        out->len = r->vars[VAR_MSG].n;
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        struct rule *ru = &r->v[i];
+        if (!match(r, ru, m)) continue;
+        atomic_store_explicit(&ru->matched,
+                              atomic_load_explicit(&ru->matched, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        if (ru->uses_iso8601) set_iso8601(r);
+        int rc = run_actions(r, ru, m, out);
+        if (rc > 0) out->rule = (int)i;
+        if (rc != 0) break;
+    }
+    reset_json(r);
+    if (!out->forward) count(r, M_UNMATCHED);
+}
+
+size_t rules_count(const struct rules *r) { return r->n; }
+
+int rules_matches(struct rules *r, size_t i, const struct syslog_msg *m) {
+    int hit = match(r, &r->v[i], m);
+    reset_json(r); /* the cache is per message, and the next call may bring another */
+    return hit;
+}
+
+const char *rules_pattern(const struct rules *r, size_t i) {
+    return r->v[i].cfg->regex ? r->v[i].cfg->regex : r->v[i].cfg->jmespath;
+}
+
+const char *rules_matcher(const struct rules *r, size_t i) {
+    return r->v[i].cfg->regex ? "regex" : "jmespath";
+}
+
+uint64_t rules_matched(const struct rules *r, size_t i) {
+    return atomic_load_explicit(&r->v[i].matched, memory_order_relaxed);
 }

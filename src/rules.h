@@ -1,16 +1,52 @@
-/* rules.h - compiles the configured rules (regex with PCRE2 JIT, JMESPath) once at start-up. */
+/* rules.h - the ordered rules of hotdog.yml: compiled once, run over every parsed message. */
 #ifndef HOTDOG_RULES_H
 #define HOTDOG_RULES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
+#include "syslog.h"
+
+/* Variables every template can use; ids of regex groups follow RULES_VAR_COUNT. */
+enum rules_var {
+    VAR_MSG, VAR_VERSION, VAR_ISO8601, VAR_HOSTNAME, VAR_APPNAME, VAR_PROCID, VAR_MSGID,
+    VAR_FACILITY, VAR_SEVERITY, VAR_TIMESTAMP, VAR_VALUE, RULES_VAR_COUNT
+};
+
+/* What the rules decided for one message. The pointers stay valid until the next
+ * rules_eval on the same struct rules. */
+struct rules_out {
+    int forward;         /* 0: no rule forwarded it (counted as unmatched, not sent) */
+    int rule;            /* index of the forwarding rule, -1 for the default route */
+    const char *topic;   /* NUL-terminated */
+    const char *key;     /* NULL: no key */
+    size_t keylen;
+    const char *payload;
+    size_t len;
+};
 
 struct rules;
 
-/* Compiles every matcher of c->rules. On error returns NULL with "FILE:LINE: rules[N].regex:
- * reason" in err. The result borrows c, which must outlive it; free with rules_free. */
-struct rules *rules_new(const struct config *c, char *err, size_t errlen);
+/* Compiles every rule of c: regexes (PCRE2 with JIT), JMESPath expressions, templates and
+ * merge maps. Each thread that evaluates rules makes its own instance, so instances share no
+ * mutable state. Counters go to shard (NULL: not counted, as in test mode). On error returns
+ * NULL with "FILE:LINE: 'rules[N].key': reason" in err. The instance borrows c. */
+struct rules *rules_new(const struct config *c, struct metrics_shard *shard, char *err,
+                        size_t errlen);
 void rules_free(struct rules *r);
+
+/* Runs the rules, in order, over msg. With no rules configured, every message goes to
+ * global.kafka.topic. runs on: the thread that owns r. */
+void rules_eval(struct rules *r, const struct syslog_msg *msg, struct rules_out *out);
+
+/* For test mode and metrics. */
+size_t rules_count(const struct rules *r);
+/* Whether rule i's matcher matches msg, regardless of the rules before it. */
+int rules_matches(struct rules *r, size_t i, const struct syslog_msg *msg);
+const char *rules_pattern(const struct rules *r, size_t i);
+const char *rules_matcher(const struct rules *r, size_t i); /* "regex" or "jmespath" */
+uint64_t rules_matched(const struct rules *r, size_t i);   /* times rule i matched in rules_eval */
 
 #endif

@@ -16,8 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "frame.h"
 #include "log.h"
+#include "rules.h"
 #include "syslog.h"
 
 /* One read(2) per connection per loop turn, of at most this much: the bound on the work one
@@ -65,7 +67,18 @@ struct worker {
     char *rbuf; /* one read buffer for all connections of this worker */
     size_t rcap, max_msg;
     struct conn *conns;
-    struct conn *blocked; /* the connection whose next frame the producer refused */
+    struct conn *blocked; /* the connection whose message the producer refused */
+    /* That message, as the rules made it: retried as is, so that rules run and counters
+     * count once per message however long the producer stays full. */
+    struct {
+        int active;
+        struct kafka_topic *topic;
+        struct buf payload, key;
+        int has_key;
+        int64_t recv_us;
+    } retry;
+    struct rules *rules;          /* this worker's own compiled rules */
+    struct kafka_topics *topics;  /* this worker's topic handle cache */
     int64_t paused_since;
     atomic_int stop;
 };
@@ -76,18 +89,47 @@ static int64_t now_us(void) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Parses one frame and queues it for Kafka. Returns -ENOBUFS, without counting anything, when
- * the producer queue is full: the caller keeps the frame and retries it later. */
-static int forward(struct worker *w, const char *line, size_t n, int64_t recv_us) {
-    struct syslog_msg m;
-    int perr = syslog_parse(line, n, &m);
-    const char *payload = m.msg.p ? m.msg.p : "";
-    int r = kafka_produce(w->sh->kafka, w->sh->default_topic, payload, m.msg.n, NULL, 0, recv_us);
-    if (r == -ENOBUFS) return r;
-    metrics_add(w->m, M_LINES, 1);
-    if (perr) metrics_add(w->m, M_PARSE_ERROR, 1);
+/* Queues the message, or keeps a copy for retry_submit when the producer queue is full. */
+static int submit(struct worker *w, struct kafka_topic *t, const char *payload, size_t len,
+                  const char *key, size_t keylen, int64_t recv_us) {
+    int r = kafka_produce(w->sh->kafka, t, payload, len, key, keylen, recv_us);
+    if (r == -ENOBUFS) {
+        w->retry.active = 1;
+        w->retry.topic = t;
+        w->retry.payload.len = w->retry.key.len = 0;
+        buf_append(&w->retry.payload, payload, len);
+        buf_append(&w->retry.key, key, keylen);
+        w->retry.has_key = key != NULL;
+        w->retry.recv_us = recv_us;
+        return r;
+    }
     metrics_add(w->m, r == 0 ? M_KAFKA_SUBMITTED : M_KAFKA_PRODUCE_ERROR, 1);
     return 0;
+}
+
+/* Retries the refused message. 0 once it is queued (or failed for good), -ENOBUFS if not. */
+static int retry_submit(struct worker *w) {
+    if (!w->retry.active) return 0;
+    int r = kafka_produce(w->sh->kafka, w->retry.topic, w->retry.payload.p ? w->retry.payload.p : "",
+                          w->retry.payload.len, w->retry.has_key ? buf_cstr(&w->retry.key) : NULL,
+                          w->retry.key.len, w->retry.recv_us);
+    if (r == -ENOBUFS) return r;
+    w->retry.active = 0;
+    metrics_add(w->m, r == 0 ? M_KAFKA_SUBMITTED : M_KAFKA_PRODUCE_ERROR, 1);
+    return 0;
+}
+
+/* Parses one frame, runs the rules over it and queues what they forward. Returns -ENOBUFS
+ * when the producer queue is full: the message is then kept for retry_submit. */
+static int forward(struct worker *w, const char *line, size_t n, int64_t recv_us) {
+    struct syslog_msg m;
+    struct rules_out out;
+    metrics_add(w->m, M_LINES, 1);
+    if (syslog_parse(line, n, &m)) metrics_add(w->m, M_PARSE_ERROR, 1);
+    rules_eval(w->rules, &m, &out);
+    if (!out.forward) return 0;
+    return submit(w, kafka_topics_get(w->topics, out.topic), out.payload, out.len, out.key,
+                  out.keylen, recv_us);
 }
 
 /* Frames and forwards buf[0..len). Returns the bytes used up, or -1 when the stream is
@@ -98,6 +140,7 @@ static long process(struct worker *w, struct conn *c, const char *buf, size_t le
     for (;;) {
         struct frame f;
         enum frame_status s = frame_next(&c->fs, buf + off, len - off, w->max_msg, c->eof, &f);
+        off += f.consumed;
         switch (s) {
         case FRAME_MSG:
             if (forward(w, f.p, f.n, recv_us) == -ENOBUFS) {
@@ -118,7 +161,6 @@ static long process(struct worker *w, struct conn *c, const char *buf, size_t le
             if (!f.consumed) return (long)off;
             break;
         }
-        off += f.consumed;
     }
 }
 
@@ -204,6 +246,7 @@ static int conn_read(struct worker *w, struct conn *c, int64_t recv_us) {
 /* Retries the blocked connection. Returns -1 while the producer is still full, else 0, or 1
  * if the connection was closed (it had reached EOF). */
 static int unblock(struct worker *w) {
+    if (retry_submit(w) < 0) return -1;
     struct conn *c = w->blocked;
     w->blocked = NULL;
     int closed = conn_process(w, c, c->tail, c->tlen, now_us());
@@ -324,7 +367,8 @@ static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
         if (have) memcpy(w->rbuf, c->tail, have);
         if (conn_process(w, c, w->rbuf, have + (size_t)r, now_us())) return;
     }
-    uint64_t lost = count_frames(w, c);
+    uint64_t lost = count_frames(w, c) + (uint64_t)w->retry.active;
+    w->retry.active = 0;
     metrics_add(w->m, M_SHUTDOWN_LOST, lost);
     log_error("worker %d: %s: %llu message(s) could not be queued before the shutdown deadline",
               w->id, c->peer, (unsigned long long)lost);
@@ -386,6 +430,13 @@ struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics
     w->epfd = w->evfd = w->reserve_fd = -1;
     w->control.kind = EV_CONTROL;
     w->max_msg = (size_t)sh->cfg->listen.max_message_size;
+    char err[1024];
+    w->rules = rules_new(sh->cfg, m, err, sizeof err);
+    if (!w->rules) { /* main compiled the same rules already; only memory can fail here */
+        log_error("worker %d: %s", id, err);
+        goto err;
+    }
+    w->topics = kafka_topics_new(sh->kafka);
     /* Room for a tail (at most one unfinished frame and its octet count) plus one read. */
     w->rcap = w->max_msg + 64 + READ_CHUNK;
     w->rbuf = malloc(w->rcap);
@@ -435,5 +486,9 @@ void worker_free(struct worker *w) {
     if (w->reserve_fd >= 0) close(w->reserve_fd);
     free(w->lev);
     free(w->rbuf);
+    rules_free(w->rules);
+    kafka_topics_free(w->topics);
+    buf_free(&w->retry.payload);
+    buf_free(&w->retry.key);
     free(w);
 }

@@ -14,7 +14,6 @@
 struct worker_shared {
     const struct config *cfg;
     struct kafka *kafka;
-    struct kafka_topic *default_topic;
     struct listener *listeners;
     size_t nlisteners;
 };

@@ -94,7 +94,7 @@ TEST(loads_the_original_format) {
     ASSERT_EQ_STR(c->rules[1].regex, "^hello\\s+(?P<name>\\w+)?");
     ASSERT_EQ_STR(c->rules[1].actions[0].template, "This is the total message: {{msg}}\n");
     ASSERT_EQ_INT(c->rules[1].actions[2].type, ACTION_STOP);
-    struct rules *r = rules_new(c, err, sizeof err);
+    struct rules *r = rules_new(c, NULL, err, sizeof err);
     if (!r) fprintf(stderr, "  %s\n", err);
     ASSERT(r != NULL);
     rules_free(r);
@@ -204,7 +204,7 @@ TEST(rule_errors) {
 TEST(bad_regex_names_line) {
     struct config *c = load(BASE "rules:\n  - regex: 'a(b'\n    actions:\n      - type: stop\n");
     ASSERT(c != NULL);
-    ASSERT(rules_new(c, err, sizeof err) == NULL);
+    ASSERT(rules_new(c, NULL, err, sizeof err) == NULL);
     ASSERT(strstr(err, "t.yml:10: 'rules[0].regex': missing closing parenthesis") == err);
     config_free(c);
 }
@@ -213,7 +213,7 @@ TEST(bad_jmespath_names_line) {
     struct config *c = load(BASE "rules:\n  - field: msg\n    jmespath: 'meta.[['\n"
                                  "    actions:\n      - type: stop\n");
     ASSERT(c != NULL);
-    ASSERT(rules_new(c, err, sizeof err) == NULL);
+    ASSERT(rules_new(c, NULL, err, sizeof err) == NULL);
     ASSERT(strstr(err, "t.yml:11: 'rules[0].jmespath': ") == err);
     config_free(c);
 }

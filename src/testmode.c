@@ -1,0 +1,127 @@
+/* testmode.c - `hotdog -t FILE`: shows what the rules do with each line, without Kafka. */
+#include "testmode.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "merge.h"
+#include "rules.h"
+#include "syslog.h"
+
+static json_t *slice_json(struct syslog_slice s, struct buf *tmp) {
+    return s.p ? merge_string(s.p, s.n, tmp) : json_null();
+}
+
+static json_t *name_json(const char *name) { return name ? json_string(name) : json_null(); }
+
+static json_t *structured_data(struct syslog_slice sd, struct buf *tmp) {
+    if (!sd.p) return json_null();
+    json_t *o = json_object();
+    struct syslog_sd_iter it;
+    struct syslog_sd_param prm;
+    syslog_sd_iter_init(&it, sd);
+    struct buf id = {0}, name = {0}, val = {0};
+    while (syslog_sd_next(&it, &prm) == 1) {
+        id.len = name.len = 0;
+        buf_append(&id, prm.id.p, prm.id.n);
+        json_t *el = json_object_get(o, buf_cstr(&id));
+        if (!el) {
+            el = json_object();
+            json_object_set_new(o, buf_cstr(&id), el);
+        }
+        if (!prm.name.p) continue;
+        size_t n = syslog_sd_unescape(prm.value_raw, NULL, 0);
+        val.len = 0;
+        val.len = syslog_sd_unescape(prm.value_raw, buf_reserve(&val, n), n);
+        buf_append(&name, prm.name.p, prm.name.n);
+        json_object_set_new(el, buf_cstr(&name), merge_string(val.p ? val.p : "", val.len, tmp));
+    }
+    buf_free(&id);
+    buf_free(&name);
+    buf_free(&val);
+    return o;
+}
+
+static void print_json(struct rules *r, size_t lineno, const struct syslog_msg *m, int perr,
+                       FILE *out, struct buf *tmp) {
+    json_t *parsed = json_object();
+    json_object_set_new(parsed, "facility", name_json(syslog_facility_name(m->facility)));
+    json_object_set_new(parsed, "severity", name_json(syslog_severity_name(m->severity)));
+    json_object_set_new(parsed, "timestamp", slice_json(m->timestamp, tmp));
+    json_object_set_new(parsed, "hostname", slice_json(m->hostname, tmp));
+    json_object_set_new(parsed, "appname", slice_json(m->appname, tmp));
+    json_object_set_new(parsed, "procid", slice_json(m->procid, tmp));
+    json_object_set_new(parsed, "msgid", slice_json(m->msgid, tmp));
+    json_object_set_new(parsed, "structured_data", structured_data(m->sd, tmp));
+    json_object_set_new(parsed, "msg", merge_string(m->msg.p ? m->msg.p : "", m->msg.n, tmp));
+    json_t *matches = json_array();
+    for (size_t i = 0; i < rules_count(r); i++)
+        if (rules_matches(r, i, m))
+            json_array_append_new(matches, json_pack("{s:I,s:s,s:s}", "rule", (json_int_t)i,
+                                                     "matcher", rules_matcher(r, i), "pattern",
+                                                     rules_pattern(r, i)));
+    json_t *outputs = json_array();
+    struct rules_out o;
+    rules_eval(r, m, &o);
+    if (o.forward) {
+        json_t *x = json_object();
+        json_object_set_new(x, "topic", json_string(o.topic));
+        json_object_set_new(x, "key", o.key ? merge_string(o.key, o.keylen, tmp) : json_null());
+        json_object_set_new(x, "payload", merge_string(o.payload ? o.payload : "", o.len, tmp));
+        json_array_append_new(outputs, x);
+    }
+    json_t *line = json_object();
+    json_object_set_new(line, "line", json_integer((json_int_t)lineno));
+    json_object_set_new(line, "parsed", parsed);
+    json_object_set_new(line, "parse_error", json_boolean(perr));
+    json_object_set_new(line, "matches", matches);
+    json_object_set_new(line, "outputs", outputs);
+    json_dumpf(line, out, JSON_COMPACT);
+    fputc('\n', out);
+    json_decref(line);
+}
+
+static void print_text(struct rules *r, size_t lineno, const struct syslog_msg *m, FILE *out) {
+    int any = 0;
+    for (size_t i = 0; i < rules_count(r); i++) {
+        if (!rules_matches(r, i, m)) continue;
+        if (!any++) fprintf(out, "Line %zu matches on:\n", lineno);
+        fprintf(out, "\t - %s\n", rules_pattern(r, i));
+    }
+}
+
+int testmode_run(const struct config *c, const char *path, enum testmode_format fmt, FILE *out,
+                 char *err, size_t errlen) {
+    FILE *in = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!in) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct rules *r = rules_new(c, NULL, err, errlen);
+    if (!r) {
+        if (in != stdin) fclose(in);
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t n;
+    struct buf tmp = {0};
+    while ((n = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+        struct syslog_msg m;
+        int perr = syslog_parse(line, (size_t)n, &m) != 0;
+        if (fmt == TESTMODE_JSON) print_json(r, lineno, &m, perr, out, &tmp);
+        else print_text(r, lineno, &m, out);
+    }
+    int rerr = ferror(in);
+    if (rerr) snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+    free(line);
+    buf_free(&tmp);
+    rules_free(r);
+    if (in != stdin) fclose(in);
+    return rerr ? -1 : 0;
+}

@@ -1,0 +1,396 @@
+/* test_rules.c - unit tests for rule semantics, templates and merge (the original's rules). */
+#include <stdlib.h>
+
+#include "config.h"
+#include "merge.h"
+#include "metrics.h"
+#include "rules.h"
+#include "template.h"
+#include "test.h"
+#include "version.h"
+
+static char err[1024];
+
+#define HEAD                                                             \
+    "global:\n"                                                          \
+    "  listen: {address: 127.0.0.1, port: 1514}\n"                       \
+    "  kafka: {conf: {bootstrap.servers: b}, topic: default-topic}\n"    \
+    "rules:\n"
+
+struct fixture {
+    struct config *c;
+    struct rules *r;
+    struct syslog_msg m;
+    struct rules_out out;
+};
+
+static void setup(struct fixture *f, const char *rules_yml) {
+    char yml[8192];
+    snprintf(yml, sizeof yml, HEAD "%s", rules_yml);
+    f->c = config_load_string("r.yml", yml, strlen(yml), err, sizeof err);
+    if (!f->c) fprintf(stderr, "  %s\n", err);
+    ASSERT(f->c != NULL);
+    f->r = rules_new(f->c, metrics_shard(0), err, sizeof err);
+    if (!f->r) fprintf(stderr, "  %s\n", err);
+    ASSERT(f->r != NULL);
+}
+
+static void eval(struct fixture *f, const char *line) {
+    syslog_parse(line, strlen(line), &f->m);
+    rules_eval(f->r, &f->m, &f->out);
+}
+
+static void teardown(struct fixture *f) {
+    rules_free(f->r);
+    config_free(f->c);
+}
+
+static uint64_t before[M_COUNT];
+static void snap(void) {
+    for (int i = 0; i < M_COUNT; i++) before[i] = metrics_get((enum metrics_counter)i);
+}
+static long long delta(enum metrics_counter c) { return (long long)(metrics_get(c) - before[c]); }
+
+TEST(regex_named_groups_replace_and_forward) {
+    struct fixture f;
+    setup(&f, "  - regex: '^hello\\s+(?P<name>\\w+)?'\n"
+              "    field: msg\n"
+              "    actions:\n"
+              "      - type: replace\n"
+              "        template: 'total: {{msg}} / name: {{name}} / host: {{hostname}}'\n"
+              "      - type: forward\n"
+              "        topic: 'greet-{{name}}'\n");
+    eval(&f, "<13>Oct 11 22:14:15 web1 app: hello world");
+    ASSERT_EQ_INT(f.out.forward, 1);
+    ASSERT_EQ_INT(f.out.rule, 0);
+    ASSERT_EQ_STR(f.out.topic, "greet-world");
+    ASSERT_EQ_MEM(f.out.payload, f.out.len, "total: hello world / name: world / host: web1");
+    ASSERT(f.out.key == NULL);
+    ASSERT_EQ_INT(rules_matched(f.r, 0), 1);
+    teardown(&f);
+}
+
+TEST(named_group_overrides_builtin_only_when_it_matched) {
+    struct fixture f;
+    setup(&f, "  - regex: '^(?:x(?P<hostname>[a-z]+))?(?P<rest>.*)'\n"
+              "    actions:\n"
+              "      - type: replace\n"
+              "        template: '{{hostname}}|{{rest}}|{{nosuchvar}}|{{{rest}}}|{{ rest }}'\n"
+              "      - type: forward\n");
+    eval(&f, "<13>Oct 11 22:14:15 web1 app: xabc tail");
+    ASSERT_EQ_MEM(f.out.payload, f.out.len, "abc| tail|| tail| tail");
+    eval(&f, "<13>Oct 11 22:14:15 web1 app: 123");
+    ASSERT_EQ_MEM(f.out.payload, f.out.len, "web1|123||123|123");
+    ASSERT_EQ_STR(f.out.topic, "default-topic"); /* forward without topic */
+    teardown(&f);
+}
+
+TEST(builtin_variables) {
+    struct fixture f;
+    setup(&f, "  - regex: '.'\n"
+              "    actions:\n"
+              "      - type: replace\n"
+              "        template: '{{facility}}.{{severity}} {{appname}}[{{procid}}] {{msgid}} "
+              "{{timestamp}} v={{version}}'\n"
+              "      - type: forward\n"
+              "        key: '{{hostname}}'\n");
+    eval(&f, "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 42 ID47 - hi");
+    char want[256];
+    snprintf(want, sizeof want, "local4.notice evntslog[42] ID47 2003-10-11T22:14:15.003Z v=%s",
+             HOTDOG_VERSION);
+    ASSERT_EQ_MEM(f.out.payload, f.out.len, want);
+    ASSERT_EQ_MEM(f.out.key, f.out.keylen, "mymachine.example.com");
+    teardown(&f);
+}
+
+TEST(iso8601_is_rfc3339_with_offset) {
+    struct fixture f;
+    setup(&f, "  - regex: '.'\n    actions:\n      - type: replace\n        template: '{{iso8601}}'\n"
+              "      - type: forward\n");
+    eval(&f, "hi");
+    ASSERT_EQ_INT(f.out.len, strlen("2026-11-24T01:02:03.123456+00:00"));
+    ASSERT(f.out.payload[4] == '-' && f.out.payload[10] == 'T' && f.out.payload[19] == '.');
+    ASSERT(memcmp(f.out.payload + 26, "+00:00", 6) == 0);
+    teardown(&f);
+}
+
+TEST(jmespath_routes_by_value_after_merge) {
+    struct fixture f;
+    setup(&f, "  - jmespath: 'meta.topic'\n"
+              "    field: msg\n"
+              "    actions:\n"
+              "      - type: merge\n"
+              "        json:\n"
+              "          meta:\n"
+              "            hotdog:\n"
+              "              version: '{{version}}'\n"
+              "              n: 3\n"
+              "      - type: forward\n"
+              "        topic: '{{value}}'\n"
+              "  - regex: '.*'\n"
+              "    actions:\n"
+              "      - type: forward\n"
+              "        topic: catch-all\n");
+    snap();
+    eval(&f, "<13>Oct 11 22:14:15 h app: {\"meta\":{\"topic\":\"x\",\"keep\":1},\"a\":[1]}");
+    ASSERT_EQ_STR(f.out.topic, "x");
+    char want[256];
+    snprintf(want, sizeof want,
+             "{\"meta\":{\"topic\":\"x\",\"keep\":1,\"hotdog\":{\"version\":\"%s\",\"n\":3}},\"a\":[1]}",
+             HOTDOG_VERSION);
+    ASSERT_EQ_MEM(f.out.payload, f.out.len, want);
+    /* Not JSON, JSON without meta.topic, and a JSON scalar: the JMESPath rule does not match. */
+    eval(&f, "<13>Oct 11 22:14:15 h app: plain text");
+    ASSERT_EQ_STR(f.out.topic, "catch-all");
+    eval(&f, "<13>Oct 11 22:14:15 h app: {\"meta\":{}}");
+    ASSERT_EQ_STR(f.out.topic, "catch-all");
+    eval(&f, "<13>Oct 11 22:14:15 h app: \"a string\"");
+    ASSERT_EQ_STR(f.out.topic, "catch-all");
+    ASSERT_EQ_INT(rules_matched(f.r, 0), 1);
+    ASSERT_EQ_INT(rules_matched(f.r, 1), 3);
+    ASSERT_EQ_INT(delta(M_UNMATCHED), 0);
+    teardown(&f);
+}
+
+TEST(jmespath_value_of_non_string_is_compact_json) {
+    struct fixture f;
+    setup(&f, "  - jmespath: 'tags'\n    actions:\n      - type: replace\n        template: 'tags={{value}}'\n"
+              "      - type: forward\n");
+    eval(&f, "{\"tags\": [ \"a\", {\"b\": true} ]}");
+    ASSERT_EQ_MEM(f.out.payload, f.out.len, "tags=[\"a\",{\"b\":true}]");
+    teardown(&f);
+}
+
+TEST(merge_escapes_template_values_and_merges_deeply) {
+    struct fixture f;
+    setup(&f, "  - regex: '^(?P<q>.*)$'\n"
+              "    actions:\n"
+              "      - type: merge\n"
+              "        json: {a: {b: '{{q}}', c: 2}, d: '{{hostname}}'}\n"
+              "      - type: forward\n");
+    /* The message is JSON whose "a" is not an object: replaced; "z" kept. Unparsed line: no host. */
+    eval(&f, "{\"a\": 5, \"z\": {\"y\": null}}");
+    ASSERT_EQ_MEM(f.out.payload, f.out.len,
+                  "{\"a\":{\"b\":\"{\\\"a\\\": 5, \\\"z\\\": {\\\"y\\\": null}}\",\"c\":2},"
+                  "\"z\":{\"y\":null},\"d\":\"\"}");
+    teardown(&f);
+}
+
+TEST(merge_of_invalid_utf8_value_gives_replacement_character) {
+    struct fixture f;
+    /* Invalid UTF-8 never matches a regex character (PCRE2_MATCH_INVALID_UTF), but msg carries it. */
+    setup(&f, "  - regex: '^x'\n    actions:\n      - type: replace\n        template: '{}'\n"
+              "      - type: merge\n        json: {g: '{{msg}}'}\n      - type: forward\n");
+    eval(&f, "x\xff\xfe");
+    ASSERT_EQ_MEM(f.out.payload, f.out.len, "{\"g\":\"x\xef\xbf\xbd\xef\xbf\xbd\"}");
+    teardown(&f);
+}
+
+TEST(merge_target_not_json_stops_rule_processing) {
+    struct fixture f;
+    setup(&f, "  - regex: '.*'\n    actions:\n      - type: merge\n        json: {a: 1}\n"
+              "      - type: forward\n        topic: never\n"
+              "  - regex: '.*'\n    actions:\n      - type: forward\n        topic: later\n");
+    snap();
+    eval(&f, "<13>Oct 11 22:14:15 h app: not json");
+    ASSERT_EQ_INT(f.out.forward, 0);
+    ASSERT_EQ_INT(delta(M_MERGE_TARGET_NOT_JSON), 1);
+    ASSERT_EQ_INT(delta(M_UNMATCHED), 1);
+    ASSERT_EQ_INT(rules_matched(f.r, 1), 0);
+    /* A JSON array is not an object either. */
+    eval(&f, "[1,2]");
+    ASSERT_EQ_INT(f.out.forward, 0);
+    ASSERT_EQ_INT(delta(M_MERGE_TARGET_NOT_JSON), 2);
+    teardown(&f);
+}
+
+TEST(replace_affects_later_actions_of_the_same_rule_only) {
+    struct fixture f;
+    setup(&f, "  - regex: 'a'\n    actions:\n      - type: replace\n        template: 'replaced'\n"
+              "  - regex: 'a'\n    actions:\n      - type: forward\n");
+    eval(&f, "abc");
+    ASSERT_EQ_INT(f.out.forward, 1);
+    ASSERT_EQ_INT(f.out.rule, 1);
+    ASSERT_EQ_MEM(f.out.payload, f.out.len, "abc"); /* each rule starts with an empty buffer */
+    teardown(&f);
+}
+
+TEST(forward_implies_stop_and_stop_stops_rules) {
+    struct fixture f;
+    setup(&f, "  - regex: 'first'\n    actions:\n      - type: forward\n        topic: one\n"
+              "      - type: replace\n        template: never\n"
+              "  - regex: 'stop'\n    actions:\n      - type: stop\n"
+              "  - regex: '.*'\n    actions:\n      - type: forward\n        topic: three\n");
+    snap();
+    eval(&f, "first and stop");
+    ASSERT_EQ_STR(f.out.topic, "one");
+    ASSERT_EQ_MEM(f.out.payload, f.out.len, "first and stop");
+    ASSERT_EQ_INT(rules_matched(f.r, 1), 0);
+    eval(&f, "stop here");
+    ASSERT_EQ_INT(f.out.forward, 0);
+    ASSERT_EQ_INT(rules_matched(f.r, 2), 0);
+    ASSERT_EQ_INT(delta(M_UNMATCHED), 1);
+    eval(&f, "other");
+    ASSERT_EQ_STR(f.out.topic, "three");
+    teardown(&f);
+}
+
+TEST(no_matching_rule_is_unmatched_and_not_sent) {
+    struct fixture f;
+    setup(&f, "  - regex: '^never$'\n    actions:\n      - type: forward\n");
+    snap();
+    eval(&f, "something");
+    ASSERT_EQ_INT(f.out.forward, 0);
+    ASSERT_EQ_INT(delta(M_UNMATCHED), 1);
+    teardown(&f);
+}
+
+TEST(absent_field_does_not_match_and_fields_are_selectable) {
+    struct fixture f;
+    setup(&f, "  - regex: '.*'\n    field: hostname\n    actions:\n      - type: forward\n        topic: by-host\n"
+              "  - regex: '^local7$'\n    field: facility\n    actions:\n      - type: forward\n        topic: by-facility\n"
+              "  - regex: '^err$'\n    field: severity\n    actions:\n      - type: forward\n        topic: by-severity\n"
+              "  - regex: '^42$'\n    field: procid\n    actions:\n      - type: forward\n        topic: by-procid\n"
+              "  - regex: '^ID47$'\n    field: msgid\n    actions:\n      - type: forward\n        topic: by-msgid\n"
+              "  - regex: '^su$'\n    field: appname\n    actions:\n      - type: forward\n        topic: by-app\n");
+    eval(&f, "<187>1 - - - - - - no host");   /* local7.err */
+    ASSERT_EQ_STR(f.out.topic, "by-facility");
+    eval(&f, "<11>1 - - - - - - x");   /* user.err */
+    ASSERT_EQ_STR(f.out.topic, "by-severity");
+    eval(&f, "<14>1 - - - 42 - - x");
+    ASSERT_EQ_STR(f.out.topic, "by-procid");
+    eval(&f, "<14>1 - - - - ID47 - x");
+    ASSERT_EQ_STR(f.out.topic, "by-msgid");
+    eval(&f, "<13>Oct 11 22:14:15 su: x");
+    ASSERT_EQ_STR(f.out.topic, "by-app");
+    eval(&f, "<13>Oct 11 22:14:15 host su: x");
+    ASSERT_EQ_STR(f.out.topic, "by-host");
+    eval(&f, "no pri, nothing");
+    ASSERT_EQ_INT(f.out.forward, 0);
+    teardown(&f);
+}
+
+TEST(invalid_rendered_topic_is_counted_and_next_rule_runs) {
+    struct fixture f;
+    setup(&f, "  - regex: '^(?P<t>.*)$'\n    actions:\n      - type: forward\n        topic: '{{t}}'\n"
+              "  - regex: '.*'\n    actions:\n      - type: forward\n        topic: fallback\n");
+    snap();
+    eval(&f, "no spaces allowed");
+    ASSERT_EQ_STR(f.out.topic, "fallback");
+    ASSERT_EQ_INT(delta(M_TOPIC_PARSE_FAILED), 1);
+    eval(&f, "ok.topic_name-1");
+    ASSERT_EQ_STR(f.out.topic, "ok.topic_name-1");
+    teardown(&f);
+}
+
+TEST(no_rules_means_default_topic) {
+    struct fixture f;
+    setup(&f, "  []\n");
+    eval(&f, "<13>Oct 11 22:14:15 h app: body");
+    ASSERT_EQ_STR(f.out.topic, "default-topic");
+    ASSERT_EQ_MEM(f.out.payload, f.out.len, "body");
+    teardown(&f);
+}
+
+TEST(template_errors_name_file_line_and_key) {
+    char yml[1024];
+    snprintf(yml, sizeof yml, HEAD "  - regex: a\n    actions:\n      - type: forward\n"
+                              "        topic: '{{#if x}}a{{/if}}'\n");
+    struct config *c = config_load_string("r.yml", yml, strlen(yml), err, sizeof err);
+    ASSERT(c != NULL);
+    ASSERT(rules_new(c, NULL, err, sizeof err) == NULL);
+    ASSERT(strstr(err, "r.yml:7: 'rules[0].actions[0].topic': unsupported template expression") == err);
+    config_free(c);
+    snprintf(yml, sizeof yml, HEAD "  - regex: a\n    actions:\n      - type: merge\n"
+                              "        json: {a: {b: '{{oops'}}\n");
+    c = config_load_string("r.yml", yml, strlen(yml), err, sizeof err);
+    ASSERT(c != NULL);
+    ASSERT(rules_new(c, NULL, err, sizeof err) == NULL);
+    ASSERT(strstr(err, "r.yml:7: 'rules[0].actions[0].json.a.b: unclosed '{{'") == err);
+    config_free(c);
+}
+
+/* Counts jansson's allocations, to check that a message's JSON is parsed once. */
+static size_t json_allocs;
+static void *count_malloc(size_t n) {
+    json_allocs++;
+    return malloc(n);
+}
+
+TEST(message_json_is_parsed_at_most_once) {
+    struct fixture one, three;
+    setup(&one, "  - jmespath: 'nope'\n    actions: [{type: forward}]\n");
+    setup(&three, "  - jmespath: 'nope'\n    actions: [{type: forward}]\n"
+                  "  - jmespath: 'nope2'\n    actions: [{type: forward}]\n"
+                  "  - jmespath: 'a.b'\n    actions: [{type: forward}]\n");
+    const char *line = "{\"a\":{\"b\":null},\"c\":[1,2,3],\"d\":\"text\"}";
+    json_set_alloc_funcs(count_malloc, free);
+    json_allocs = 0;
+    eval(&one, line);
+    size_t a1 = json_allocs;
+    json_allocs = 0;
+    eval(&three, line);
+    size_t a3 = json_allocs;
+    json_set_alloc_funcs(malloc, free);
+    ASSERT(a1 > 0);
+    ASSERT_EQ_INT(a3, a1);
+    teardown(&one);
+    teardown(&three);
+}
+
+static int resolve_ab(const char *name, size_t len, int *fallback, void *arg) {
+    (void)arg;
+    *fallback = -1;
+    if (len == 1 && name[0] == 'a') return 0;
+    if (len == 1 && name[0] == 'b') {
+        *fallback = 0; /* b falls back to a */
+        return 1;
+    }
+    return -1;
+}
+
+TEST(template_syntax) {
+    struct syslog_slice vars[2] = {{"A", 1}, {NULL, 0}};
+    struct buf out = {0};
+    struct tmpl *t = tmpl_compile("x{{a}}{{{a}}}{{ a }}{{b}}{{! note }}\\{{a}}{{zz}}{a}}{", resolve_ab,
+                                  NULL, err, sizeof err);
+    ASSERT(t != NULL);
+    tmpl_render(t, vars, &out);
+    ASSERT_EQ_MEM(out.p, out.len, "xAAAA{{a}}{a}}{");
+    ASSERT(tmpl_uses(t, 0) && tmpl_uses(t, 1) && !tmpl_is_literal(t));
+    tmpl_free(t);
+    ASSERT(tmpl_compile("{{a", resolve_ab, NULL, err, sizeof err) == NULL);
+    ASSERT_EQ_STR(err, "unclosed '{{' at offset 0");
+    ASSERT(tmpl_compile("{{lookup a b}}", resolve_ab, NULL, err, sizeof err) == NULL);
+    ASSERT(tmpl_compile("{{else}}", resolve_ab, NULL, err, sizeof err) == NULL);
+    t = tmpl_compile("", resolve_ab, NULL, err, sizeof err);
+    out.len = 0;
+    tmpl_render(t, vars, &out);
+    ASSERT_EQ_INT(out.len, 0);
+    ASSERT(tmpl_is_literal(t));
+    tmpl_free(t);
+    buf_free(&out);
+}
+
+int main(int argc, char **argv) {
+    static const struct test_case tests[] = {
+        TEST_ENTRY(regex_named_groups_replace_and_forward),
+        TEST_ENTRY(named_group_overrides_builtin_only_when_it_matched),
+        TEST_ENTRY(builtin_variables), TEST_ENTRY(iso8601_is_rfc3339_with_offset),
+        TEST_ENTRY(jmespath_routes_by_value_after_merge),
+        TEST_ENTRY(jmespath_value_of_non_string_is_compact_json),
+        TEST_ENTRY(merge_escapes_template_values_and_merges_deeply),
+        TEST_ENTRY(merge_of_invalid_utf8_value_gives_replacement_character),
+        TEST_ENTRY(merge_target_not_json_stops_rule_processing),
+        TEST_ENTRY(replace_affects_later_actions_of_the_same_rule_only),
+        TEST_ENTRY(forward_implies_stop_and_stop_stops_rules),
+        TEST_ENTRY(no_matching_rule_is_unmatched_and_not_sent),
+        TEST_ENTRY(absent_field_does_not_match_and_fields_are_selectable),
+        TEST_ENTRY(invalid_rendered_topic_is_counted_and_next_rule_runs),
+        TEST_ENTRY(no_rules_means_default_topic), TEST_ENTRY(template_errors_name_file_line_and_key),
+        TEST_ENTRY(message_json_is_parsed_at_most_once), TEST_ENTRY(template_syntax)};
+    metrics_init(1);
+    int rc = test_run("rules", argc, argv, tests, sizeof tests / sizeof tests[0]);
+    metrics_free();
+    return rc;
+}
