@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (strncmp(err, "fuzz.yml:", 9) != 0) __builtin_trap();
         return 0;
     }
-    struct rules *r = rules_new(c, err, sizeof err);
+    struct rules *r = rules_new(c, NULL, err, sizeof err);
     rules_free(r);
     config_free(c);
     return 0;

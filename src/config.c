@@ -294,6 +294,7 @@ static int load_action(struct loader *l, const yaml_node_t *n, const char *path,
         if (i == 4 || !(action_allowed[t] & (1u << i)))
             return fail(l, kn, "unknown key '%s.%s' for a %s action", path, scalar(kn),
                         action_names[t]);
+        if (seen & (1u << i)) return fail(l, kn, "duplicate key '%s.%s'", path, scalar(kn));
         seen |= 1u << i;
         if (i == 3) {
             if (vn->type != YAML_MAPPING_NODE) return fail(l, vn, "'%s.json' must be a map", path);
@@ -320,10 +321,14 @@ static int load_rule(struct loader *l, const yaml_node_t *n, const char *path,
     r->line = line_of(n);
     r->field = FIELD_MSG;
     const yaml_node_t *actions = NULL;
+    int seen_field = 0;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = node(l, p->key), *vn = node(l, p->value);
         if (kn->type != YAML_SCALAR_NODE) return fail(l, kn, "'%s' has a non-string key", path);
         const char *k = scalar(kn);
+        if ((!strcmp(k, "actions") && actions) || (!strcmp(k, "field") && seen_field++) ||
+            (!strcmp(k, "regex") && r->regex) || (!strcmp(k, "jmespath") && r->jmespath))
+            return fail(l, kn, "duplicate key '%s.%s'", path, k);
         if (!strcmp(k, "actions")) {
             actions = vn;
             continue;

@@ -132,12 +132,18 @@ static int stop(struct daemon *d) {
         log_info("shutdown: %llu message(s) received, %llu delivered, %llu failed, %d undelivered "
                  "after %ld ms, %llu not queued", received, delivered, failed, undelivered,
                  d->cfg->kafka.shutdown_timeout_ms, lost);
-        char line[2048];
+        char line[4096];
         size_t n = 0;
         for (int i = 0; i < M_COUNT && n < sizeof line; i++) {
             uint64_t v = metrics_get((enum metrics_counter)i);
             if (v) n += (size_t)snprintf(line + n, sizeof line - n, " %s=%llu",
                                          metrics_name((enum metrics_counter)i), (unsigned long long)v);
+        }
+        for (size_t r = 0; r < d->cfg->nrules && n < sizeof line; r++) {
+            uint64_t hits = 0;
+            for (int i = 0; i < d->nworkers; i++) hits += rules_matched(worker_rules(d->workers[i]), r);
+            if (hits) n += (size_t)snprintf(line + n, sizeof line - n, " rule.%zu.matched=%llu", r,
+                                            (unsigned long long)hits);
         }
         struct err_line el = {line, sizeof line, n};
         kafka_foreach_error(d->kafka, append_error, &el);

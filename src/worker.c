@@ -492,3 +492,5 @@ void worker_free(struct worker *w) {
     buf_free(&w->retry.key);
     free(w);
 }
+
+const struct rules *worker_rules(const struct worker *w) { return w->rules; }

@@ -28,5 +28,7 @@ int worker_start(struct worker *w);
 void worker_stop(struct worker *w);
 void worker_join(struct worker *w);
 void worker_free(struct worker *w);
+/* The worker's compiled rules, for reading their counters (any thread). */
+const struct rules *worker_rules(const struct worker *w);
 
 #endif

@@ -83,6 +83,7 @@ def test_rules_route_rewrite_and_key_on_the_real_broker(hotdog):
     assert c["lines"] == "6"
     assert c["kafka.delivered"] == "5"
     assert c["unmatched"] == "1"  # "drop me" stopped before any forward
+    assert [c.get(f"rule.{i}.matched") for i in range(5)] == ["1", "2", "1", "1", "1"]
 
 
 def test_test_mode_text_and_json(tmp_path):

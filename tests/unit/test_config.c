@@ -201,6 +201,21 @@ TEST(rule_errors) {
     ASSERT_EQ_STR(err, "t.yml:10: missing required key 'rules[0].actions'");
 }
 
+TEST(duplicate_keys_in_rules_and_actions) {
+    /* Found by fuzz_config: the second value silently replaced (and leaked) the first. */
+    ASSERT(load(BASE "rules:\n  - regex: a\n    actions:\n      - type: forward\n"
+                "        topic: x\n        topic: y\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:14: duplicate key 'rules[0].actions[0].topic'");
+    ASSERT(load(BASE "rules:\n  - regex: a\n    field: msg\n    field: hostname\n"
+                "    actions: []\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:12: duplicate key 'rules[0].field'");
+    ASSERT(load(BASE "rules:\n  - regex: a\n    actions: []\n    actions: []\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:12: duplicate key 'rules[0].actions'");
+    ASSERT(load(BASE "rules:\n  - regex: a\n    actions:\n      - type: merge\n"
+                "        json: {a: 1}\n        json: {b: 2}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:14: duplicate key 'rules[0].actions[0].json'");
+}
+
 TEST(bad_regex_names_line) {
     struct config *c = load(BASE "rules:\n  - regex: 'a(b'\n    actions:\n      - type: stop\n");
     ASSERT(c != NULL);
@@ -248,6 +263,7 @@ TEST(file_errors) {
 TEST_MAIN("config", TEST_ENTRY(loads_the_original_format), TEST_ENTRY(defaults),
           TEST_ENTRY(tls_false_and_tls_map), TEST_ENTRY(unknown_key_names_file_line_and_key),
           TEST_ENTRY(wrong_type), TEST_ENTRY(missing_required_key), TEST_ENTRY(env_overrides),
-          TEST_ENTRY(rule_errors), TEST_ENTRY(bad_regex_names_line),
+          TEST_ENTRY(rule_errors), TEST_ENTRY(duplicate_keys_in_rules_and_actions),
+          TEST_ENTRY(bad_regex_names_line),
           TEST_ENTRY(bad_jmespath_names_line), TEST_ENTRY(yaml_syntax_error_has_line),
           TEST_ENTRY(alias_bomb_is_refused), TEST_ENTRY(file_errors))
