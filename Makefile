@@ -1,7 +1,7 @@
 # hotdog - syslog to Kafka forwarder. `make`, `make test`, `make asan`, `make fuzz`, `make run`.
 
 CC      ?= cc
-PKGS    := rdkafka yaml-0.1 libpcre2-8 jansson
+PKGS    := rdkafka yaml-0.1 libpcre2-8 jansson openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 WARN    := -Wall -Wextra -Werror
@@ -10,7 +10,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLA
 LIBS    := $(PKG_LIBS) -lpthread
 
 # Product modules, in pipeline order (main.c is separate so tests can link the rest).
-MODULES := log metrics config listener worker frame syslog rules template merge testmode \
+MODULES := log metrics config tls listener worker worker_udp frame syslog rules template merge testmode \
            jp_lex jp_parse jp_eval jp_func jp_value kafka
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS := frame syslog jmespath config template

@@ -11,10 +11,12 @@
  * laughs" document is small in memory but explodes when walked; this bounds the walk. */
 #define CONFIG_MAX_VISITS 100000
 
-enum ktype { K_STR, K_INT, K_MAP, K_KV, K_TLS, K_RULES };
+enum ktype { K_STR, K_INT, K_MAP, K_KV, K_TLS, K_RULES, K_LISTEN, K_ENUM };
 
-/* One row per configuration key. Offsets are from the start of struct config, so nested
- * tables need no base pointers (for a K_MAP row, the offset of its line number, or 0). The same table drives loading, defaults and --help. */
+/* One row per configuration key. Offsets are from the start of the struct the table fills:
+ * struct config, or struct config_listen for a listener's keys (for K_MAP and K_TLS rows, the
+ * offset of the int that records the section's line, or 0). K_ENUM stores the index of the
+ * value in enumv. The same table drives loading, defaults and --help. */
 struct key {
     const char *name;
     enum ktype type;
@@ -24,62 +26,79 @@ struct key {
     int required;
     const char *def;
     const char *help;
+    const char *const *enumv;
 };
 
 #define OFF(member) offsetof(struct config, member)
+#define LOFF(member) offsetof(struct config_listen, member)
+
+static const char *const protocol_names[] = {"tcp", "tls", "udp", NULL};
+static const char *const verify_names[] = {"none", "optional", "required", NULL};
 
 static const struct key tls_keys[] = {
-    {"cert", K_STR, OFF(listen.tls.cert), NULL, 0, 0, 1, NULL, "PEM certificate file (may hold a chain)"},
-    {"key", K_STR, OFF(listen.tls.key), NULL, 0, 0, 1, NULL, "PEM private key (PKCS#1, PKCS#8 or EC)"},
-    {"ca", K_STR, OFF(listen.tls.ca), NULL, 0, 0, 0, NULL, "PEM CA bundle to verify client certificates"},
-    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+    {"cert", K_STR, LOFF(tls.cert), NULL, 0, 0, 1, NULL, "PEM certificate file (may hold a chain)", NULL},
+    {"key", K_STR, LOFF(tls.key), NULL, 0, 0, 1, NULL, "PEM private key (PKCS#1, PKCS#8 or EC)", NULL},
+    {"ca", K_STR, LOFF(tls.ca), NULL, 0, 0, 0, NULL, "PEM CA bundle to verify client certificates", NULL},
+    {"verify", K_ENUM, LOFF(tls.verify), NULL, 0, 0, 0, NULL,
+     "client certificates: none, optional (default with ca) or required", verify_names},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
 static const struct key listen_keys[] = {
-    {"address", K_STR, OFF(listen.address), NULL, 0, 0, 1, NULL, "address to listen on (IPv4 or IPv6)"},
-    {"port", K_INT, OFF(listen.port), NULL, 1, 65535, 1, NULL, "TCP port"},
-    {"tls", K_TLS, OFF(listen.tls), tls_keys, 0, 0, 0, NULL, "TLS settings; empty or false means plaintext"},
-    {"max_message_size", K_INT, OFF(listen.max_message_size), NULL, 64, 64L << 20, 0, "65536",
-     "longest message in bytes; longer frames are counted and skipped"},
-    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+    {"address", K_STR, LOFF(address), NULL, 0, 0, 1, NULL, "address to listen on (IPv4 or IPv6)", NULL},
+    {"port", K_INT, LOFF(port), NULL, 1, 65535, 1, NULL, "port", NULL},
+    {"protocol", K_ENUM, LOFF(protocol), NULL, 0, 0, 0, NULL,
+     "tcp, tls or udp (default: tls with a tls section, else tcp)", protocol_names},
+    {"tls", K_TLS, LOFF(tls.line), tls_keys, 0, 0, 0, NULL, "TLS settings; empty or false means plaintext", NULL},
+    {"max_message_size", K_INT, LOFF(max_message_size), NULL, 64, 64L << 20, 0, "65536",
+     "longest message in bytes; longer frames are counted and skipped", NULL},
+    {"max_connections", K_INT, LOFF(max_connections), NULL, 1, 10000000, 0, "10000",
+     "connections beyond this are accepted and closed at once", NULL},
+    {"idle_timeout_ms", K_INT, LOFF(idle_timeout_ms), NULL, 0, 86400000L * 7, 0, "0",
+     "close connections silent this long; 0 = never", NULL},
+    {"handshake_timeout_ms", K_INT, LOFF(handshake_timeout_ms), NULL, 1, 3600000, 0, "10000",
+     "TLS handshakes must finish within this", NULL},
+    {"recv_buffer", K_INT, LOFF(recv_buffer), NULL, 4096, 1L << 30, 0, "8388608",
+     "UDP socket receive buffer in bytes", NULL},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
 static const struct key kafka_keys[] = {
-    {"conf", K_KV, OFF(kafka.conf), NULL, 0, 0, 0, NULL, "librdkafka properties, passed through verbatim"},
-    {"topic", K_STR, OFF(kafka.topic), NULL, 0, 0, 1, NULL, "default topic"},
+    {"conf", K_KV, OFF(kafka.conf), NULL, 0, 0, 0, NULL, "librdkafka properties, passed through verbatim", NULL},
+    {"topic", K_STR, OFF(kafka.topic), NULL, 0, 0, 1, NULL, "default topic", NULL},
     {"buffer", K_INT, OFF(kafka.buffer), NULL, 1, 10000000, 0, "-1",
-     "producer queue size in messages (queue.buffering.max.messages)"},
+     "producer queue size in messages (queue.buffering.max.messages)", NULL},
     {"timeout_ms", K_INT, OFF(kafka.timeout_ms), NULL, 1, 3600000, 0, "30000",
-     "how long to wait for a broker at start-up"},
+     "how long to wait for a broker at start-up", NULL},
     {"shutdown_timeout_ms", K_INT, OFF(kafka.shutdown_timeout_ms), NULL, 0, 3600000, 0, "10000",
-     "how long to wait for deliveries on shutdown"},
-    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+     "how long to wait for deliveries on shutdown", NULL},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
 static const struct key metrics_keys[] = {
-    {"statsd", K_STR, OFF(statsd), NULL, 0, 0, 0, NULL, "statsd host:port"},
-    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+    {"statsd", K_STR, OFF(statsd), NULL, 0, 0, 0, NULL, "statsd host:port", NULL},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
 static const struct key status_keys[] = {
-    {"address", K_STR, OFF(status_address), NULL, 0, 0, 0, "127.0.0.1", "status server address"},
-    {"port", K_INT, OFF(status_port), NULL, 1, 65535, 1, NULL, "status server port"},
-    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+    {"address", K_STR, OFF(status_address), NULL, 0, 0, 0, "127.0.0.1", "status server address", NULL},
+    {"port", K_INT, OFF(status_port), NULL, 1, 65535, 1, NULL, "status server port", NULL},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
 static const struct key global_keys[] = {
-    {"listen", K_MAP, OFF(listen.line), listen_keys, 0, 0, 1, NULL, "the syslog listener"},
-    {"kafka", K_MAP, OFF(kafka.line), kafka_keys, 0, 0, 1, NULL, "the Kafka producer"},
-    {"metrics", K_MAP, 0, metrics_keys, 0, 0, 0, NULL, "metrics export"},
-    {"status", K_MAP, 0, status_keys, 0, 0, 0, NULL, "HTTP status server"},
-    {"workers", K_INT, OFF(workers), NULL, 0, 1024, 0, "0", "worker threads; 0 = one per core"},
-    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+    {"listen", K_LISTEN, 0, listen_keys, 0, 0, 1, NULL, "a listener, or a list of them", NULL},
+    {"kafka", K_MAP, OFF(kafka.line), kafka_keys, 0, 0, 1, NULL, "the Kafka producer", NULL},
+    {"metrics", K_MAP, 0, metrics_keys, 0, 0, 0, NULL, "metrics export", NULL},
+    {"status", K_MAP, 0, status_keys, 0, 0, 0, NULL, "HTTP status server", NULL},
+    {"workers", K_INT, OFF(workers), NULL, 0, 1024, 0, "0", "worker threads; 0 = one per core", NULL},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
 static const struct key root_keys[] = {
-    {"global", K_MAP, 0, global_keys, 0, 0, 1, NULL, "global settings"},
-    {"rules", K_RULES, 0, NULL, 0, 0, 0, NULL, "ordered list of rules"},
-    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+    {"global", K_MAP, 0, global_keys, 0, 0, 1, NULL, "global settings", NULL},
+    {"rules", K_RULES, 0, NULL, 0, 0, 0, NULL, "ordered list of rules", NULL},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
 struct loader {
@@ -118,7 +137,7 @@ static int is_null(const yaml_node_t *n) {
     return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
 }
 
-static void *field_ptr(struct loader *l, const struct key *k) { return (char *)l->cfg + k->off; }
+static void *field_ptr(void *base, const struct key *k) { return (char *)base + k->off; }
 
 static char *xstrdup(const char *s) {
     char *d = strdup(s);
@@ -126,28 +145,31 @@ static char *xstrdup(const char *s) {
     return d;
 }
 
-static int set_int(struct loader *l, const yaml_node_t *n, const char *path, const struct key *k,
-                   const char *text) {
+static int set_int(struct loader *l, void *base, const yaml_node_t *n, const char *path,
+                   const struct key *k, const char *text) {
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
     if (!*text || *end || errno) return fail(l, n, "'%s' must be an integer (got '%s')", path, text);
     if (v < k->min || v > k->max)
         return fail(l, n, "'%s' must be between %ld and %ld (got %ld)", path, k->min, k->max, v);
-    *(long *)field_ptr(l, k) = v;
+    *(long *)field_ptr(base, k) = v;
     return 0;
 }
 
-static void apply_defaults(struct loader *l, const struct key *t) {
+static void apply_defaults(void *base, const struct key *t) {
     for (const struct key *k = t; k->name; k++) {
-        if (k->sub) apply_defaults(l, k->sub);
+        if (k->sub && k->type != K_LISTEN) apply_defaults(base, k->sub); /* per listener */
+        if (k->type == K_ENUM) *(long *)field_ptr(base, k) = -1;        /* not given */
         if (!k->def) continue;
-        if (k->type == K_STR) *(char **)field_ptr(l, k) = xstrdup(k->def);
-        if (k->type == K_INT) *(long *)field_ptr(l, k) = strtol(k->def, NULL, 10);
+        if (k->type == K_STR) *(char **)field_ptr(base, k) = xstrdup(k->def);
+        if (k->type == K_INT) *(long *)field_ptr(base, k) = strtol(k->def, NULL, 10);
     }
 }
 
-static int load_map(struct loader *l, const yaml_node_t *n, const struct key *t, const char *path);
+static int load_map(struct loader *l, const yaml_node_t *n, const struct key *t, const char *path,
+                    void *base);
+static int load_listen(struct loader *l, const yaml_node_t *n, const char *path);
 static int load_rules(struct loader *l, const yaml_node_t *n);
 
 static int load_kv(struct loader *l, const yaml_node_t *n, const char *path) {
@@ -167,7 +189,7 @@ static int load_kv(struct loader *l, const yaml_node_t *n, const char *path) {
     return 0;
 }
 
-static int load_value(struct loader *l, const yaml_node_t *kn, const yaml_node_t *n,
+static int load_value(struct loader *l, void *base, const yaml_node_t *kn, const yaml_node_t *n,
                       const struct key *k, const char *path) {
     if (l->visits > CONFIG_MAX_VISITS)
         return fail(l, n, "document too large (more than %d nodes, alias bomb?)", CONFIG_MAX_VISITS);
@@ -175,30 +197,46 @@ static int load_value(struct loader *l, const yaml_node_t *kn, const yaml_node_t
     case K_STR:
         if (n->type != YAML_SCALAR_NODE || is_null(n))
             return fail(l, n, "'%s' must be a string", path);
-        free(*(char **)field_ptr(l, k));
-        *(char **)field_ptr(l, k) = xstrdup(scalar(n));
+        free(*(char **)field_ptr(base, k));
+        *(char **)field_ptr(base, k) = xstrdup(scalar(n));
         return 0;
     case K_INT:
         if (n->type != YAML_SCALAR_NODE) return fail(l, n, "'%s' must be an integer", path);
-        return set_int(l, n, path, k, scalar(n));
+        return set_int(l, base, n, path, k, scalar(n));
+    case K_ENUM: {
+        if (n->type != YAML_SCALAR_NODE) return fail(l, n, "'%s' must be a string", path);
+        long i = 0;
+        while (k->enumv[i] && strcmp(k->enumv[i], scalar(n))) i++;
+        if (!k->enumv[i]) {
+            char want[128] = "";
+            for (long j = 0; k->enumv[j]; j++)
+                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", j ? ", " : "",
+                         k->enumv[j]);
+            return fail(l, n, "'%s' must be one of %s (got '%s')", path, want, scalar(n));
+        }
+        *(long *)field_ptr(base, k) = i;
+        return 0;
+    }
     case K_MAP:
-        /* For a map, a non-zero offset names the int that records the map's line. */
-        if (k->off) *(int *)field_ptr(l, k) = line_of(n);
-        return load_map(l, n, k->sub, path);
+        if (k->off) *(int *)field_ptr(base, k) = line_of(n);
+        return load_map(l, n, k->sub, path, base);
     case K_KV:
         return load_kv(l, n, path);
     case K_TLS:
         /* The original accepts an empty section (or `false`) for plaintext. */
         if (is_null(n) || (n->type == YAML_SCALAR_NODE && !strcmp(scalar(n), "false"))) return 0;
-        l->cfg->listen.tls.line = line_of(kn); /* the "tls:" line, where a person looks */
-        return load_map(l, n, k->sub, path);
+        *(int *)field_ptr(base, k) = line_of(kn); /* the "tls:" line, where a person looks */
+        return load_map(l, n, k->sub, path, base);
     case K_RULES:
         return load_rules(l, n);
+    case K_LISTEN:
+        return load_listen(l, n, path);
     }
     return 0;
 }
 
-static int load_map(struct loader *l, const yaml_node_t *n, const struct key *t, const char *path) {
+static int load_map(struct loader *l, const yaml_node_t *n, const struct key *t, const char *path,
+                    void *base) {
     if (n->type != YAML_MAPPING_NODE) return fail(l, n, "'%s' must be a map", path);
     unsigned seen = 0; /* bit i: t[i] was given */
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
@@ -211,11 +249,55 @@ static int load_map(struct loader *l, const yaml_node_t *n, const struct key *t,
         if (!k->name) return fail(l, kn, "unknown key '%s'", sub);
         if (seen & (1u << (k - t))) return fail(l, kn, "duplicate key '%s'", sub);
         seen |= 1u << (k - t);
-        if (load_value(l, kn, vn, k, sub) < 0) return -1;
+        if (load_value(l, base, kn, vn, k, sub) < 0) return -1;
     }
     for (const struct key *k = t; k->name; k++)
         if (k->required && !(seen & (1u << (k - t))))
             return fail(l, n, "missing required key '%s%s%s'", path, *path ? "." : "", k->name);
+    return 0;
+}
+
+/* Settles what depends on several keys of one listener. */
+static int finish_listen(struct loader *l, const yaml_node_t *n, struct config_listen *ls,
+                         const char *path) {
+    if (ls->protocol < 0) ls->protocol = ls->tls.line ? PROTO_TLS : PROTO_TCP;
+    if (ls->protocol == PROTO_TLS && !ls->tls.line)
+        return fail(l, n, "'%s.protocol' is tls but there is no '%s.tls' section with cert and key",
+                    path, path);
+    if (ls->protocol != PROTO_TLS && ls->tls.line)
+        return fail(l, n, "'%s.tls' is set but '%s.protocol' is %s", path, path,
+                    protocol_names[ls->protocol]);
+    if (ls->tls.verify < 0) ls->tls.verify = ls->tls.ca ? VERIFY_OPTIONAL : VERIFY_NONE;
+    if (ls->tls.verify != VERIFY_NONE && !ls->tls.ca)
+        return fail(l, n, "'%s.tls.verify' is %s but '%s.tls.ca' is not set", path,
+                    verify_names[ls->tls.verify], path);
+    return 0;
+}
+
+/* global.listen: the original's single map, or a list of them. */
+static int load_listen(struct loader *l, const yaml_node_t *n, const char *path) {
+    struct config *c = l->cfg;
+    size_t count = 1;
+    if (n->type == YAML_SEQUENCE_NODE)
+        count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    else if (n->type != YAML_MAPPING_NODE)
+        return fail(l, n, "'%s' must be a map or a list of maps", path);
+    if (count == 0) return fail(l, n, "'%s' needs at least one listener", path);
+    if (count > 64) return fail(l, n, "'%s' has more than 64 listeners", path);
+    c->listeners = calloc(count, sizeof *c->listeners);
+    if (!c->listeners) abort();
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = n->type == YAML_SEQUENCE_NODE ? node(l, n->data.sequence.items.start[i]) : n;
+        char sub[300];
+        if (n->type == YAML_SEQUENCE_NODE) snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+        else snprintf(sub, sizeof sub, "%s", path);
+        struct config_listen *ls = &c->listeners[i];
+        c->nlisteners = i + 1;
+        apply_defaults(ls, listen_keys);
+        ls->line = line_of(item);
+        if (load_map(l, item, listen_keys, sub, ls) < 0 || finish_listen(l, item, ls, sub) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -423,7 +505,7 @@ struct config *config_load_string(const char *name, const char *text, size_t len
     l.cfg = calloc(1, sizeof *l.cfg);
     if (!l.cfg) abort();
     l.cfg->path = xstrdup(name);
-    apply_defaults(&l, root_keys);
+    apply_defaults(l.cfg, root_keys);
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &l.doc)) {
@@ -438,7 +520,7 @@ struct config *config_load_string(const char *name, const char *text, size_t len
         snprintf(err, errlen, "%s:1: the file is empty", name);
         goto err;
     }
-    if (load_map(&l, root, root_keys, "") < 0) goto err;
+    if (load_map(&l, root, root_keys, "", l.cfg) < 0) goto err;
     apply_env(l.cfg);
     if (!config_kafka_get(l.cfg, "bootstrap.servers")) {
         snprintf(err, errlen, "%s:%d: 'global.kafka.conf' has no 'bootstrap.servers' "
@@ -495,10 +577,13 @@ struct config *config_load(const char *path, char *err, size_t errlen) {
 void config_free(struct config *c) {
     if (!c) return;
     free(c->path);
-    free(c->listen.address);
-    free(c->listen.tls.cert);
-    free(c->listen.tls.key);
-    free(c->listen.tls.ca);
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        free(c->listeners[i].address);
+        free(c->listeners[i].tls.cert);
+        free(c->listeners[i].tls.key);
+        free(c->listeners[i].tls.ca);
+    }
+    free(c->listeners);
     for (size_t i = 0; i < c->kafka.nconf; i++) {
         free(c->kafka.conf[i].key);
         free(c->kafka.conf[i].value);
@@ -524,12 +609,12 @@ void config_free(struct config *c) {
 }
 
 static void print_keys(FILE *out, const struct key *t, const char *path) {
-    static const char *const tn[] = {"string", "integer", "map", "map", "map", "list"};
+    static const char *const tn[] = {"string", "integer", "map", "map", "map", "list", "map|list", "string"};
     for (const struct key *k = t; k->name; k++) {
         char full[128];
         snprintf(full, sizeof full, "%s%s%s", path, *path ? "." : "", k->name);
-        if (k->type == K_MAP || k->type == K_TLS) {
-            if (k->type == K_TLS) fprintf(out, "  %-36s %-8s %s\n", full, tn[k->type], k->help);
+        if (k->type == K_MAP || k->type == K_TLS || k->type == K_LISTEN) {
+            if (k->type != K_MAP) fprintf(out, "  %-36s %-8s %-16s %s\n", full, tn[k->type], "", k->help);
             print_keys(out, k->sub, full);
             continue;
         }

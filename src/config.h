@@ -11,16 +11,25 @@ struct config_kv {
     int line;
 };
 
+enum config_protocol { PROTO_TCP, PROTO_TLS, PROTO_UDP };
+enum config_verify { VERIFY_NONE, VERIFY_OPTIONAL, VERIFY_REQUIRED };
+
 struct config_tls {
     char *cert, *key, *ca;
-    int line; /* 0 when no tls section: plaintext */
+    long verify; /* enum config_verify */
+    int line;    /* 0 when no tls section: plaintext */
 };
 
 struct config_listen {
     char *address;
     long port;
+    long protocol; /* enum config_protocol */
     struct config_tls tls;
     long max_message_size;
+    long max_connections;
+    long idle_timeout_ms;      /* 0: none */
+    long handshake_timeout_ms;
+    long recv_buffer;          /* UDP SO_RCVBUF in bytes */
     int line;
 };
 
@@ -59,7 +68,8 @@ struct config_rule {
 
 struct config {
     char *path;
-    struct config_listen listen;
+    struct config_listen *listeners; /* at least one */
+    size_t nlisteners;
     long workers; /* 0: one per core */
     struct config_kafka kafka;
     char *statsd;  /* "host:port" or NULL */

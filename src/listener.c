@@ -1,4 +1,4 @@
-/* listener.c - the listening sockets that every worker accepts from. */
+/* listener.c - the listening sockets (TCP, TLS, UDP) that every worker serves. */
 #include "listener.h"
 
 #include <errno.h>
@@ -10,14 +10,46 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log.h"
+#include "tls.h"
+
+static const char *const proto_names[] = {"tcp", "tls", "udp"};
+
+/* A large receive buffer is UDP's only defence against bursts. SO_RCVBUFFORCE passes the
+ * net.core.rmem_max cap when running as root; otherwise the kernel clamps SO_RCVBUF. */
+static void set_rcvbuf(struct listener *l, long bytes) {
+    int v = (int)bytes, got = 0;
+    socklen_t gl = sizeof got;
+    if (setsockopt(l->fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof v) < 0)
+        setsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+    getsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &got, &gl);
+    if (got / 2 < v) /* Linux reports twice the size it was given */
+        log_warn("%s: receive buffer is %d bytes, not the %ld asked for (raise net.core.rmem_max)",
+                 l->name, got / 2, bytes);
+}
+
 int listener_open(struct listener *l, const struct config_listen *cfg, char *err, size_t errlen) {
     char port[16];
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    int udp = cfg->protocol == PROTO_UDP;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res = NULL;
     l->fd = -1;
     l->cfg = cfg;
-    snprintf(l->name, sizeof l->name, "tcp %s%s%s:%ld", strchr(cfg->address, ':') ? "[" : "",
-             cfg->address, strchr(cfg->address, ':') ? "]" : "", cfg->port);
+    l->ctx = NULL;
+    atomic_init(&l->conns, 0);
+    atomic_init(&l->udp_drops, 0);
+    pthread_mutex_init(&l->lock, NULL);
+    snprintf(l->name, sizeof l->name, "%s %s%s%s:%ld", proto_names[cfg->protocol],
+             strchr(cfg->address, ':') ? "[" : "", cfg->address,
+             strchr(cfg->address, ':') ? "]" : "", cfg->port);
+    if (cfg->protocol == PROTO_TLS) {
+        char why[768];
+        l->ctx = tls_ctx_new(&cfg->tls, why, sizeof why);
+        if (!l->ctx) {
+            snprintf(err, errlen, "%s: %s", l->name, why);
+            return -1;
+        }
+    }
     snprintf(port, sizeof port, "%ld", cfg->port);
     int e = getaddrinfo(cfg->address, port, &hints, &res);
     if (e) {
@@ -29,7 +61,13 @@ int listener_open(struct listener *l, const struct config_listen *cfg, char *err
     int one = 1;
     setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(l->fd, res->ai_addr, res->ai_addrlen) < 0) goto err;
-    if (listen(l->fd, SOMAXCONN) < 0) goto err;
+    if (udp) {
+        /* Every datagram then carries the socket's count of datagrams the kernel dropped. */
+        setsockopt(l->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+        set_rcvbuf(l, cfg->recv_buffer);
+    } else if (listen(l->fd, SOMAXCONN) < 0) {
+        goto err;
+    }
     freeaddrinfo(res);
     return 0;
 err:
@@ -40,7 +78,33 @@ err:
     return -1;
 }
 
+SSL *listener_ssl_new(struct listener *l) {
+    pthread_mutex_lock(&l->lock);
+    SSL *ssl = SSL_new(l->ctx); /* takes its own reference to the context */
+    pthread_mutex_unlock(&l->lock);
+    return ssl;
+}
+
+int listener_reload_tls(struct listener *l, char *err, size_t errlen) {
+    if (l->cfg->protocol != PROTO_TLS) return 0;
+    char why[768];
+    SSL_CTX *ctx = tls_ctx_new(&l->cfg->tls, why, sizeof why);
+    if (!ctx) {
+        snprintf(err, errlen, "%s: %s", l->name, why);
+        return -1;
+    }
+    pthread_mutex_lock(&l->lock);
+    SSL_CTX *old = l->ctx;
+    l->ctx = ctx;
+    pthread_mutex_unlock(&l->lock);
+    SSL_CTX_free(old); /* connections made from it keep their own references */
+    return 0;
+}
+
 void listener_close(struct listener *l) {
     if (l->fd >= 0) close(l->fd);
     l->fd = -1;
+    SSL_CTX_free(l->ctx);
+    l->ctx = NULL;
+    pthread_mutex_destroy(&l->lock);
 }

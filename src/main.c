@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -14,6 +15,7 @@
 #include "metrics.h"
 #include "rules.h"
 #include "testmode.h"
+#include "tls.h"
 #include "version.h"
 #include "worker.h"
 
@@ -21,7 +23,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: hotdog [-c FILE] [--check] [-t FILE [--format text|json]] [-v|-q]\n"
             "\n"
-            "Receives syslog over TCP and forwards it to Kafka.\n"
+            "Receives syslog over TCP, TLS and UDP and forwards it to Kafka.\n"
             "\n"
             "  -c, --config FILE  configuration file (default: hotdog.yml)\n"
             "  -C, --check        validate the configuration and exit (0 if valid)\n"
@@ -44,25 +46,44 @@ struct daemon {
     struct config *cfg;
     struct rules *rules;
     struct kafka *kafka;
-    struct listener listener;
+    struct listener *listeners;
+    size_t nlisteners; /* opened so far */
     struct worker_shared shared;
     struct worker **workers;
     int nworkers;
 };
 
-/* Sections of the original format that this version reads but does not act on yet. TLS is
- * refused rather than ignored: serving plaintext where TLS was asked for is never right. */
-static int check_unimplemented(const struct config *c, char *err, size_t errlen) {
-    if (c->listen.tls.line) {
-        snprintf(err, errlen, "%s:%d: 'global.listen.tls': TLS is not supported by this version "
-                 "of hotdog yet; remove the section to listen in plaintext", c->path, c->listen.tls.line);
-        return -1;
-    }
+/* Sections of the original format that this version reads but does not act on yet. */
+static void warn_unimplemented(const struct config *c) {
     if (c->statsd)
         log_warn("%s: 'global.metrics.statsd' is not exported by this version yet; ignored", c->path);
     if (c->status_port)
         log_warn("%s: 'global.status' server is not implemented by this version yet; ignored", c->path);
+}
+
+/* Loads every listener's TLS material once, so that --check and start-up report a bad
+ * certificate at once, before waiting for Kafka. */
+static int check_tls(const struct config *c, char *err, size_t errlen) {
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        if (c->listeners[i].protocol != PROTO_TLS) continue;
+        char why[768];
+        SSL_CTX *ctx = tls_ctx_new(&c->listeners[i].tls, why, sizeof why);
+        if (!ctx) {
+            snprintf(err, errlen, "%s:%d: 'global.listen': %s", c->path, c->listeners[i].tls.line, why);
+            return -1;
+        }
+        SSL_CTX_free(ctx);
+    }
     return 0;
+}
+
+/* 10,000 connections need more descriptors than the usual soft limit of 1024. */
+static void raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 static int start(struct daemon *d, char *err, size_t errlen) {
@@ -79,11 +100,16 @@ static int start(struct daemon *d, char *err, size_t errlen) {
         snprintf(err, errlen, "cannot start the delivery-report thread: %s", strerror(errno));
         return 1;
     }
-    if (listener_open(&d->listener, &d->cfg->listen, err, errlen) < 0) return 1;
+    d->listeners = calloc(d->cfg->nlisteners, sizeof *d->listeners);
+    if (!d->listeners) abort();
+    for (size_t i = 0; i < d->cfg->nlisteners; i++) {
+        if (listener_open(&d->listeners[i], &d->cfg->listeners[i], err, errlen) < 0) return 1;
+        d->nlisteners = i + 1;
+    }
     /* Creating the default topic's handle now fetches its metadata before traffic arrives. */
     kafka_topic(d->kafka, d->cfg->kafka.topic);
     d->shared = (struct worker_shared){.cfg = d->cfg, .kafka = d->kafka,
-                                       .listeners = &d->listener, .nlisteners = 1};
+                                       .listeners = d->listeners, .nlisteners = d->nlisteners};
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
     if (!d->workers) abort();
     for (int i = 0; i < d->nworkers; i++) {
@@ -93,8 +119,8 @@ static int start(struct daemon *d, char *err, size_t errlen) {
             return 1;
         }
     }
-    log_info("listening on %s with %d worker(s), default topic '%s'", d->listener.name,
-             d->nworkers, d->cfg->kafka.topic);
+    for (size_t i = 0; i < d->nlisteners; i++) log_info("listening on %s", d->listeners[i].name);
+    log_info("%d worker(s), default topic '%s'", d->nworkers, d->cfg->kafka.topic);
     return 0;
 }
 
@@ -117,7 +143,6 @@ static void stop_workers(struct daemon *d) {
         if (d->workers[i]) worker_stop(d->workers[i]);
     for (int i = 0; d->workers && i < d->nworkers; i++)
         if (d->workers[i]) worker_join(d->workers[i]);
-    listener_close(&d->listener);
 }
 
 static int stop(struct daemon *d) {
@@ -157,6 +182,8 @@ static int stop(struct daemon *d) {
 static void cleanup(struct daemon *d) {
     for (int i = 0; d->workers && i < d->nworkers; i++) worker_free(d->workers[i]);
     free(d->workers);
+    for (size_t i = 0; i < d->nlisteners; i++) listener_close(&d->listeners[i]);
+    free(d->listeners);
     kafka_free(d->kafka);
     rules_free(d->rules);
     config_free(d->cfg);
@@ -200,10 +227,10 @@ int main(int argc, char **argv) {
     }
 
     char err[1024];
-    struct daemon d = {.listener.fd = -1};
+    struct daemon d = {0};
     d.cfg = config_load(path, err, sizeof err);
     if (d.cfg) d.rules = rules_new(d.cfg, NULL, err, sizeof err);
-    if (!d.cfg || !d.rules) {
+    if (!d.cfg || !d.rules || (!test && check_tls(d.cfg, err, sizeof err) < 0)) {
         fprintf(stderr, "hotdog: %s\n", err);
         cleanup(&d);
         return 2;
@@ -214,11 +241,8 @@ int main(int argc, char **argv) {
         cleanup(&d);
         return rc < 0 ? 1 : 0;
     }
-    if (check_unimplemented(d.cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "hotdog: %s\n", err);
-        cleanup(&d);
-        return 2;
-    }
+    warn_unimplemented(d.cfg);
+    raise_fd_limit();
     if (check) {
         printf("%s: OK (%zu rule(s))\n", path, d.cfg->nrules);
         cleanup(&d);
@@ -245,7 +269,15 @@ int main(int argc, char **argv) {
     for (;;) {
         int sig = sigwaitinfo(&sigs, NULL);
         if (sig == SIGHUP) {
-            log_warn("SIGHUP: configuration reload is not implemented yet; ignoring");
+            /* TLS material is re-read; established connections keep theirs. Reloading the
+             * rest of the configuration is not implemented yet. */
+            for (size_t i = 0; i < d.nlisteners; i++) {
+                if (d.listeners[i].cfg->protocol != PROTO_TLS) continue;
+                if (listener_reload_tls(&d.listeners[i], err, sizeof err) < 0)
+                    log_error("SIGHUP: keeping the running TLS certificate: %s", err);
+                else
+                    log_info("SIGHUP: %s: TLS certificate, key and CA re-read", d.listeners[i].name);
+            }
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {

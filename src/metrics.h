@@ -26,6 +26,16 @@
     X(M_BACKPRESSURE_US, "backpressure.us", "microseconds workers spent paused")     \
     X(M_SHUTDOWN_LOST, "error.shutdown_lost",                                    \
       "messages read but not queued before the shutdown deadline")              \
+    X(M_CONN_REJECTED, "error.max_connections",                                  \
+      "connections closed at once because the listener had max_connections")    \
+    X(M_IDLE_TIMEOUT, "connections.idle_timeout", "connections closed after idle_timeout_ms") \
+    X(M_TLS_HANDSHAKE_FAILED, "error.tls_handshake", "failed TLS handshakes")     \
+    X(M_TLS_HANDSHAKE_TIMEOUT, "error.tls_handshake_timeout",                    \
+      "TLS handshakes not finished within handshake_timeout_ms")                 \
+    X(M_TLS_ERROR, "error.tls", "TLS errors after the handshake")                \
+    X(M_UDP_DATAGRAMS, "udp.datagrams", "datagrams received")                    \
+    X(M_UDP_KERNEL_DROPS, "error.udp_kernel_drops",                              \
+      "datagrams the kernel dropped because the receive buffer was full")       \
     X(M_UNMATCHED, "unmatched", "messages no rule forwarded (not sent)")        \
     X(M_MERGE_TARGET_NOT_JSON, "error.merge_target_not_json",                    \
       "merge actions whose input was not a JSON object (rule processing stopped)") \

@@ -3,26 +3,25 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
+#include <openssl/err.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "frame.h"
+#include "listener.h"
 #include "log.h"
-#include "rules.h"
 #include "syslog.h"
+#include "tls.h"
+#include "worker_internal.h"
 
-/* One read(2) per connection per loop turn, of at most this much: the bound on the work one
+/* At most this much is read from one connection per loop turn: the bound on the work one
  * connection can do before every other ready connection gets its turn. */
 #define READ_CHUNK (64 * 1024)
 #define MAX_EVENTS 64
@@ -30,60 +29,12 @@
 /* While the producer queue is full, how long to wait before retrying. librdkafka drains its
  * queue in batches, so a short sleep costs nothing and avoids spinning. */
 #define PAUSE_RETRY_MS 1
+/* How often handshake and idle deadlines are checked. */
+#define SWEEP_MS 200
 
-enum ev_kind { EV_LISTENER, EV_CONTROL, EV_CONN };
+enum { RECV_AGAIN = -1, RECV_ERROR = -2 };
 
-/* First member of everything registered with epoll, so that an event says what it is for. */
-struct ev {
-    enum ev_kind kind;
-};
-
-struct conn {
-    struct ev ev;
-    int fd;
-    int eof;
-    struct frame_state fs;
-    size_t drain_left; /* at shutdown: bytes the kernel had received, still to read */
-    char *tail; /* bytes read but not yet framed or forwarded; NULL when empty (idle = cheap) */
-    size_t tlen, tcap;
-    struct conn *prev, *next;
-    char peer[64];
-};
-
-struct listen_ev {
-    struct ev ev;
-    struct listener *l;
-};
-
-struct worker {
-    int id;
-    const struct worker_shared *sh;
-    struct metrics_shard *m;
-    pthread_t thread;
-    int started;
-    int epfd, evfd, reserve_fd;
-    struct ev control;
-    struct listen_ev *lev;
-    char *rbuf; /* one read buffer for all connections of this worker */
-    size_t rcap, max_msg;
-    struct conn *conns;
-    struct conn *blocked; /* the connection whose message the producer refused */
-    /* That message, as the rules made it: retried as is, so that rules run and counters
-     * count once per message however long the producer stays full. */
-    struct {
-        int active;
-        struct kafka_topic *topic;
-        struct buf payload, key;
-        int has_key;
-        int64_t recv_us;
-    } retry;
-    struct rules *rules;          /* this worker's own compiled rules */
-    struct kafka_topics *topics;  /* this worker's topic handle cache */
-    int64_t paused_since;
-    atomic_int stop;
-};
-
-static int64_t now_us(void) {
+int64_t worker_now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
@@ -119,9 +70,7 @@ static int retry_submit(struct worker *w) {
     return 0;
 }
 
-/* Parses one frame, runs the rules over it and queues what they forward. Returns -ENOBUFS
- * when the producer queue is full: the message is then kept for retry_submit. */
-static int forward(struct worker *w, const char *line, size_t n, int64_t recv_us) {
+int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us) {
     struct syslog_msg m;
     struct rules_out out;
     metrics_add(w->m, M_LINES, 1);
@@ -132,18 +81,27 @@ static int forward(struct worker *w, const char *line, size_t n, int64_t recv_us
                   out.keylen, recv_us);
 }
 
+void worker_pause(struct worker *w) {
+    metrics_add(w->m, M_QUEUE_FULL, 1);
+    log_limited(L_WARN, "worker %d: Kafka producer queue full, pausing reads (backpressure, "
+                "nothing dropped)", w->id);
+    w->paused_since = worker_now_us();
+}
+
+static int paused(const struct worker *w) { return w->blocked || w->blocked_udp; }
+
 /* Frames and forwards buf[0..len). Returns the bytes used up, or -1 when the stream is
  * corrupt. Sets *blocked when it stopped because the producer queue is full. */
 static long process(struct worker *w, struct conn *c, const char *buf, size_t len,
                     int64_t recv_us, int *blocked) {
-    size_t off = 0;
+    size_t off = 0, max = (size_t)c->l->cfg->max_message_size;
     for (;;) {
         struct frame f;
-        enum frame_status s = frame_next(&c->fs, buf + off, len - off, w->max_msg, c->eof, &f);
+        enum frame_status s = frame_next(&c->fs, buf + off, len - off, max, c->eof, &f);
         off += f.consumed;
         switch (s) {
         case FRAME_MSG:
-            if (forward(w, f.p, f.n, recv_us) == -ENOBUFS) {
+            if (worker_forward(w, f.p, f.n, recv_us) == -ENOBUFS) {
                 *blocked = 1;
                 return (long)off;
             }
@@ -151,7 +109,7 @@ static long process(struct worker *w, struct conn *c, const char *buf, size_t le
         case FRAME_OVERSIZE:
             metrics_add(w->m, M_OVERSIZE, 1);
             log_limited(L_WARN, "%s: frame longer than max_message_size (%zu bytes) skipped",
-                        c->peer, w->max_msg);
+                        c->peer, max);
             break;
         case FRAME_BAD_COUNT:
             metrics_add(w->m, M_BAD_COUNT, 1);
@@ -188,13 +146,32 @@ static void tail_keep(struct conn *c, const char *src, size_t n) {
     c->tlen = n;
 }
 
+static void ready_push(struct worker *w, struct conn *c) {
+    if (c->ready) return;
+    c->ready = 1;
+    c->rnext = w->ready;
+    w->ready = c;
+}
+
 static void conn_close(struct worker *w, struct conn *c) {
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl) {
+        if (!c->handshaking) SSL_shutdown(c->ssl); /* best effort close_notify, never waits */
+        SSL_free(c->ssl);
+        ERR_clear_error();
+    }
     close(c->fd);
     if (c->prev) c->prev->next = c->next;
     else w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
+    if (c->ready)
+        for (struct conn **p = &w->ready; *p; p = &(*p)->rnext)
+            if (*p == c) {
+                *p = c->rnext;
+                break;
+            }
     if (w->blocked == c) w->blocked = NULL;
+    atomic_fetch_sub(&c->l->conns, 1);
     free(c->tail);
     free(c);
     metrics_add(w->m, M_CONN_CLOSED, 1);
@@ -212,13 +189,8 @@ static int conn_process(struct worker *w, struct conn *c, const char *buf, size_
     }
     tail_keep(c, buf + used, len - (size_t)used);
     if (blocked) {
-        if (!w->blocked) {
-            metrics_add(w->m, M_QUEUE_FULL, 1);
-            log_limited(L_WARN, "worker %d: Kafka producer queue full, pausing reads "
-                        "(backpressure, nothing dropped)", w->id);
-            w->paused_since = now_us();
-        }
         w->blocked = c;
+        worker_pause(w);
         return 0;
     }
     if (c->eof) {
@@ -228,38 +200,132 @@ static int conn_process(struct worker *w, struct conn *c, const char *buf, size_
     return 0;
 }
 
-/* Reads once into the worker buffer behind the connection's tail and processes it. */
-static int conn_read(struct worker *w, struct conn *c, int64_t recv_us) {
-    size_t have = c->tlen;
-    ssize_t r = read(c->fd, w->rbuf + have, w->rcap - have);
-    if (r < 0) {
-        if (errno == EAGAIN || errno == EINTR) return 0;
-        metrics_add(w->m, M_READ_ERROR, 1);
-        log_limited(L_WARN, "%s: read error: %s", c->peer, strerror(errno));
-        r = 0; /* deliver what was received, then close */
-    }
-    if (r == 0) c->eof = 1;
-    if (have) memcpy(w->rbuf, c->tail, have);
-    return conn_process(w, c, w->rbuf, have + (size_t)r, recv_us);
+static void set_want_write(struct worker *w, struct conn *c, int on) {
+    if (c->want_write == (unsigned)on) return;
+    c->want_write = (unsigned)on;
+    struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &e);
 }
 
-/* Retries the blocked connection. Returns -1 while the producer is still full, else 0, or 1
- * if the connection was closed (it had reached EOF). */
-static int unblock(struct worker *w) {
-    if (retry_submit(w) < 0) return -1;
-    struct conn *c = w->blocked;
-    w->blocked = NULL;
-    int closed = conn_process(w, c, c->tail, c->tlen, now_us());
-    if (w->blocked) return -1;
-    metrics_add(w->m, M_BACKPRESSURE_US, (uint64_t)(now_us() - w->paused_since));
+/* Receives up to cap bytes: > 0 bytes, 0 at end of stream, RECV_AGAIN, or RECV_ERROR. */
+static ssize_t conn_recv(struct worker *w, struct conn *c, char *buf, size_t cap) {
+    if (!c->ssl) {
+        ssize_t r = read(c->fd, buf, cap);
+        if (r >= 0) return r;
+        if (errno == EAGAIN || errno == EINTR) return RECV_AGAIN;
+        metrics_add(w->m, M_READ_ERROR, 1);
+        log_limited(L_WARN, "%s: read error: %s", c->peer, strerror(errno));
+        return RECV_ERROR;
+    }
+    /* TLS hands out one record (<= 16 KiB) per SSL_read: read up to one chunk's worth. */
+    size_t got = 0;
+    while (got < cap && got < READ_CHUNK) {
+        ERR_clear_error();
+        size_t want = cap - got < INT_MAX ? cap - got : INT_MAX;
+        int r = SSL_read(c->ssl, buf + got, (int)want);
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ) break;
+        if (e == SSL_ERROR_WANT_WRITE) {
+            set_want_write(w, c, 1);
+            break;
+        }
+        if (got) return (ssize_t)got; /* the error or end repeats on the next call */
+        if (e == SSL_ERROR_ZERO_RETURN) return 0;
+        char why[256];
+        metrics_add(w->m, M_TLS_ERROR, 1);
+        log_limited(L_WARN, "%s: TLS error: %s", c->peer, tls_reason(why, sizeof why));
+        return RECV_ERROR;
+    }
+    return got ? (ssize_t)got : RECV_AGAIN;
+}
+
+/* Reads once behind the connection's tail and processes it. Returns 1 if it was closed. */
+static int conn_read(struct worker *w, struct conn *c, int64_t now) {
+    size_t have = c->tlen;
+    ssize_t r = conn_recv(w, c, w->rbuf + have, w->rcap - have);
+    if (r == RECV_AGAIN) return 0;
+    if (r == RECV_ERROR) r = 0; /* deliver what was received, then close */
+    if (r == 0) c->eof = 1;
+    if (c->l->cfg->idle_timeout_ms) c->deadline = now + c->l->cfg->idle_timeout_ms * 1000;
+    if (have) memcpy(w->rbuf, c->tail, have);
+    int closed = conn_process(w, c, w->rbuf, have + (size_t)r, now);
+    if (!closed && c->ssl && SSL_pending(c->ssl) > 0) ready_push(w, c);
     return closed;
 }
 
-static void conn_new(struct worker *w, int fd, const struct sockaddr_storage *ss, socklen_t sl) {
+static int conn_handshake(struct worker *w, struct conn *c, int64_t now) {
+    ERR_clear_error();
+    int r = SSL_accept(c->ssl);
+    if (r == 1) {
+        c->handshaking = 0;
+        c->deadline = c->l->cfg->idle_timeout_ms ? now + c->l->cfg->idle_timeout_ms * 1000 : 0;
+        set_want_write(w, c, 0);
+        log_debug("%s: %s %s%s", c->peer, SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
+                  SSL_session_reused(c->ssl) ? " (resumed)" : "");
+        return conn_read(w, c, now); /* application data may have come with the handshake */
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        set_want_write(w, c, e == SSL_ERROR_WANT_WRITE);
+        return 0;
+    }
+    char why[256] = "the client closed the connection";
+    if (ERR_peek_error()) tls_reason(why, sizeof why);
+    long vr = SSL_get_verify_result(c->ssl);
+    metrics_add(w->m, M_TLS_HANDSHAKE_FAILED, 1);
+    log_limited(L_WARN, "%s: TLS handshake failed: %s%s%s", c->peer, why,
+                vr != X509_V_OK ? ": " : "", vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
+    conn_close(w, c);
+    return 1;
+}
+
+static void conn_event(struct worker *w, struct conn *c, uint32_t events, int64_t now) {
+    if (c->handshaking) {
+        conn_handshake(w, c, now);
+        return;
+    }
+    if (c->want_write && (events & EPOLLOUT)) set_want_write(w, c, 0); /* SSL_read retries it */
+    conn_read(w, c, now);
+}
+
+/* Retries what the producer refused. Returns -1 while it is still full, else 0; sets
+ * *closed (if given) when the blocked connection was closed because it had reached EOF. */
+static int unblock(struct worker *w, int *closed_out) {
+    if (retry_submit(w) < 0) return -1;
+    if (w->blocked_udp) {
+        w->blocked_udp = 0;
+        if (udp_process(w, worker_now_us()) < 0) return -1;
+    } else if (w->blocked) {
+        struct conn *c = w->blocked;
+        w->blocked = NULL;
+        int closed = conn_process(w, c, c->tail, c->tlen, worker_now_us());
+        if (closed_out) *closed_out = closed;
+        if (w->blocked) return -1;
+        if (!closed && c->ssl && SSL_pending(c->ssl) > 0) ready_push(w, c);
+    }
+    metrics_add(w->m, M_BACKPRESSURE_US, (uint64_t)(worker_now_us() - w->paused_since));
+    return 0;
+}
+
+static void conn_new(struct worker *w, struct listener *l, int fd, const struct sockaddr_storage *ss,
+                     socklen_t sl, int64_t now) {
+    if (atomic_fetch_add(&l->conns, 1) >= l->cfg->max_connections) {
+        atomic_fetch_sub(&l->conns, 1);
+        close(fd);
+        metrics_add(w->m, M_CONN_REJECTED, 1);
+        log_limited(L_WARN, "%s: max_connections (%ld) reached, closing new connections", l->name,
+                    l->cfg->max_connections);
+        return;
+    }
     struct conn *c = calloc(1, sizeof *c);
     if (!c) abort();
     c->ev.kind = EV_CONN;
     c->fd = fd;
+    c->l = l;
     char host[48] = "?", port[8] = "?";
     getnameinfo((const struct sockaddr *)ss, sl, host, sizeof host, port, sizeof port,
                 NI_NUMERICHOST | NI_NUMERICSERV);
@@ -267,27 +333,44 @@ static void conn_new(struct worker *w, int fd, const struct sockaddr_storage *ss
              strchr(host, ':') ? "]" : "", port);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    if (l->cfg->protocol == PROTO_TLS) {
+        c->ssl = listener_ssl_new(l);
+        if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+            char why[256];
+            log_limited(L_ERROR, "%s: cannot set up TLS: %s", l->name, tls_reason(why, sizeof why));
+            SSL_free(c->ssl);
+            goto err;
+        }
+        c->handshaking = 1;
+        c->deadline = now + l->cfg->handshake_timeout_ms * 1000;
+    } else if (l->cfg->idle_timeout_ms) {
+        c->deadline = now + l->cfg->idle_timeout_ms * 1000;
+    }
     struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
         log_limited(L_ERROR, "worker %d: epoll_ctl: %s", w->id, strerror(errno));
-        close(fd);
-        free(c);
-        return;
+        SSL_free(c->ssl);
+        goto err;
     }
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;
     metrics_add(w->m, M_CONN_ACCEPTED, 1);
-    log_debug("worker %d: connection from %s", w->id, c->peer);
+    log_debug("worker %d: connection from %s on %s", w->id, c->peer, l->name);
+    return;
+err:
+    atomic_fetch_sub(&l->conns, 1);
+    close(fd);
+    free(c);
 }
 
-static void accept_batch(struct worker *w, struct listener *l) {
+static void accept_batch(struct worker *w, struct listener *l, int64_t now) {
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            conn_new(w, fd, &ss, sl);
+            conn_new(w, l, fd, &ss, sl, now);
             continue;
         }
         if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
@@ -305,6 +388,26 @@ static void accept_batch(struct worker *w, struct listener *l) {
     }
 }
 
+/* Closes connections past their handshake or idle deadline. An idle connection's unfinished
+ * last line is delivered, as at EOF: its sender has been silent for idle_timeout_ms. */
+static void sweep(struct worker *w, int64_t now) {
+    for (struct conn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->deadline || now < c->deadline || c == w->blocked) continue;
+        if (c->handshaking) {
+            metrics_add(w->m, M_TLS_HANDSHAKE_TIMEOUT, 1);
+            log_limited(L_WARN, "%s: TLS handshake not finished within %ld ms, closing", c->peer,
+                        c->l->cfg->handshake_timeout_ms);
+            conn_close(w, c);
+            continue;
+        }
+        metrics_add(w->m, M_IDLE_TIMEOUT, 1);
+        log_debug("%s: idle for %ld ms, closing", c->peer, c->l->cfg->idle_timeout_ms);
+        c->eof = 1;
+        conn_process(w, c, c->tail, c->tlen, now);
+    }
+}
+
 static void control_drain(struct worker *w) {
     uint64_t v;
     ssize_t r = read(w->evfd, &v, sizeof v);
@@ -312,15 +415,26 @@ static void control_drain(struct worker *w) {
 }
 
 /* Counts the complete messages left in a connection's tail that will never be forwarded. */
-static uint64_t count_frames(struct worker *w, struct conn *c) {
+static uint64_t count_frames(struct conn *c) {
     uint64_t n = 0;
     struct frame f;
+    size_t max = (size_t)c->l->cfg->max_message_size;
     for (size_t off = 0; off < c->tlen; off += f.consumed) {
-        enum frame_status s = frame_next(&c->fs, c->tail + off, c->tlen - off, w->max_msg, c->eof, &f);
+        enum frame_status s = frame_next(&c->fs, c->tail + off, c->tlen - off, max, c->eof, &f);
         n += s == FRAME_MSG;
         if (!f.consumed) break;
     }
     return n;
+}
+
+/* Waits for the producer to take the refused message, up to the deadline. 0 or -1; *closed
+ * as for unblock. */
+static int unblock_until(struct worker *w, int64_t deadline, int *closed) {
+    while (paused(w)) {
+        if (worker_now_us() > deadline) return -1;
+        if (unblock(w, closed) < 0) poll(NULL, 0, PAUSE_RETRY_MS);
+    }
+    return 0;
 }
 
 /* Forwards everything connection c had sent when shutdown began (c->drain_left bytes), then
@@ -330,28 +444,29 @@ static uint64_t count_frames(struct worker *w, struct conn *c) {
  * yet: it is counted and dropped. Gives up when the producer still refuses messages at the
  * deadline, counting them as lost. */
 static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
+    if (c->handshaking) {
+        conn_close(w, c);
+        return;
+    }
     for (;;) {
-        if (w->blocked) {
-            if (now_us() > deadline) break;
-            int r = unblock(w);
-            if (r < 0) poll(NULL, 0, PAUSE_RETRY_MS);
-            if (r == 1) return;
+        if (w->blocked == c) {
+            int closed = 0;
+            if (unblock_until(w, deadline, &closed) < 0) break;
+            if (closed) return;
             continue;
         }
         size_t have = c->tlen, room = w->rcap - have;
         ssize_t r;
         if (c->drain_left) {
-            r = read(c->fd, w->rbuf + have, room < c->drain_left ? room : c->drain_left);
-            if (r > 0) c->drain_left -= (size_t)r;
+            r = conn_recv(w, c, w->rbuf + have, room < c->drain_left ? room : c->drain_left);
+            if (r > 0) c->drain_left -= (size_t)r < c->drain_left ? (size_t)r : c->drain_left;
         } else {
             char b;
             r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT); /* only to tell EOF from "more" */
-            if (r > 0) {
-                r = -1;
-                errno = EAGAIN;
-            }
+            r = r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR)) ? RECV_AGAIN : 0;
+            if (c->ssl && r == 0 && SSL_pending(c->ssl) > 0) r = RECV_AGAIN;
         }
-        if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+        if (r == RECV_AGAIN) {
             if (c->tlen) {
                 metrics_add(w->m, M_SHUTDOWN_PARTIAL, 1);
                 log_warn("worker %d: %s: dropped an unfinished line of %zu bytes at shutdown",
@@ -365,9 +480,9 @@ static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
             r = 0;
         }
         if (have) memcpy(w->rbuf, c->tail, have);
-        if (conn_process(w, c, w->rbuf, have + (size_t)r, now_us())) return;
+        if (conn_process(w, c, w->rbuf, have + (size_t)r, worker_now_us())) return;
     }
-    uint64_t lost = count_frames(w, c) + (uint64_t)w->retry.active;
+    uint64_t lost = count_frames(c) + (uint64_t)w->retry.active;
     w->retry.active = 0;
     metrics_add(w->m, M_SHUTDOWN_LOST, lost);
     log_error("worker %d: %s: %llu message(s) could not be queued before the shutdown deadline",
@@ -382,9 +497,18 @@ static void shutdown_drain(struct worker *w) {
     for (struct conn *c = w->conns; c; c = c->next) {
         int n = 0;
         c->drain_left = ioctl(c->fd, FIONREAD, &n) == 0 && n > 0 ? (size_t)n : 0;
+        if (c->ssl) c->drain_left += (size_t)SSL_pending(c->ssl);
     }
-    int64_t deadline = now_us() + w->sh->cfg->kafka.shutdown_timeout_ms * 1000;
-    /* The blocked connection first: its frames come before anything still unread. */
+    int64_t deadline = worker_now_us() + w->sh->cfg->kafka.shutdown_timeout_ms * 1000;
+    /* What the producer refused comes first: it was received before anything still unread. */
+    if (w->blocked_udp && unblock_until(w, deadline, NULL) < 0) {
+        uint64_t lost = (uint64_t)udp_pending(w) + (uint64_t)w->retry.active;
+        w->retry.active = 0;
+        w->blocked_udp = 0;
+        metrics_add(w->m, M_SHUTDOWN_LOST, lost);
+        log_error("worker %d: %llu datagram(s) could not be queued before the shutdown deadline",
+                  w->id, (unsigned long long)lost);
+    }
     if (w->blocked) conn_drain(w, w->blocked, deadline);
     while (w->conns) conn_drain(w, w->conns, deadline);
 }
@@ -392,29 +516,47 @@ static void shutdown_drain(struct worker *w) {
 static void *worker_main(void *arg) {
     struct worker *w = arg;
     struct epoll_event evs[MAX_EVENTS];
+    int64_t next_sweep = worker_now_us() + SWEEP_MS * 1000;
     while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
-        if (w->blocked && unblock(w) < 0) {
+        if (paused(w) && unblock(w, NULL) < 0) {
             /* Still full: sleep on the doorbell only, leaving sockets unread so that TCP
              * pushes back on the senders. */
             struct pollfd p = {.fd = w->evfd, .events = POLLIN};
             if (poll(&p, 1, PAUSE_RETRY_MS) > 0) control_drain(w);
             continue;
         }
-        int n = epoll_wait(w->epfd, evs, MAX_EVENTS, -1);
-        int64_t now = now_us();
+        int timeout = w->ready ? 0 : (w->timers && w->conns) ? SWEEP_MS : -1;
+        int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
+        int64_t now = worker_now_us();
         for (int i = 0; i < n; i++) {
             struct ev *e = evs[i].data.ptr;
             if (e->kind == EV_CONTROL) {
                 control_drain(w);
-            } else if (w->blocked) {
+            } else if (paused(w)) {
                 /* Paused: leave the rest of this batch in the kernel; level-triggered
                  * epoll reports it again once the producer has room. */
                 continue;
             } else if (e->kind == EV_LISTENER) {
-                accept_batch(w, ((struct listen_ev *)e)->l);
+                accept_batch(w, ((struct listen_ev *)e)->l, now);
+            } else if (e->kind == EV_UDP) {
+                udp_read(w, ((struct listen_ev *)e)->l, now);
             } else {
-                conn_read(w, (struct conn *)e, now);
+                conn_event(w, (struct conn *)e, evs[i].events, now);
             }
+        }
+        /* TLS connections whose decrypted bytes wait inside OpenSSL, one read each. */
+        struct conn *list = w->ready;
+        w->ready = NULL;
+        while (list) {
+            struct conn *c = list;
+            list = c->rnext;
+            c->ready = 0;
+            if (paused(w)) ready_push(w, c);
+            else conn_read(w, c, now);
+        }
+        if (w->timers && now >= next_sweep) {
+            sweep(w, now);
+            next_sweep = now + SWEEP_MS * 1000;
         }
     }
     shutdown_drain(w);
@@ -429,7 +571,12 @@ struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics
     w->m = m;
     w->epfd = w->evfd = w->reserve_fd = -1;
     w->control.kind = EV_CONTROL;
-    w->max_msg = (size_t)sh->cfg->listen.max_message_size;
+    size_t max_msg = 0;
+    for (size_t i = 0; i < sh->nlisteners; i++) {
+        const struct config_listen *c = sh->listeners[i].cfg;
+        if ((size_t)c->max_message_size > max_msg) max_msg = (size_t)c->max_message_size;
+        if (c->protocol == PROTO_TLS || c->idle_timeout_ms) w->timers = 1;
+    }
     char err[1024];
     w->rules = rules_new(sh->cfg, m, err, sizeof err);
     if (!w->rules) { /* main compiled the same rules already; only memory can fail here */
@@ -438,19 +585,19 @@ struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics
     }
     w->topics = kafka_topics_new(sh->kafka);
     /* Room for a tail (at most one unfinished frame and its octet count) plus one read. */
-    w->rcap = w->max_msg + 64 + READ_CHUNK;
+    w->rcap = max_msg + 64 + READ_CHUNK;
     w->rbuf = malloc(w->rcap);
     w->lev = calloc(sh->nlisteners, sizeof *w->lev);
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (!w->rbuf || !w->lev || w->epfd < 0 || w->evfd < 0) goto err;
+    if (!w->rbuf || !w->lev || w->epfd < 0 || w->evfd < 0 || udp_batch_init(w) < 0) goto err;
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = &w->control};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &e) < 0) goto err;
     for (size_t i = 0; i < sh->nlisteners; i++) {
-        w->lev[i].ev.kind = EV_LISTENER;
+        w->lev[i].ev.kind = sh->listeners[i].cfg->protocol == PROTO_UDP ? EV_UDP : EV_LISTENER;
         w->lev[i].l = &sh->listeners[i];
-        /* EPOLLEXCLUSIVE: a new connection wakes one idle worker, not all of them. */
+        /* EPOLLEXCLUSIVE: a new connection or datagram wakes one idle worker, not all. */
         struct epoll_event le = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->lev[i]};
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, sh->listeners[i].fd, &le) < 0) goto err;
     }
@@ -486,6 +633,7 @@ void worker_free(struct worker *w) {
     if (w->reserve_fd >= 0) close(w->reserve_fd);
     free(w->lev);
     free(w->rbuf);
+    udp_batch_free(w);
     rules_free(w->rules);
     kafka_topics_free(w->topics);
     buf_free(&w->retry.payload);

@@ -217,13 +217,15 @@ def test_check_mode(tmp_path):
     assert r.returncode == 0 and "global.kafka.timeout_ms" in r.stdout
 
 
-def test_tls_section_is_refused_not_served_as_plaintext(tmp_path):
+def test_unreadable_tls_certificate_stops_start_up_with_path_and_reason(tmp_path):
     cfg = tmp_path / "tls.yml"
     cfg.write_text(config(free_port(), "t").replace(
-        "    port:", "    tls:\n      cert: c.pem\n      key: k.pem\n    port:"))
-    r = subprocess.run([HOTDOG, "-c", str(cfg)], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2
-    assert f"{cfg}:4: 'global.listen.tls': TLS is not supported" in r.stderr, r.stderr
+        "    port:", "    tls:\n      cert: /nonexistent/c.pem\n      key: k.pem\n    port:"))
+    for args in (["-c", str(cfg)], ["--check", "-c", str(cfg)]):
+        r = subprocess.run([HOTDOG, *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2
+        assert (f"{cfg}:4: 'global.listen': TLS certificate '/nonexistent/c.pem': "
+                "No such file or directory") in r.stderr, r.stderr
 
 
 def test_delivery_failure_is_counted_by_error_name_and_fails_the_exit_status(hotdog):

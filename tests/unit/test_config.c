@@ -70,9 +70,9 @@ TEST(loads_the_original_format) {
     struct config *c = load(original);
     if (!c) fprintf(stderr, "  %s\n", err);
     ASSERT(c != NULL);
-    ASSERT_EQ_STR(c->listen.address, "127.0.0.1");
-    ASSERT_EQ_INT(c->listen.port, 1514);
-    ASSERT_EQ_INT(c->listen.tls.line, 0); /* empty tls: plaintext */
+    ASSERT_EQ_STR(c->listeners[0].address, "127.0.0.1");
+    ASSERT_EQ_INT(c->listeners[0].port, 1514);
+    ASSERT_EQ_INT(c->listeners[0].tls.line, 0); /* empty tls: plaintext */
     ASSERT_EQ_STR(c->kafka.topic, "test");
     ASSERT_EQ_INT(c->kafka.buffer, 1024);
     ASSERT_EQ_INT(c->kafka.timeout_ms, 30000);
@@ -104,7 +104,7 @@ TEST(loads_the_original_format) {
 TEST(defaults) {
     struct config *c = load(BASE);
     ASSERT(c != NULL);
-    ASSERT_EQ_INT(c->listen.max_message_size, 65536);
+    ASSERT_EQ_INT(c->listeners[0].max_message_size, 65536);
     ASSERT_EQ_INT(c->kafka.timeout_ms, 30000);
     ASSERT_EQ_INT(c->kafka.shutdown_timeout_ms, 10000);
     ASSERT_EQ_INT(c->kafka.buffer, -1);
@@ -122,13 +122,13 @@ TEST(tls_false_and_tls_map) {
     c = load("global:\n  listen:\n    address: '::1'\n    port: 1\n    tls: false\n"
              "  kafka: {conf: {bootstrap.servers: x}, topic: t}\n");
     ASSERT(c != NULL);
-    ASSERT_EQ_INT(c->listen.tls.line, 0);
+    ASSERT_EQ_INT(c->listeners[0].tls.line, 0);
     config_free(c);
     c = load("global:\n  listen:\n    address: '::1'\n    port: 1\n    tls:\n      cert: c.pem\n"
              "      key: k.pem\n  kafka: {conf: {bootstrap.servers: x}, topic: t}\n");
     ASSERT(c != NULL);
-    ASSERT_EQ_INT(c->listen.tls.line, 5);
-    ASSERT_EQ_STR(c->listen.tls.cert, "c.pem");
+    ASSERT_EQ_INT(c->listeners[0].tls.line, 5);
+    ASSERT_EQ_STR(c->listeners[0].tls.cert, "c.pem");
     config_free(c);
 }
 

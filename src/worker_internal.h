@@ -1,0 +1,105 @@
+/* worker_internal.h - what worker.c and worker_udp.c share: the worker's own state. */
+#ifndef HOTDOG_WORKER_INTERNAL_H
+#define HOTDOG_WORKER_INTERNAL_H
+
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+#include "frame.h"
+#include "rules.h"
+#include "worker.h"
+
+enum ev_kind { EV_LISTENER, EV_UDP, EV_CONTROL, EV_CONN };
+
+/* First member of everything registered with epoll, so that an event says what it is for. */
+struct ev {
+    enum ev_kind kind;
+};
+
+struct conn {
+    struct ev ev;
+    int fd;
+    unsigned eof : 1, handshaking : 1, want_write : 1, ready : 1;
+    struct listener *l;
+    SSL *ssl;          /* TLS connections only */
+    int64_t deadline;  /* handshake or idle deadline (CLOCK_MONOTONIC us), 0 = none */
+    size_t drain_left; /* at shutdown: bytes received before it began, still to read */
+    struct frame_state fs;
+    char *tail; /* bytes read but not yet framed or forwarded; NULL when empty (idle = cheap) */
+    size_t tlen, tcap;
+    struct conn *prev, *next; /* all connections of the worker */
+    struct conn *rnext;       /* ready list */
+    char peer[48];
+};
+
+struct listen_ev {
+    struct ev ev;
+    struct listener *l;
+};
+
+/* One recvmmsg(2) batch; datagrams not forwarded yet stay here while the producer is full. */
+#define UDP_BATCH 16
+struct udp_batch {
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    struct sockaddr_storage addr[UDP_BATCH];
+    char ctrl[UDP_BATCH][64];
+    char *bufs;   /* UDP_BATCH buffers of bufsz bytes */
+    size_t bufsz; /* largest max_message_size of the UDP listeners, + 1 to see truncation */
+    int n, next;
+    struct listener *l;
+};
+
+struct worker {
+    int id;
+    const struct worker_shared *sh;
+    struct metrics_shard *m;
+    pthread_t thread;
+    int started;
+    int epfd, evfd, reserve_fd;
+    int timers; /* some listener has handshake or idle deadlines to watch */
+    struct ev control;
+    struct listen_ev *lev;
+    char *rbuf; /* one read buffer for all connections of this worker */
+    size_t rcap;
+    struct conn *conns;
+    struct conn *ready;   /* TLS connections holding decrypted bytes epoll cannot see */
+    struct conn *blocked; /* the connection whose message the producer refused */
+    int blocked_udp;      /* or: the UDP batch */
+    /* That message, as the rules made it: retried as is, so that rules run and counters
+     * count once per message however long the producer stays full. */
+    struct {
+        int active;
+        struct kafka_topic *topic;
+        struct buf payload, key;
+        int has_key;
+        int64_t recv_us;
+    } retry;
+    struct udp_batch *udp; /* NULL without UDP listeners */
+    struct rules *rules;          /* this worker's own compiled rules */
+    struct kafka_topics *topics;  /* this worker's topic handle cache */
+    int64_t paused_since;
+    atomic_int stop;
+};
+
+int64_t worker_now_us(void);
+/* Parses one message, runs the rules and queues the result; -ENOBUFS when the producer is
+ * full (the message is then kept for the retry). */
+int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us);
+/* Marks the worker paused (the producer refused a message). */
+void worker_pause(struct worker *w);
+
+/* worker_udp.c */
+int udp_batch_init(struct worker *w);
+void udp_batch_free(struct worker *w);
+/* Receives one batch from l and forwards it. */
+void udp_read(struct worker *w, struct listener *l, int64_t now);
+/* Forwards what is left of the batch; -1 if the producer is still full. */
+int udp_process(struct worker *w, int64_t now);
+/* Datagrams received and not forwarded (counted as lost at shutdown). */
+int udp_pending(const struct worker *w);
+
+#endif
