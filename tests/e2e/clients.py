@@ -507,7 +507,7 @@ class Rsyslog:
             action.append(f'TCP_Framing="{framing}"')
         if tls:
             glob.append('defaultNetstreamDriver="ossl"')
-            # rsyslog 8.2302 wants a CA file even for anon (it loads it at start-up).
+            # anon needs no CA (tested); x509/* do.
             if ca:
                 glob.append(f'defaultNetstreamDriverCAFile="{ca}"')
                 action.append(f'StreamDriver.CAFile="{ca}"')
