@@ -365,3 +365,19 @@ def test_rsyslog_tls_refuses_a_bad_server(tmp_path, pki, bad):
             rs.stop(drain=False)
         assert srv.data() == b""
     assert ("not permitted" if bad == "wrong-peer-name" else "EXPIRED") in rs.output()
+
+
+def test_ip_sans_and_ipv6(tmp_path, pki):
+    """server.pem's IP SANs verify, and the helpers work over IPv6 ([::1])."""
+    with clients.TlsServer(tmp_path, pki.server_cert, pki.server_key, host="::1") as srv:
+        s = clients.tls_connect("::1", srv.port, pki.ca, server_hostname="::1")
+        s.sendall(b"v6\n")
+        s.unwrap().close()
+        assert srv.wait_bytes(3) == b"v6\n"
+        r = clients.openssl_send("::1", srv.port, b"again\n", ca=pki.ca)
+        assert r.returncode == 0, r.stderr
+        assert srv.wait_bytes(9) == b"v6\nagain\n"
+    with clients.TlsServer(tmp_path, pki.server_cert, pki.server_key) as srv:
+        clients.tls_connect(H, srv.port, pki.ca, server_hostname="127.0.0.1").close()
+        with pytest.raises(ssl.SSLCertVerificationError):
+            clients.tls_connect(H, srv.port, pki.ca, server_hostname="example.org")
