@@ -301,7 +301,8 @@ def openssl_send(host, port, data: bytes, ca=None, cert=None, key=None, timeout=
     Without -verify_return_error s_client sends data to an unverified server.
     With TLS 1.3 a server that rejects the client certificate does so after the
     client's handshake finished, so returncode may be 0 although the server
-    dropped the connection: assert on what the server received.
+    dropped the connection (tested: no client cert -> 1, "certificate required"
+    alert read in time; a cert from another CA -> 0): assert on what the server got.
     """
     cmd = [OPENSSL, "s_client", "-connect", _hostport(host, port), "-quiet", "-no_ign_eof",
            "-servername", servername]
@@ -321,7 +322,12 @@ def tls_connect(host, port, ca=None, cert=None, key=None, server_hostname="local
     """A connected, handshaken TLS socket (Python ssl, TLS 1.2+). With `ca` the
     server certificate and its name (`server_hostname`) are verified; without,
     nothing is. Close with sock.close() (or use as a context manager); call
-    sock.unwrap() first to send close_notify."""
+    sock.unwrap() first to send close_notify.
+
+    TLS 1.3: a server refusing our client certificate does so after the handshake
+    returned here; the alert (ssl.SSLError TLSV13_ALERT_CERTIFICATE_REQUIRED,
+    TLSV1_ALERT_UNKNOWN_CA, ...) surfaces at the next recv(). Use
+    max_version=ssl.TLSVersion.TLSv1_2 to get it from the handshake itself."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = min_version
     if max_version is not None:

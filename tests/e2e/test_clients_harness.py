@@ -381,3 +381,17 @@ def test_ip_sans_and_ipv6(tmp_path, pki):
         clients.tls_connect(H, srv.port, pki.ca, server_hostname="127.0.0.1").close()
         with pytest.raises(ssl.SSLCertVerificationError):
             clients.tls_connect(H, srv.port, pki.ca, server_hostname="example.org")
+
+
+def test_tls_connect_sees_client_cert_rejection(tmp_path, pki):
+    with clients.TlsServer(tmp_path, pki.server_cert, pki.server_key, ca=pki.ca) as srv:
+        # TLS 1.2: the handshake itself fails.
+        with pytest.raises(ssl.SSLError, match="UNKNOWN_CA"):
+            clients.tls_connect(H, srv.port, pki.ca, pki.other_client_cert, pki.other_client_key,
+                                max_version=ssl.TLSVersion.TLSv1_2)
+        # TLS 1.3: the handshake "succeeds"; the alert comes at the next read.
+        s = clients.tls_connect(H, srv.port, pki.ca, pki.other_client_cert, pki.other_client_key)
+        with pytest.raises(ssl.SSLError, match="UNKNOWN_CA"):
+            s.sendall(b"x\n")
+            s.recv(1)
+        s.close()
