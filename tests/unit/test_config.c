@@ -132,6 +132,57 @@ TEST(tls_false_and_tls_map) {
     config_free(c);
 }
 
+TEST(listen_as_a_list_with_protocols_and_limits) {
+    struct config *c = load("global:\n"
+                            "  listen:\n"
+                            "    - {address: 0.0.0.0, port: 514, protocol: udp, recv_buffer: 1048576}\n"
+                            "    - {address: '::', port: 1514, max_connections: 5, idle_timeout_ms: 60000}\n"
+                            "    - address: 127.0.0.1\n"
+                            "      port: 6514\n"
+                            "      handshake_timeout_ms: 2000\n"
+                            "      tls: {cert: c.pem, key: k.pem, ca: ca.pem, verify: required}\n"
+                            "    - address: 127.0.0.1\n"
+                            "      port: 6515\n"
+                            "      tls: {cert: c.pem, key: k.pem, ca: ca.pem}\n"
+                            "  kafka: {conf: {bootstrap.servers: b}, topic: t}\n");
+    if (!c) fprintf(stderr, "  %s\n", err);
+    ASSERT(c != NULL);
+    ASSERT_EQ_INT(c->nlisteners, 4);
+    ASSERT_EQ_INT(c->listeners[0].protocol, PROTO_UDP);
+    ASSERT_EQ_INT(c->listeners[0].recv_buffer, 1048576);
+    ASSERT_EQ_INT(c->listeners[1].protocol, PROTO_TCP);
+    ASSERT_EQ_INT(c->listeners[1].max_connections, 5);
+    ASSERT_EQ_INT(c->listeners[1].idle_timeout_ms, 60000);
+    ASSERT_EQ_INT(c->listeners[2].protocol, PROTO_TLS); /* implied by the tls section */
+    ASSERT_EQ_INT(c->listeners[2].tls.verify, VERIFY_REQUIRED);
+    ASSERT_EQ_INT(c->listeners[2].handshake_timeout_ms, 2000);
+    ASSERT_EQ_INT(c->listeners[3].tls.verify, VERIFY_OPTIONAL); /* default with a ca */
+    ASSERT_EQ_INT(c->listeners[3].max_connections, 10000);    /* defaults per listener */
+    ASSERT_EQ_INT(c->listeners[3].handshake_timeout_ms, 10000);
+    ASSERT_EQ_INT(c->listeners[0].tls.verify, VERIFY_NONE);
+    config_free(c);
+}
+
+TEST(listener_errors) {
+    ASSERT(load("global:\n  listen:\n    - {address: a, port: 1, protocol: tls}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:3: 'global.listen[0].protocol' is tls but there is no "
+                       "'global.listen[0].tls' section with cert and key");
+    ASSERT(load("global:\n  listen:\n    address: a\n    port: 1\n    protocol: udp\n"
+                "    tls: {cert: c, key: k}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:3: 'global.listen.tls' is set but 'global.listen.protocol' is udp");
+    ASSERT(load("global:\n  listen: {address: a, port: 1, protocol: sctp}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:2: 'global.listen.protocol' must be one of tcp, tls, udp (got 'sctp')");
+    ASSERT(load("global:\n  listen:\n    address: a\n    port: 1\n"
+                "    tls: {cert: c, key: k, verify: required}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:3: 'global.listen.tls.verify' is required but 'global.listen.tls.ca' is not set");
+    ASSERT(load("global:\n  listen: []\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:2: 'global.listen' needs at least one listener");
+    ASSERT(load("global:\n  listen:\n    - {address: a}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:3: missing required key 'global.listen[0].port'");
+    ASSERT(load("global:\n  listen:\n    - {address: a, port: 1, max_connections: 0}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:3: 'global.listen[0].max_connections' must be between 1 and 10000000 (got 0)");
+}
+
 TEST(unknown_key_names_file_line_and_key) {
     ASSERT(load(BASE "    linger: 5\n") == NULL);
     ASSERT_EQ_STR(err, "t.yml:9: unknown key 'global.kafka.linger'");
@@ -261,7 +312,8 @@ TEST(file_errors) {
 }
 
 TEST_MAIN("config", TEST_ENTRY(loads_the_original_format), TEST_ENTRY(defaults),
-          TEST_ENTRY(tls_false_and_tls_map), TEST_ENTRY(unknown_key_names_file_line_and_key),
+          TEST_ENTRY(tls_false_and_tls_map), TEST_ENTRY(listen_as_a_list_with_protocols_and_limits),
+          TEST_ENTRY(listener_errors), TEST_ENTRY(unknown_key_names_file_line_and_key),
           TEST_ENTRY(wrong_type), TEST_ENTRY(missing_required_key), TEST_ENTRY(env_overrides),
           TEST_ENTRY(rule_errors), TEST_ENTRY(duplicate_keys_in_rules_and_actions),
           TEST_ENTRY(bad_regex_names_line),
