@@ -378,7 +378,7 @@ def _logger(host, port, msg, transport, rfc, tag, priority, octet_count, extra):
 
 def logger_udp(host, port, msg, rfc="5424", tag="hdtest", priority="user.notice", extra=()):
     """util-linux logger(1) --udp: one datagram, no trailing LF.
-    5424: `<13>1 TIMESTAMP HOST TAG PID - [timeQuality ...] MSG`; 3164:
+    5424: `<13>1 TIMESTAMP HOST TAG - - [timeQuality tzKnown="1" isSynced="0"] MSG`; 3164:
     `<13>MMM DD HH:MM:SS HOST TAG: MSG` (HOST is the machine's hostname)."""
     return _logger(host, port, msg, "--udp", rfc, tag, priority, False, extra)
 
