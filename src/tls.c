@@ -86,7 +86,12 @@ SSL_CTX *tls_ctx_new(const struct config_tls *t, char *err, size_t errlen) {
     }
     if (check_dates(ctx, t->cert, err, errlen) < 0) goto err;
     if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errlen, "TLS key '%s': %s", t->key, tls_reason(why, sizeof why));
+        /* OpenSSL notices a key that belongs to another certificate while loading it. */
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+            snprintf(err, errlen, "TLS key '%s' does not match certificate '%s': %s", t->key,
+                     t->cert, tls_reason(why, sizeof why));
+        else
+            snprintf(err, errlen, "TLS key '%s': %s", t->key, tls_reason(why, sizeof why));
         goto err;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {

@@ -233,7 +233,12 @@ static ssize_t conn_recv(struct worker *w, struct conn *c, char *buf, size_t cap
             set_want_write(w, c, 1);
             break;
         }
-        if (got) return (ssize_t)got; /* the error or end repeats on the next call */
+        if (got) {
+            /* The end (or error) repeats on the next call, but nothing may wake us for it:
+             * the peer's close_notify has left the socket and the peer now waits for ours. */
+            ready_push(w, c);
+            return (ssize_t)got;
+        }
         if (e == SSL_ERROR_ZERO_RETURN) return 0;
         char why[256];
         metrics_add(w->m, M_TLS_ERROR, 1);
