@@ -54,12 +54,14 @@ asan:
 
 # libFuzzer targets, one per parser; FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 30
-FUZZ_SRCS = $(filter-out src/kafka.c src/worker.c src/listener.c,$(MODULES:%=src/%.c))
+FUZZ_SRCS = $(filter-out src/kafka.c src/worker.c src/worker_udp.c src/listener.c src/tls.c,$(MODULES:%=src/%.c))
 fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
 	@for f in $(FUZZERS); do \
 	  mkdir -p build/fuzz/corpus_$$f; \
 	  echo "== fuzz_$$f ($(FUZZ_SECONDS) s)"; \
-	  build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus_$$f fuzz/corpus/$$f 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' || exit 1; \
+	  build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus_$$f fuzz/corpus/$$f > build/fuzz/$$f.log 2>&1; rc=$$?; \
+	  grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' build/fuzz/$$f.log; \
+	  [ $$rc -eq 0 ] || { echo "fuzz_$$f failed (exit $$rc): see build/fuzz/$$f.log"; exit 1; }; \
 	done
 
 build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard src/*.h)

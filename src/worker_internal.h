@@ -32,7 +32,7 @@ struct conn {
     size_t tlen, tcap;
     struct conn *prev, *next; /* all connections of the worker */
     struct conn *rnext;       /* ready list */
-    char peer[48];
+    char peer[64]; /* "[v6 address]:port" */
 };
 
 struct listen_ev {
