@@ -79,6 +79,12 @@ SSL_CTX *tls_ctx_new(const struct config_tls *t, char *err, size_t errlen) {
     /* Idle connections give their 16 KiB+ record buffers back (10,000 idle TLS clients). */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    /* No TLS 1.3 session tickets. Syslog over TLS is one-way, and many senders (loggen,
+     * devices) never read: tickets would sit unread in their receive buffer, and closing a
+     * socket with unread data makes the kernel send RST instead of FIN, which discards
+     * whatever hotdog had not read yet (found with loggen --use-ssl). TLS 1.2 sessions are
+     * still resumed through the server's session cache. */
+    SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"hotdog", 6);
     if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
         snprintf(err, errlen, "TLS certificate '%s': %s", t->cert, tls_reason(why, sizeof why));

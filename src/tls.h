@@ -9,7 +9,7 @@
 
 /* Builds a server context from t: the certificate chain and private key (PKCS#1, PKCS#8 or
  * EC, PEM), the CA and verify mode for client certificates, TLS 1.2 minimum, modern cipher
- * suites, session resumption (cache and tickets), no renegotiation. Refuses an unreadable
+ * suites, TLS 1.2 session resumption (no TLS 1.3 tickets: see tls.c), no renegotiation. Refuses an unreadable
  * file, a key that does not match the certificate, and a certificate that has expired or is
  * not valid yet. NULL on error, with the path and OpenSSL's reason in err. The caller frees
  * the context with SSL_CTX_free; SSL objects made from it hold their own reference. */

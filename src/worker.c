@@ -221,6 +221,7 @@ static ssize_t conn_recv(struct worker *w, struct conn *c, char *buf, size_t cap
     size_t got = 0;
     while (got < cap && got < READ_CHUNK) {
         ERR_clear_error();
+        errno = 0; /* SSL_ERROR_SYSCALL leaves the reason there, or nothing */
         size_t want = cap - got < INT_MAX ? cap - got : INT_MAX;
         int r = SSL_read(c->ssl, buf + got, (int)want);
         if (r > 0) {
@@ -233,17 +234,21 @@ static ssize_t conn_recv(struct worker *w, struct conn *c, char *buf, size_t cap
             set_want_write(w, c, 1);
             break;
         }
-        if (got) {
-            /* The end (or error) repeats on the next call, but nothing may wake us for it:
-             * the peer's close_notify has left the socket and the peer now waits for ours. */
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            if (!got) return 0;
+            /* The end repeats on the next call, but nothing may wake us for it: the peer's
+             * close_notify has left the socket and the peer now waits for ours. */
             ready_push(w, c);
             return (ssize_t)got;
         }
-        if (e == SSL_ERROR_ZERO_RETURN) return 0;
+        /* A reset or a TLS error: nothing more can come. Deliver what did, then close. */
         char why[256];
-        metrics_add(w->m, M_TLS_ERROR, 1);
-        log_limited(L_WARN, "%s: TLS error: %s", c->peer, tls_reason(why, sizeof why));
-        return RECV_ERROR;
+        int syscall = e == SSL_ERROR_SYSCALL && errno;
+        metrics_add(w->m, syscall ? M_READ_ERROR : M_TLS_ERROR, 1);
+        log_limited(L_WARN, "%s: %s: %s", c->peer, syscall ? "read error" : "TLS error",
+                    syscall ? strerror(errno) : tls_reason(why, sizeof why));
+        c->eof = 1;
+        return got ? (ssize_t)got : RECV_ERROR;
     }
     return got ? (ssize_t)got : RECV_AGAIN;
 }

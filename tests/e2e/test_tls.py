@@ -258,3 +258,22 @@ def test_data_and_close_notify_in_one_segment_get_our_close_notify(hotdog, pki):
             got_eof = data == b""
     assert [m["payload"] for m in consume(h.topic, 1)] == ["last words"]
     assert h.stop() == 0
+
+
+def test_one_way_client_that_never_reads_loses_nothing(hotdog, pki):
+    # Found with loggen --use-ssl: a sender that never reads, closing with unread TLS 1.3
+    # session tickets in its receive buffer, makes the kernel send RST, which discards what
+    # hotdog had not read yet. hotdog is frozen while the client writes and closes, so the
+    # unread data is certainly there when the close happens.
+    h = hotdog(extra_listen=tls_listen(pki.server_cert, pki.server_key))
+    ctx = ssl.create_default_context(cafile=str(pki.ca))
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", h.port)), server_hostname="localhost")
+    time.sleep(0.2)  # the server has sent whatever it sends after the handshake
+    h.proc.send_signal(signal.SIGSTOP)
+    try:
+        s.sendall(b"".join(f"<13>Oct 11 22:14:15 h app: one way {i}\n".encode() for i in range(2000)))
+        s.close()  # no close_notify, nothing ever read: as loggen does
+    finally:
+        h.proc.send_signal(signal.SIGCONT)
+    msgs = consume(h.topic, 2000)
+    assert sorted(int(m["payload"].split()[2]) for m in msgs) == list(range(2000))
