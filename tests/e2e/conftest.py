@@ -83,6 +83,13 @@ class Hotdog:
     def output(self):
         return self.log.read_text(errors="replace")
 
+    def wait_log(self, *texts, timeout=20):
+        """Waits until hotdog's log contains one of texts."""
+        deadline = time.monotonic() + timeout
+        while not any(t in self.output() for t in texts):
+            assert time.monotonic() < deadline, f"no {texts} in the log:\n{self.output()}"
+            time.sleep(0.05)
+
     def stop(self, sig=signal.SIGTERM, timeout=60):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
