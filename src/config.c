@@ -626,3 +626,48 @@ static void print_keys(FILE *out, const struct key *t, const char *path) {
 }
 
 void config_print_keys(FILE *out) { print_keys(out, root_keys, ""); }
+
+static int str_differs(const char *a, const char *b) {
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+int config_needs_restart(const struct config *a, const struct config *b, char *what, size_t len) {
+    if (a->nlisteners != b->nlisteners) {
+        snprintf(what, len, "global.listen");
+        return 1;
+    }
+    for (size_t i = 0; i < a->nlisteners; i++) {
+        const struct config_listen *x = &a->listeners[i], *y = &b->listeners[i];
+        const char *key = str_differs(x->address, y->address) ? "address"
+                          : x->port != y->port ? "port"
+                          : x->protocol != y->protocol ? "protocol"
+                          : x->max_message_size != y->max_message_size ? "max_message_size"
+                          : x->max_connections != y->max_connections ? "max_connections"
+                          : x->idle_timeout_ms != y->idle_timeout_ms ? "idle_timeout_ms"
+                          : x->handshake_timeout_ms != y->handshake_timeout_ms ? "handshake_timeout_ms"
+                          : x->recv_buffer != y->recv_buffer ? "recv_buffer"
+                          : str_differs(x->tls.cert, y->tls.cert) || str_differs(x->tls.key, y->tls.key) ||
+                                    str_differs(x->tls.ca, y->tls.ca) || x->tls.verify != y->tls.verify
+                              ? "tls"
+                              : NULL;
+        if (key) {
+            snprintf(what, len, "global.listen[%zu].%s", i, key);
+            return 1;
+        }
+    }
+    const char *key = a->workers != b->workers ? "global.workers"
+                      : a->kafka.buffer != b->kafka.buffer ? "global.kafka.buffer"
+                      : a->kafka.timeout_ms != b->kafka.timeout_ms ? "global.kafka.timeout_ms"
+                      : a->kafka.shutdown_timeout_ms != b->kafka.shutdown_timeout_ms ? "global.kafka.shutdown_timeout_ms"
+                      : a->kafka.nconf != b->kafka.nconf ? "global.kafka.conf"
+                      : str_differs(a->statsd, b->statsd) ? "global.metrics.statsd"
+                      : str_differs(a->status_address, b->status_address) || a->status_port != b->status_port
+                          ? "global.status"
+                          : NULL;
+    for (size_t i = 0; !key && i < a->kafka.nconf; i++)
+        if (str_differs(config_kafka_get(b, a->kafka.conf[i].key), a->kafka.conf[i].value))
+            key = "global.kafka.conf";
+    if (!key) return 0;
+    snprintf(what, len, "%s", key);
+    return 1;
+}

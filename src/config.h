@@ -88,6 +88,11 @@ struct config *config_load_string(const char *name, const char *text, size_t len
                                   size_t errlen);
 void config_free(struct config *c);
 
+/* Compares what a reload cannot change while running (listeners, the Kafka producer, workers,
+ * metrics and status): returns 1 and names the first differing key in what, or 0. */
+int config_needs_restart(const struct config *running, const struct config *next, char *what,
+                         size_t len);
+
 /* Returns the value of librdkafka property key, or NULL. */
 const char *config_kafka_get(const struct config *c, const char *key);
 

@@ -43,7 +43,12 @@ static void usage(FILE *out) {
 }
 
 struct daemon {
-    struct config *cfg;
+    struct config *cfg; /* as started: listeners, producer and workers keep using it */
+    /* Configurations loaded by SIGHUP, newest last: their rules run in the workers. Kept
+     * until exit, as rules borrow them (a few KiB per reload). */
+    struct config **reloaded;
+    size_t nreloaded;
+    unsigned gen;
     struct rules *rules;
     struct kafka *kafka;
     struct listener *listeners;
@@ -164,9 +169,12 @@ static int stop(struct daemon *d) {
             if (v) n += (size_t)snprintf(line + n, sizeof line - n, " %s=%llu",
                                          metrics_name((enum metrics_counter)i), (unsigned long long)v);
         }
-        for (size_t r = 0; r < d->cfg->nrules && n < sizeof line; r++) {
+        size_t nrules = d->nworkers ? rules_count(worker_rules(d->workers[0])) : 0;
+        for (size_t r = 0; r < nrules && n < sizeof line; r++) {
             uint64_t hits = 0;
-            for (int i = 0; i < d->nworkers; i++) hits += rules_matched(worker_rules(d->workers[i]), r);
+            for (int i = 0; i < d->nworkers; i++)
+                if (r < rules_count(worker_rules(d->workers[i])))
+                    hits += rules_matched(worker_rules(d->workers[i]), r);
             if (hits) n += (size_t)snprintf(line + n, sizeof line - n, " rule.%zu.matched=%llu", r,
                                             (unsigned long long)hits);
         }
@@ -182,12 +190,59 @@ static int stop(struct daemon *d) {
 static void cleanup(struct daemon *d) {
     for (int i = 0; d->workers && i < d->nworkers; i++) worker_free(d->workers[i]);
     free(d->workers);
+    for (size_t i = 0; i < d->nreloaded; i++) config_free(d->reloaded[i]);
+    free(d->reloaded);
     for (size_t i = 0; i < d->nlisteners; i++) listener_close(&d->listeners[i]);
     free(d->listeners);
     kafka_free(d->kafka);
     rules_free(d->rules);
     config_free(d->cfg);
     metrics_free();
+}
+
+/* SIGHUP: re-reads the configuration. If it is valid, every worker switches to the new rules
+ * (templates, default topic) between two messages; no connection is closed and no message is
+ * lost. What only a restart can change is named in the log. TLS material is re-read too. */
+static void reload(struct daemon *d, const char *path) {
+    char err[1024];
+    log_info("SIGHUP: reloading %s", path);
+    struct config *nc = config_load(path, err, sizeof err);
+    struct rules *check = nc ? rules_new(nc, NULL, err, sizeof err) : NULL;
+    if (!check) {
+        log_error("SIGHUP: keeping the running configuration: %s", err);
+        config_free(nc);
+        return;
+    }
+    rules_free(check);
+    if (config_needs_restart(d->cfg, nc, err, sizeof err))
+        log_warn("SIGHUP: '%s' changed: restart hotdog to apply it (rules, templates and the "
+                 "default topic are reloaded now)", err);
+    unsigned gen = ++d->gen;
+    for (int i = 0; i < d->nworkers; i++) {
+        struct rules *r = rules_new(nc, metrics_shard(i), err, sizeof err);
+        if (!r) abort(); /* the same config compiled a moment ago: only memory can fail */
+        worker_set_rules(d->workers[i], r, gen);
+    }
+    struct config **list = realloc(d->reloaded, (d->nreloaded + 1) * sizeof *list);
+    if (!list) abort();
+    d->reloaded = list;
+    d->reloaded[d->nreloaded++] = nc;
+    /* Every worker switches at its next loop turn; say "reloaded" only once all have. */
+    for (int waited = 0; waited < 5000; waited++) {
+        int all = 1;
+        for (int i = 0; i < d->nworkers; i++) all &= worker_rules_gen(d->workers[i]) == gen;
+        if (all) break;
+        usleep(1000);
+    }
+    for (size_t i = 0; i < d->nlisteners; i++) {
+        if (d->listeners[i].cfg->protocol != PROTO_TLS) continue;
+        if (listener_reload_tls(&d->listeners[i], err, sizeof err) < 0)
+            log_error("SIGHUP: keeping the running TLS certificate: %s", err);
+        else
+            log_info("SIGHUP: %s: TLS certificate, key and CA re-read", d->listeners[i].name);
+    }
+    log_info("SIGHUP: configuration reloaded: %zu rule(s), default topic '%s'", nc->nrules,
+             nc->kafka.topic);
 }
 
 int main(int argc, char **argv) {
@@ -269,15 +324,7 @@ int main(int argc, char **argv) {
     for (;;) {
         int sig = sigwaitinfo(&sigs, NULL);
         if (sig == SIGHUP) {
-            /* TLS material is re-read; established connections keep theirs. Reloading the
-             * rest of the configuration is not implemented yet. */
-            for (size_t i = 0; i < d.nlisteners; i++) {
-                if (d.listeners[i].cfg->protocol != PROTO_TLS) continue;
-                if (listener_reload_tls(&d.listeners[i], err, sizeof err) < 0)
-                    log_error("SIGHUP: keeping the running TLS certificate: %s", err);
-                else
-                    log_info("SIGHUP: %s: TLS certificate, key and CA re-read", d.listeners[i].name);
-            }
+            reload(&d, path);
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {

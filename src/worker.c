@@ -523,11 +523,22 @@ static void shutdown_drain(struct worker *w) {
     while (w->conns) conn_drain(w, w->conns, deadline);
 }
 
+/* Switches to rules handed over by a reload. Called between messages only: a message held for
+ * retry keeps the output the old rules made for it. */
+static void take_new_rules(struct worker *w) {
+    struct rules *r = atomic_exchange(&w->next_rules, NULL);
+    if (!r) return;
+    rules_free(w->rules);
+    w->rules = r;
+    atomic_store(&w->gen, atomic_load(&w->next_gen));
+}
+
 static void *worker_main(void *arg) {
     struct worker *w = arg;
     struct epoll_event evs[MAX_EVENTS];
     int64_t next_sweep = worker_now_us() + SWEEP_MS * 1000;
     while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+        take_new_rules(w);
         if (paused(w) && unblock(w, NULL) < 0) {
             /* Still full: sleep on the doorbell only, leaving sockets unread so that TCP
              * pushes back on the senders. */
@@ -645,6 +656,7 @@ void worker_free(struct worker *w) {
     free(w->rbuf);
     udp_batch_free(w);
     rules_free(w->rules);
+    rules_free(atomic_exchange(&w->next_rules, NULL));
     kafka_topics_free(w->topics);
     buf_free(&w->retry.payload);
     buf_free(&w->retry.key);
@@ -652,3 +664,13 @@ void worker_free(struct worker *w) {
 }
 
 const struct rules *worker_rules(const struct worker *w) { return w->rules; }
+
+void worker_set_rules(struct worker *w, struct rules *r, unsigned gen) {
+    atomic_store(&w->next_gen, gen); /* before the pointer: the worker reads them in turn */
+    rules_free(atomic_exchange(&w->next_rules, r)); /* one it never took */
+    uint64_t one = 1;
+    ssize_t n = write(w->evfd, &one, sizeof one);
+    (void)n; /* a full eventfd counter still wakes the worker */
+}
+
+unsigned worker_rules_gen(const struct worker *w) { return atomic_load(&w->gen); }

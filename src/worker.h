@@ -28,7 +28,14 @@ int worker_start(struct worker *w);
 void worker_stop(struct worker *w);
 void worker_join(struct worker *w);
 void worker_free(struct worker *w);
-/* The worker's compiled rules, for reading their counters (any thread). */
+/* The worker's compiled rules, for reading their counters once it has stopped. */
 const struct rules *worker_rules(const struct worker *w);
+
+/* Hands the worker a new rules instance (ownership passes to the worker), tagged with a
+ * generation. The worker switches to it between two messages and frees the old one.
+ * runs on: main thread. */
+void worker_set_rules(struct worker *w, struct rules *r, unsigned gen);
+/* The generation of the rules the worker runs now (0: the ones it started with). */
+unsigned worker_rules_gen(const struct worker *w);
 
 #endif

@@ -80,6 +80,8 @@ struct worker {
     } retry;
     struct udp_batch *udp; /* NULL without UDP listeners */
     struct rules *rules;          /* this worker's own compiled rules */
+    _Atomic(struct rules *) next_rules; /* handed over by a reload, taken between messages */
+    atomic_uint next_gen, gen;
     struct kafka_topics *topics;  /* this worker's topic handle cache */
     int64_t paused_since;
     atomic_int stop;
