@@ -11,6 +11,7 @@ LIBS    := $(PKG_LIBS) -lpthread
 
 # Product modules, in pipeline order (main.c is separate so tests can link the rest).
 MODULES := log metrics config tls listener worker worker_udp frame syslog rules template merge testmode \
+           stats statsd status \
            jp_lex jp_parse jp_eval jp_func jp_value kafka
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS := frame syslog jmespath config template
@@ -28,6 +29,9 @@ $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
 
 $(B)/obj:
 	mkdir -p $@
+
+# The status page is linked into the binary (.incbin in status.c).
+$(B)/obj/status.o: src/status.html
 
 $(B)/libhotdog.a: $(OBJS)
 	$(AR) rcs $@ $^
@@ -54,7 +58,8 @@ asan:
 
 # libFuzzer targets, one per parser; FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 30
-FUZZ_SRCS = $(filter-out src/kafka.c src/worker.c src/worker_udp.c src/listener.c src/tls.c,$(MODULES:%=src/%.c))
+FUZZ_SRCS = $(filter-out src/kafka.c src/worker.c src/worker_udp.c src/listener.c src/tls.c \
+              src/stats.c src/statsd.c src/status.c,$(MODULES:%=src/%.c))
 fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
 	@for f in $(FUZZERS); do \
 	  mkdir -p build/fuzz/corpus_$$f; \

@@ -76,7 +76,9 @@ static const struct key kafka_keys[] = {
 };
 
 static const struct key metrics_keys[] = {
-    {"statsd", K_STR, OFF(statsd), NULL, 0, 0, 0, NULL, "statsd host:port", NULL},
+    {"statsd", K_STR, OFF(statsd), NULL, 0, 0, 0, NULL, "statsd host:port (prefix hotdog.)", NULL},
+    {"interval_ms", K_INT, OFF(statsd_interval_ms), NULL, 100, 3600000, 0, "1000",
+     "how often metrics are aggregated and sent to statsd", NULL},
     {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -661,6 +663,7 @@ int config_needs_restart(const struct config *a, const struct config *b, char *w
                       : a->kafka.shutdown_timeout_ms != b->kafka.shutdown_timeout_ms ? "global.kafka.shutdown_timeout_ms"
                       : a->kafka.nconf != b->kafka.nconf ? "global.kafka.conf"
                       : str_differs(a->statsd, b->statsd) ? "global.metrics.statsd"
+                      : a->statsd_interval_ms != b->statsd_interval_ms ? "global.metrics.interval_ms"
                       : str_differs(a->status_address, b->status_address) || a->status_port != b->status_port
                           ? "global.status"
                           : NULL;

@@ -73,6 +73,7 @@ struct config {
     long workers; /* 0: one per core */
     struct config_kafka kafka;
     char *statsd;  /* "host:port" or NULL */
+    long statsd_interval_ms;
     char *status_address;
     long status_port; /* 0: no status server */
     struct config_rule *rules;

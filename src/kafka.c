@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "log.h"
 
 /* Error codes span RD_KAFKA_RESP_ERR__BEGIN (-200) to a few hundred broker codes; one slot
@@ -21,6 +23,9 @@ struct topic_entry {
     char *name;
     rd_kafka_topic_t *rkt;
     struct topic_entry *next;
+    /* submitted: added to by every worker (a relaxed atomic add, no lock); delivered and
+     * failed: by the delivery-report thread only. */
+    _Atomic uint64_t submitted, delivered, failed;
 };
 
 struct kafka {
@@ -31,6 +36,9 @@ struct kafka {
     pthread_mutex_t topics_lock; /* guards topics: taken when a worker meets a new topic name */
     struct topic_entry *topics;
     _Atomic uint64_t errors[ERR_SLOTS];
+    /* From librdkafka's statistics (statistics.interval.ms), for /readyz and metrics. */
+    _Atomic int64_t brokers_up, rtt_avg_us, stats_at_ms;
+    long queue_max; /* queue.buffering.max.messages, for /readyz's high watermark */
 };
 
 /* Our defaults, applied before the user's conf so that any of them can be overridden.
@@ -44,6 +52,7 @@ static const char *const defaults[][2] = {
     {"batch.num.messages", "10000"},
     {"message.timeout.ms", "0"}, /* retry forever while hotdog runs: never give up silently */
     {"socket.keepalive.enable", "true"},
+    {"statistics.interval.ms", "1000"}, /* broker state for /readyz and metrics */
 };
 
 static void count_error(struct kafka *k, rd_kafka_resp_err_t err) {
@@ -52,14 +61,21 @@ static void count_error(struct kafka *k, rd_kafka_resp_err_t err) {
     atomic_fetch_add_explicit(&k->errors[slot], 1, memory_order_relaxed);
 }
 
+static void topic_add(_Atomic uint64_t *c) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     struct kafka *k = opaque;
+    struct topic_entry *t = rd_kafka_topic_opaque(m->rkt);
     if (!m->err) {
         metrics_add(k->shard, M_KAFKA_DELIVERED, 1);
+        if (t) topic_add(&t->delivered);
         return;
     }
     metrics_add(k->shard, M_KAFKA_FAILED, 1);
+    if (t) topic_add(&t->failed);
     count_error(k, m->err);
     log_limited(L_ERROR, "kafka: delivery to topic %s failed: %s (%s)",
                 rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err), rd_kafka_err2name(m->err));
@@ -76,6 +92,34 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     /* librdkafka's syslog-style levels: 0-3 errors, 4 warning, 5-6 info, 7 debug. */
     enum log_level lvl = level <= 3 ? L_ERROR : level == 4 ? L_WARN : level <= 6 ? L_INFO : L_DEBUG;
     log_limited(lvl, "librdkafka %s: %s", fac, buf);
+}
+
+/* Summarises librdkafka's statistics JSON: how many brokers are up, their mean round-trip
+ * time. runs on: the delivery-report thread, once per statistics.interval.ms. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    (void)rk;
+    struct kafka *k = opaque;
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *brokers = json_object_get(root, "brokers"), *b;
+    const char *name;
+    int64_t up = 0, rtt = 0, nrtt = 0;
+    json_object_foreach(brokers, name, b) {
+        if (json_integer_value(json_object_get(b, "nodeid")) < 0) continue; /* bootstrap entry */
+        const char *state = json_string_value(json_object_get(b, "state"));
+        if (state && !strcmp(state, "UP")) up++;
+        json_t *avg = json_object_get(json_object_get(b, "rtt"), "avg");
+        if (json_integer_value(avg) > 0) {
+            rtt += json_integer_value(avg);
+            nrtt++;
+        }
+    }
+    json_decref(root);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    atomic_store(&k->brokers_up, up);
+    atomic_store(&k->rtt_avg_us, nrtt ? rtt / nrtt : 0);
+    atomic_store(&k->stats_at_ms, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    return 0; /* librdkafka frees json */
 }
 
 static int conf_set(rd_kafka_conf_t *conf, const char *file, int line, const char *key,
@@ -109,6 +153,12 @@ struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, cha
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    char qmax[32];
+    size_t qlen = sizeof qmax;
+    k->queue_max = rd_kafka_conf_get(conf, "queue.buffering.max.messages", qmax, &qlen) == RD_KAFKA_CONF_OK
+                       ? strtol(qmax, NULL, 10)
+                       : 100000;
     char reason[512];
     k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof reason);
     if (!k->rk) {
@@ -169,7 +219,10 @@ struct kafka_topic *kafka_topic(struct kafka *k, const char *name) {
         t = calloc(1, sizeof *t);
         if (!t) abort();
         t->name = strdup(name);
-        t->rkt = rd_kafka_topic_new(k->rk, name, NULL);
+        rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+        if (!tc) abort();
+        rd_kafka_topic_conf_set_opaque(tc, t); /* delivery reports find the counters */
+        t->rkt = rd_kafka_topic_new(k->rk, name, tc);
         if (!t->name || !t->rkt) abort();
         t->next = k->topics;
         k->topics = t;
@@ -245,8 +298,11 @@ void kafka_topics_free(struct kafka_topics *c) {
 int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
                   const char *key, size_t keylen, int64_t recv_us) {
     if (rd_kafka_produce((rd_kafka_topic_t *)t, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                         (void *)payload, len, key, keylen, (void *)(intptr_t)recv_us) == 0)
+                         (void *)payload, len, key, keylen, (void *)(intptr_t)recv_us) == 0) {
+        struct topic_entry *te = rd_kafka_topic_opaque((rd_kafka_topic_t *)t);
+        atomic_fetch_add_explicit(&te->submitted, 1, memory_order_relaxed);
         return 0;
+    }
     rd_kafka_resp_err_t e = rd_kafka_last_error();
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) return -ENOBUFS;
     count_error(k, e);
@@ -268,6 +324,26 @@ void kafka_foreach_error(struct kafka *k, void (*fn)(const char *name, uint64_t 
         uint64_t n = atomic_load_explicit(&k->errors[i], memory_order_relaxed);
         if (n) fn(rd_kafka_err2name((rd_kafka_resp_err_t)(i - ERR_BASE)), n, arg);
     }
+}
+
+void kafka_foreach_topic(struct kafka *k, void (*fn)(const char *topic, uint64_t submitted,
+                                                     uint64_t delivered, uint64_t failed, void *arg),
+                         void *arg) {
+    pthread_mutex_lock(&k->topics_lock);
+    for (struct topic_entry *t = k->topics; t; t = t->next)
+        fn(t->name, atomic_load(&t->submitted), atomic_load(&t->delivered), atomic_load(&t->failed), arg);
+    pthread_mutex_unlock(&k->topics_lock);
+}
+
+void kafka_state(struct kafka *k, struct kafka_state *st) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, at = atomic_load(&k->stats_at_ms);
+    st->outq = rd_kafka_outq_len(k->rk);
+    st->queue_max = k->queue_max;
+    st->brokers_up = atomic_load(&k->brokers_up);
+    st->rtt_avg_us = atomic_load(&k->rtt_avg_us);
+    st->stats_age_ms = at ? now - at : -1;
 }
 
 void kafka_free(struct kafka *k) {

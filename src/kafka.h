@@ -55,6 +55,21 @@ int kafka_flush(struct kafka *k, int timeout_ms);
 void kafka_foreach_error(struct kafka *k, void (*fn)(const char *name, uint64_t n, void *arg),
                          void *arg);
 
+/* Per-topic counts, for metrics: calls fn for every topic hotdog has produced to. */
+void kafka_foreach_topic(struct kafka *k, void (*fn)(const char *topic, uint64_t submitted,
+                                                     uint64_t delivered, uint64_t failed, void *arg),
+                         void *arg);
+
+struct kafka_state {
+    long outq;         /* messages in librdkafka not yet acknowledged or failed */
+    long queue_max;    /* queue.buffering.max.messages */
+    long brokers_up;   /* brokers in state UP at the last statistics */
+    long rtt_avg_us;   /* their mean round-trip time */
+    long stats_age_ms; /* age of those statistics; -1 before the first */
+};
+/* A snapshot of the producer's state. runs on: any thread. */
+void kafka_state(struct kafka *k, struct kafka_state *st);
+
 void kafka_free(struct kafka *k);
 
 #endif

@@ -14,6 +14,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "rules.h"
+#include "stats.h"
+#include "status.h"
 #include "testmode.h"
 #include "tls.h"
 #include "version.h"
@@ -56,15 +58,9 @@ struct daemon {
     struct worker_shared shared;
     struct worker **workers;
     int nworkers;
+    struct stats_sources sources;
+    struct status *status;
 };
-
-/* Sections of the original format that this version reads but does not act on yet. */
-static void warn_unimplemented(const struct config *c) {
-    if (c->statsd)
-        log_warn("%s: 'global.metrics.statsd' is not exported by this version yet; ignored", c->path);
-    if (c->status_port)
-        log_warn("%s: 'global.status' server is not implemented by this version yet; ignored", c->path);
-}
 
 /* Loads every listener's TLS material once, so that --check and start-up report a bad
  * certificate at once, before waiting for Kafka. */
@@ -124,6 +120,10 @@ static int start(struct daemon *d, char *err, size_t errlen) {
             return 1;
         }
     }
+    d->sources = (struct stats_sources){.kafka = d->kafka, .workers = d->workers, .nworkers = d->nworkers,
+                                        .listeners = d->listeners, .nlisteners = d->nlisteners};
+    d->status = status_start(d->cfg, &d->sources, err, errlen);
+    if (!d->status) return 1;
     for (size_t i = 0; i < d->nlisteners; i++) log_info("listening on %s", d->listeners[i].name);
     log_info("%d worker(s), default topic '%s'", d->nworkers, d->cfg->kafka.topic);
     return 0;
@@ -144,6 +144,8 @@ static void append_error(const char *name, uint64_t count, void *arg) {
 }
 
 static void stop_workers(struct daemon *d) {
+    status_stop(d->status); /* it reads the workers' counters */
+    d->status = NULL;
     for (int i = 0; d->workers && i < d->nworkers; i++)
         if (d->workers[i]) worker_stop(d->workers[i]);
     for (int i = 0; d->workers && i < d->nworkers; i++)
@@ -296,7 +298,6 @@ int main(int argc, char **argv) {
         cleanup(&d);
         return rc < 0 ? 1 : 0;
     }
-    warn_unimplemented(d.cfg);
     raise_fd_limit();
     if (check) {
         printf("%s: OK (%zu rule(s))\n", path, d.cfg->nrules);

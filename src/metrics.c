@@ -37,3 +37,11 @@ uint64_t metrics_get(enum metrics_counter c) {
 }
 
 const char *metrics_name(enum metrics_counter c) { return names[c]; }
+
+static const char *const helps[] = {
+#define METRICS_HELP(id, name, help) help,
+    METRICS_COUNTERS(METRICS_HELP)
+#undef METRICS_HELP
+};
+
+const char *metrics_help(enum metrics_counter c) { return helps[c]; }

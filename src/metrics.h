@@ -73,5 +73,6 @@ static inline void metrics_add(struct metrics_shard *s, enum metrics_counter c, 
 /* Sum over all shards; runs on any thread. */
 uint64_t metrics_get(enum metrics_counter c);
 const char *metrics_name(enum metrics_counter c);
+const char *metrics_help(enum metrics_counter c);
 
 #endif

@@ -528,8 +528,10 @@ static void shutdown_drain(struct worker *w) {
 static void take_new_rules(struct worker *w) {
     struct rules *r = atomic_exchange(&w->next_rules, NULL);
     if (!r) return;
+    pthread_mutex_lock(&w->rules_lock);
     rules_free(w->rules);
     w->rules = r;
+    pthread_mutex_unlock(&w->rules_lock);
     atomic_store(&w->gen, atomic_load(&w->next_gen));
 }
 
@@ -592,6 +594,7 @@ struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics
     w->m = m;
     w->epfd = w->evfd = w->reserve_fd = -1;
     w->control.kind = EV_CONTROL;
+    pthread_mutex_init(&w->rules_lock, NULL);
     size_t max_msg = 0;
     for (size_t i = 0; i < sh->nlisteners; i++) {
         const struct config_listen *c = sh->listeners[i].cfg;
@@ -660,6 +663,7 @@ void worker_free(struct worker *w) {
     kafka_topics_free(w->topics);
     buf_free(&w->retry.payload);
     buf_free(&w->retry.key);
+    pthread_mutex_destroy(&w->rules_lock);
     free(w);
 }
 
@@ -674,3 +678,16 @@ void worker_set_rules(struct worker *w, struct rules *r, unsigned gen) {
 }
 
 unsigned worker_rules_gen(const struct worker *w) { return atomic_load(&w->gen); }
+
+size_t worker_rule_total(struct worker *w) {
+    pthread_mutex_lock(&w->rules_lock);
+    size_t n = rules_count(w->rules);
+    pthread_mutex_unlock(&w->rules_lock);
+    return n;
+}
+
+void worker_rule_counts(struct worker *w, uint64_t *counts, size_t n) {
+    pthread_mutex_lock(&w->rules_lock);
+    for (size_t i = 0; i < n && i < rules_count(w->rules); i++) counts[i] += rules_matched(w->rules, i);
+    pthread_mutex_unlock(&w->rules_lock);
+}

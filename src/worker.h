@@ -35,6 +35,11 @@ const struct rules *worker_rules(const struct worker *w);
  * generation. The worker switches to it between two messages and frees the old one.
  * runs on: main thread. */
 void worker_set_rules(struct worker *w, struct rules *r, unsigned gen);
+/* How many rules the worker runs now. runs on: any thread. */
+size_t worker_rule_total(struct worker *w);
+/* Adds the match counts of the worker's current rules to counts[0..n). runs on: any thread;
+ * locks: the worker's rules lock, which the worker takes only to swap rules. */
+void worker_rule_counts(struct worker *w, uint64_t *counts, size_t n);
 /* The generation of the rules the worker runs now (0: the ones it started with). */
 unsigned worker_rules_gen(const struct worker *w);
 

@@ -81,6 +81,7 @@ struct worker {
     struct udp_batch *udp; /* NULL without UDP listeners */
     struct rules *rules;          /* this worker's own compiled rules */
     _Atomic(struct rules *) next_rules; /* handed over by a reload, taken between messages */
+    pthread_mutex_t rules_lock; /* held while rules is swapped or its counters are read */
     atomic_uint next_gen, gen;
     struct kafka_topics *topics;  /* this worker's topic handle cache */
     int64_t paused_since;

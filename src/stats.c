@@ -1,0 +1,137 @@
+/* stats.c - one snapshot of every metric, shared by /stats, /metrics and statsd. */
+#include "stats.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+static struct stat *add(struct stats *s, enum stat_kind kind, int64_t value, const char *family,
+                        const char *help) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 128;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+        if (!s->v) abort();
+    }
+    struct stat *st = &s->v[s->n++];
+    memset(st, 0, sizeof *st);
+    st->kind = kind;
+    st->value = value;
+    st->family = family;
+    st->help = help;
+    return st;
+}
+
+static void topic_stats(const char *topic, uint64_t submitted, uint64_t delivered, uint64_t failed,
+                        void *arg) {
+    static const char *const what[] = {"submitted", "delivered", "failed"};
+    static const char *const fam[] = {"kafka_topic_submitted_total", "kafka_topic_delivered_total",
+                                      "kafka_topic_failed_total"};
+    static const char *const help[] = {"messages handed to the producer, by topic",
+                                       "messages acknowledged by a broker, by topic",
+                                       "messages whose delivery failed, by topic"};
+    uint64_t v[] = {submitted, delivered, failed};
+    for (int i = 0; i < 3; i++) {
+        struct stat *st = add(arg, STAT_COUNTER, (int64_t)v[i], fam[i], help[i]);
+        snprintf(st->name, sizeof st->name, "kafka.%s.%s", what[i], topic);
+        st->label = "topic";
+        snprintf(st->label_value, sizeof st->label_value, "%s", topic);
+    }
+}
+
+static void error_stats(const char *name, uint64_t n, void *arg) {
+    struct stat *st = add(arg, STAT_COUNTER, (int64_t)n, "kafka_producer_errors_total",
+                          "failed deliveries by librdkafka error name");
+    snprintf(st->name, sizeof st->name, "kafka.producer.error.%s", name);
+    st->label = "error";
+    snprintf(st->label_value, sizeof st->label_value, "%s", name);
+}
+
+static void gauge(struct stats *s, const char *name, int64_t v, const char *family, const char *help) {
+    struct stat *st = add(s, STAT_GAUGE, v, family, help);
+    snprintf(st->name, sizeof st->name, "%s", name);
+}
+
+/* Prometheus family of each fixed counter: "kafka.delivered" -> "kafka_delivered_total";
+ * every "error.X" goes to one family, "errors_total", with an error label. */
+static char families[M_COUNT][64];
+static pthread_once_t families_once = PTHREAD_ONCE_INIT;
+
+static void init_families(void) {
+    for (int i = 0; i < M_COUNT; i++) {
+        const char *name = metrics_name((enum metrics_counter)i);
+        if (!strncmp(name, "error.", 6)) {
+            snprintf(families[i], sizeof families[i], "errors_total");
+            continue;
+        }
+        size_t k = 0;
+        for (const char *c = name; *c && k + 7 < sizeof families[i]; c++)
+            families[i][k++] = *c == '.' ? '_' : *c;
+        memcpy(families[i] + k, "_total", 7);
+    }
+}
+
+void stats_collect(const struct stats_sources *src, struct stats *s) {
+    s->n = 0;
+    pthread_once(&families_once, init_families);
+    for (int i = 0; i < M_COUNT; i++) {
+        const char *name = metrics_name((enum metrics_counter)i);
+        int is_error = !strncmp(name, "error.", 6);
+        struct stat *st = add(s, STAT_COUNTER, (int64_t)metrics_get((enum metrics_counter)i), families[i],
+                              is_error ? "errors by kind (see the README's metrics list)"
+                                       : metrics_help((enum metrics_counter)i));
+        snprintf(st->name, sizeof st->name, "%s", name);
+        if (is_error) {
+            st->label = "error";
+            snprintf(st->label_value, sizeof st->label_value, "%s", name + 6);
+        }
+    }
+    gauge(s, "connections",
+          (int64_t)(metrics_get(M_CONN_ACCEPTED) - metrics_get(M_CONN_CLOSED)), "connections",
+          "open client connections");
+    for (size_t i = 0; i < src->nlisteners; i++) {
+        const struct listener *l = &src->listeners[i];
+        if (l->cfg->protocol == PROTO_UDP) continue;
+        struct stat *st = add(s, STAT_GAUGE, atomic_load(&((struct listener *)l)->conns),
+                              "listener_connections", "open connections, by listener");
+        snprintf(st->name, sizeof st->name, "listener.%s_%ld.connections",
+                 l->cfg->protocol == PROTO_TLS ? "tls" : "tcp", l->cfg->port);
+        st->label = "listener";
+        snprintf(st->label_value, sizeof st->label_value, "%s", l->name);
+    }
+    if (src->kafka) {
+        struct kafka_state ks;
+        kafka_state(src->kafka, &ks);
+        gauge(s, "kafka.outq", ks.outq, "kafka_outq", "messages in the producer not yet acknowledged");
+        gauge(s, "kafka.brokers_up", ks.brokers_up, "kafka_brokers_up", "brokers connected (librdkafka statistics)");
+        gauge(s, "kafka.rtt_avg_us", ks.rtt_avg_us, "kafka_rtt_avg_microseconds",
+              "mean broker round-trip time (librdkafka statistics)");
+        kafka_foreach_topic(src->kafka, topic_stats, s);
+        kafka_foreach_error(src->kafka, error_stats, s);
+    }
+    /* Per-rule matches, summed over the workers' current rules. */
+    size_t nrules = 0;
+    for (int i = 0; i < src->nworkers; i++) {
+        size_t n = worker_rule_total(src->workers[i]);
+        if (n > nrules) nrules = n;
+    }
+    uint64_t *counts = calloc(nrules ? nrules : 1, sizeof *counts);
+    if (!counts) abort();
+    for (int i = 0; i < src->nworkers; i++) worker_rule_counts(src->workers[i], counts, nrules);
+    for (size_t r = 0; r < nrules; r++) {
+        struct stat *st = add(s, STAT_COUNTER, (int64_t)counts[r], "rule_matched_total",
+                              "times a rule matched (0-based index; restarts at a reload)");
+        snprintf(st->name, sizeof st->name, "rule.%zu.matched", r);
+        st->label = "rule";
+        snprintf(st->label_value, sizeof st->label_value, "%zu", r);
+    }
+    free(counts);
+}
+
+void stats_free(struct stats *s) {
+    free(s->v);
+    s->v = NULL;
+    s->n = s->cap = 0;
+}

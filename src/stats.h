@@ -1,0 +1,43 @@
+/* stats.h - one snapshot of every metric, shared by /stats, /metrics and statsd. */
+#ifndef HOTDOG_STATS_H
+#define HOTDOG_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kafka.h"
+#include "listener.h"
+#include "worker.h"
+
+enum stat_kind { STAT_COUNTER, STAT_GAUGE };
+
+struct stat {
+    char name[200];        /* dotted, the original hotdog's statsd style: "kafka.submitted.logs" */
+    int64_t value;
+    enum stat_kind kind;
+    const char *family;    /* Prometheus family without the hotdog_ prefix */
+    const char *help;
+    const char *label;     /* Prometheus label name, or NULL */
+    char label_value[200];
+};
+
+struct stats {
+    struct stat *v;
+    size_t n, cap;
+};
+
+/* Where the numbers come from. Read-only for stats_collect; every source is safe to read
+ * from another thread while the daemon runs. */
+struct stats_sources {
+    struct kafka *kafka;
+    struct worker **workers;
+    int nworkers;
+    struct listener *listeners;
+    size_t nlisteners;
+};
+
+/* Fills out (reusing its memory) with every metric's current value. runs on: any thread. */
+void stats_collect(const struct stats_sources *src, struct stats *out);
+void stats_free(struct stats *s);
+
+#endif

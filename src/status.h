@@ -1,0 +1,20 @@
+/* status.h - the HTTP status server (/, /stats, /metrics, /healthz, /readyz) and statsd export. */
+#ifndef HOTDOG_STATUS_H
+#define HOTDOG_STATUS_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "stats.h"
+
+struct status;
+
+/* Starts the status thread if c asks for a status server or statsd (else returns a struct
+ * that does nothing). Binds global.status.address:port. NULL with err set on error. The
+ * sources must stay valid until status_stop. */
+struct status *status_start(const struct config *c, const struct stats_sources *src, char *err,
+                            size_t errlen);
+/* Stops the thread (a last statsd flush first) and frees everything. */
+void status_stop(struct status *s);
+
+#endif

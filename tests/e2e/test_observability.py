@@ -1,0 +1,190 @@
+"""End to end: statsd, /stats, Prometheus /metrics, /healthz, /readyz against a real broker."""
+import json
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from conftest import BOOTSTRAP, ROOT, Hotdog, config, consume, free_port, unique_topic
+
+
+def get(port, path, timeout=5):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read().decode()
+
+
+def status_cfg(port, statsd=None):
+    s = f"  status:\n    address: 127.0.0.1\n    port: {port}\n"
+    if statsd:
+        s += f"  metrics:\n    statsd: '127.0.0.1:{statsd}'\n    interval_ms: 200\n"
+    return s
+
+
+RULES = """rules:
+  - regex: '^keep'
+    actions: [{type: forward}]
+"""
+
+
+def send_lines(port, lines):
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall("".join(f"<13>Oct 11 22:14:15 h app: {l}\n" for l in lines).encode())
+
+
+def test_statsd_receives_aggregated_counts(hotdog):
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(0.5)
+    packets = []
+    stop = threading.Event()
+
+    def receive():
+        while not stop.is_set():
+            try:
+                packets.append(rx.recv(65536).decode())
+            except socket.timeout:
+                pass
+
+    t = threading.Thread(target=receive)
+    t.start()
+    try:
+        h = hotdog(extra_global=status_cfg(free_port(), rx.getsockname()[1]), rules=RULES)
+        send_lines(h.port, [f"keep {i}" for i in range(300)] + [f"drop {i}" for i in range(20)])
+        consume(h.topic, 300)
+        assert h.stop() == 0  # a last flush at shutdown
+    finally:
+        stop.set()
+        t.join()
+        rx.close()
+    sums, gauges = {}, {}
+    for p in packets:
+        assert len(p) <= 1432  # aggregated into datagrams, never one per message
+        for line in p.split("\n"):
+            name, rest = line.split(":", 1)
+            value, kind = rest.split("|")
+            if kind == "c":
+                sums[name] = sums.get(name, 0) + int(value)
+            else:
+                gauges[name] = int(value)
+    assert len(packets) < 60  # about one per 200 ms interval, however many messages
+    assert sums["hotdog.lines"] == 320
+    assert sums["hotdog.kafka.submitted"] == 300
+    assert sums[f"hotdog.kafka.submitted.{h.topic}"] == 300
+    assert sums[f"hotdog.kafka.delivered.{h.topic}"] == 300
+    assert sums["hotdog.unmatched"] == 20
+    assert sums["hotdog.rule.0.matched"] == 300
+    assert sums["hotdog.connections.accepted"] == 1
+    assert "hotdog.connections" in gauges and "hotdog.kafka.outq" in gauges
+
+
+# A strict reader of the Prometheus text format (0.0.4): every sample belongs to the family
+# announced by the HELP/TYPE lines just before it, each family appears once, names and labels
+# are well-formed, values are numbers.
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+SAMPLE = re.compile(rf'^({NAME})(?:\{{({NAME})="((?:[^"\\\n]|\\[\\"n])*)"\}})? (-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)$')
+
+
+def parse_prometheus(text):
+    assert text.endswith("\n")
+    families, current, samples = {}, None, {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            name = line.split()[2]
+            assert re.fullmatch(NAME, name) and name not in families, line
+            families[name] = None
+            current = name
+        elif line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            assert name == current and kind in ("counter", "gauge"), line
+            families[name] = kind
+        else:
+            m = SAMPLE.match(line)
+            assert m, f"not a sample line: {line!r}"
+            assert m.group(1) == current, f"sample outside its family: {line!r}"
+            key = (m.group(1), m.group(3))
+            assert key not in samples, f"duplicate sample {line!r}"
+            samples[key] = float(m.group(4))
+    assert all(families.values())
+    return families, samples
+
+
+def test_metrics_is_valid_prometheus_and_counts_what_was_sent(hotdog):
+    sport = free_port()
+    h = hotdog(extra_global=status_cfg(sport), rules=RULES)
+    send_lines(h.port, [f"keep {i}" for i in range(250)] + ["drop me"] * 5 + ["\x00garbage"])
+    consume(h.topic, 250)
+    deadline = time.monotonic() + 10
+    while True:
+        code, ctype, text = get(sport, "/metrics")
+        fams, samples = parse_prometheus(text)
+        if samples.get(("hotdog_kafka_delivered_total", None)) == 250 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert code == 200 and ctype.startswith("text/plain; version=0.0.4")
+    assert fams["hotdog_lines_total"] == "counter" and fams["hotdog_connections"] == "gauge"
+    assert samples[("hotdog_lines_total", None)] == 256
+    assert samples[("hotdog_kafka_delivered_total", None)] == 250
+    assert samples[("hotdog_kafka_topic_submitted_total", h.topic)] == 250
+    assert samples[("hotdog_kafka_topic_delivered_total", h.topic)] == 250
+    assert samples[("hotdog_rule_matched_total", "0")] == 250
+    assert samples[("hotdog_unmatched_total", None)] == 6
+    assert samples[("hotdog_errors_total", "log_parse")] == 0
+    assert ("hotdog_listener_connections", f"tcp 127.0.0.1:{h.port}") in samples
+    try:  # the reference parser, where installed, must agree
+        from prometheus_client.parser import text_string_to_metric_families
+        list(text_string_to_metric_families(text))
+    except ImportError:
+        pass
+    code, _, body = get(sport, "/stats")
+    stats = json.loads(body)
+    assert code == 200 and stats["message"].startswith("hotdog ")
+    assert stats["stats"]["lines"] == 256 and stats["stats"][f"kafka.submitted.{h.topic}"] == 250
+    assert get(sport, "/healthz")[:1] == (200,)
+    assert get(sport, "/nope")[0] == 404
+    code, ctype, page = get(sport, "/")
+    assert code == 200 and ctype.startswith("text/html") and "<html" in page
+
+
+def test_readyz_follows_the_broker(tmp_path):
+    # A broker of this test's own, so stopping it disturbs no other test.
+    kport, cport = free_port(), free_port()
+    env = dict(os.environ, KAFKA_PORT=str(kport), KAFKA_CONTROLLER_PORT=str(cport), KAFKA_WARMUP="0")
+    kafka = lambda *a: subprocess.run([str(ROOT / "scripts" / "kafka-local"), *a], env=env,
+                                      capture_output=True, text=True, timeout=180)
+    r = kafka("start")
+    assert r.returncode == 0, r.stdout + r.stderr
+    sport = free_port()
+    h = None
+    try:
+        cfg = config(free_port(), unique_topic(), extra_global=status_cfg(sport)).replace(
+            BOOTSTRAP, f"127.0.0.1:{kport}")
+        h = Hotdog(tmp_path, cfg)
+        h.start()
+
+        def wait_ready(want, timeout):
+            deadline = time.monotonic() + timeout
+            while True:
+                code, _, body = get(sport, "/readyz")
+                if code == want or time.monotonic() > deadline:
+                    return code, json.loads(body)
+
+        code, body = wait_ready(200, 30)
+        assert code == 200 and body["ready"] is True, body
+        kafka("stop")
+        code, body = wait_ready(503, 60)
+        assert code == 503 and body["ready"] is False and body["reason"], body
+        r = kafka("start")
+        assert r.returncode == 0, r.stdout + r.stderr
+        code, body = wait_ready(200, 90)
+        assert code == 200, body
+    finally:
+        if h:
+            h.stop()
+        kafka("stop")
