@@ -1,7 +1,7 @@
 # hotdog - syslog to Kafka forwarder. `make`, `make test`, `make asan`, `make fuzz`, `make run`.
 
 CC      ?= cc
-PKGS    := rdkafka yaml-0.1 libpcre2-8 jansson openssl
+PKGS    := rdkafka yaml-0.1 libpcre2-8 jansson openssl libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 WARN    := -Wall -Wextra -Werror

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -322,13 +324,27 @@ int main(int argc, char **argv) {
         cleanup(&d);
         return rc;
     }
+    /* systemd (Type=notify): READY once serving, RELOADING around a reload, STOPPING at the
+     * end, and a watchdog ping at half the interval systemd asks for. Without systemd these
+     * calls do nothing. */
+    uint64_t watchdog_us = 0;
+    if (sd_watchdog_enabled(0, &watchdog_us) <= 0) watchdog_us = 0;
+    sd_notifyf(0, "READY=1\nSTATUS=%zu listener(s), %d worker(s)", d.nlisteners, d.nworkers);
     for (;;) {
-        int sig = sigwaitinfo(&sigs, NULL);
+        struct timespec half = {(time_t)(watchdog_us / 2000000), (long)(watchdog_us / 2 % 1000000) * 1000};
+        int sig = watchdog_us ? sigtimedwait(&sigs, NULL, &half) : sigwaitinfo(&sigs, NULL);
+        if (sig < 0) {
+            if (errno == EAGAIN) sd_notify(0, "WATCHDOG=1");
+            continue;
+        }
         if (sig == SIGHUP) {
+            sd_notify(0, "RELOADING=1");
             reload(&d, path);
+            sd_notify(0, "READY=1");
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {
+            sd_notify(0, "STOPPING=1");
             log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         }
