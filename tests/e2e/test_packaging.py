@@ -1,0 +1,206 @@
+"""Packaging: the systemd unit and the man page are valid, and the man page documents every
+option and configuration key that `hotdog --help` prints, so it cannot silently go stale.
+
+No Kafka and no running daemon: these tests only run `hotdog --help` and the checkers
+(systemd-analyze, mandoc, groff, man), which scripts/install-deps installs.
+"""
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import HOTDOG, ROOT
+
+UNIT = ROOT / "contrib" / "hotdog.service"
+MANPAGE = ROOT / "doc" / "hotdog.1"
+INSTALLED_EXEC = "/usr/local/bin/hotdog"  # ExecStart= in the unit assumes PREFIX=/usr/local
+
+
+def need(tool):
+    path = shutil.which(tool)
+    assert path, f"{tool} is missing: run scripts/install-deps"
+    return path
+
+
+def run(cmd, **kw):
+    env = dict(os.environ, LC_ALL="C.UTF-8", **kw.pop("env", {}))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, **kw)
+
+
+# ------------------------------------------------------------------ systemd unit
+
+def test_unit_verifies(tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze not installed (Debian package systemd)")
+    text = UNIT.read_text()
+    # systemd-analyze checks that ExecStart's binary exists: point it at the one just built.
+    exe = str(Path(HOTDOG).resolve())
+    assert os.access(exe, os.X_OK), f"{exe} not built: run make"
+    new, n = re.subn(rf"^ExecStart={re.escape(INSTALLED_EXEC)}\b", f"ExecStart={exe}", text,
+                     flags=re.M)
+    assert n == 1, f"ExecStart= in {UNIT} does not start with {INSTALLED_EXEC}"
+    unit = tmp_path / "hotdog.service"
+    unit.write_text(new)
+    # Documentation=man:hotdog(1) is checked with man(1): give it the page, installed as
+    # `make install` lays it out, so that a missing or misnamed page fails here too.
+    (tmp_path / "man" / "man1").mkdir(parents=True)
+    shutil.copy(MANPAGE, tmp_path / "man" / "man1" / "hotdog.1")
+    r = run(["systemd-analyze", "verify", str(unit)], cwd=tmp_path,
+            env={"MANPATH": str(tmp_path / "man")})
+    # Unknown or misspelled keys are only warnings (exit status 0): any output is a failure.
+    assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), \
+        f"systemd-analyze verify (exit {r.returncode}):\n{r.stdout}{r.stderr}"
+
+
+def unit_settings():
+    settings = {}
+    for line in UNIT.read_text().splitlines():
+        m = re.match(r"^([A-Za-z]+)=(.*)$", line)
+        if m:
+            settings.setdefault(m.group(1), []).append(m.group(2))
+    return settings
+
+
+def test_unit_keeps_pcre2_jit_and_stop_timeout():
+    s = unit_settings()
+    # PCRE2's JIT needs writable+executable memory; with MemoryDenyWriteExecute=yes every
+    # regex silently falls back to the much slower interpreter.
+    assert "MemoryDenyWriteExecute" not in s
+    # systemd must not SIGKILL hotdog before its shutdown flush (shutdown_timeout_ms,
+    # 10 s by default) can finish.
+    stop = s["TimeoutStopSec"][-1]
+    m = re.fullmatch(r"(\d+)s?", stop)
+    assert m and int(m.group(1)) > 10, f"TimeoutStopSec={stop} leaves no margin over 10 s"
+    assert s["Type"] == ["notify"] and s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+
+
+# ---------------------------------------------------------------------- man page
+
+def test_man_page_lint_mandoc():
+    r = run([need("mandoc"), "-Tlint", "-W", "style", str(MANPAGE)])
+    assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
+
+
+def test_man_page_lint_groff():
+    r = run([need("groff"), "-man", "-ww", "-z", str(MANPAGE)])
+    # groff exits 0 after warnings: any output is a failure.
+    assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
+
+
+def test_man_page_renders_with_man():
+    if shutil.which("man") is None:
+        pytest.skip("man (man-db) not installed; groff and mandoc checked the page already")
+    r = run(["man", "--warnings", "-l", str(MANPAGE)], env={"MANWIDTH": "80", "MANPAGER": "cat"})
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    assert "SYNOPSIS" in r.stdout and "hotdog" in r.stdout
+
+
+# ------------------------------------------------- man page vs. hotdog --help
+
+def help_text():
+    r = subprocess.run([HOTDOG, "--help"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert "Configuration keys:" in r.stdout, "hotdog --help no longer prints the key table"
+    return r.stdout
+
+
+def help_options(text):
+    """(short, long) options from the option lines of --help, e.g. ('-c', '--config')."""
+    opts = []
+    for line in text.split("Configuration keys:")[0].splitlines():
+        m = re.match(r"^\s+(?:(-\w), )?\s*(--[\w-]+)", line)
+        if m:
+            opts.append(m.groups())
+    return opts
+
+
+def help_keys(text):
+    """{key: default or None} from the table under 'Configuration keys:'."""
+    keys = {}
+    for line in text.split("Configuration keys:")[1].splitlines():
+        m = re.match(r"^\s+([a-z_][\w.]*)\s", line)
+        if m:
+            d = re.search(r"\sdefault (\S+)", line)
+            keys[m.group(1)] = d.group(1) if d else None
+    return keys
+
+
+def plain(roff):
+    """Roff source to text: escapes resolved the way they render."""
+    s = re.sub(r"\\f(\[[^]]*\]|.)", "", roff)
+    s = s.replace("\\%", "").replace("\\&", "").replace("\\-", "-").replace("\\e", "\\")
+    return s.replace("\\(aq", "'").replace("\\~", " ")
+
+
+def man_sections():
+    sections, name = {}, None
+    for line in MANPAGE.read_text().splitlines():
+        if line.startswith(".SH "):
+            name = line[4:].strip().strip('"')
+            sections[name] = []
+        elif name:
+            sections[name].append(line)
+    return sections
+
+
+def man_key_entries():
+    """{tag: body} of the .TP entries of CONFIGURATION, tags as plain text."""
+    lines = man_sections()["CONFIGURATION"]
+    entries, i = {}, 0
+    while i < len(lines):
+        if lines[i] == ".TP" and i + 1 < len(lines):
+            tag = plain(re.sub(r"^\.[BI]R? ", "", lines[i + 1])).strip()
+            body = []
+            i += 2
+            while i < len(lines) and lines[i] not in (".TP", ".PP") and not lines[i].startswith(".SS"):
+                body.append(lines[i])
+                i += 1
+            entries[tag] = plain(" ".join(body))
+        else:
+            i += 1
+    return entries
+
+
+def test_help_parsing_sanity():
+    # If --help's layout changes, the checks below must not pass by finding nothing.
+    text = help_text()
+    assert len(help_options(text)) >= 8
+    keys = help_keys(text)
+    assert "global.kafka.topic" in keys and keys["global.kafka.shutdown_timeout_ms"] == "10000"
+
+
+def test_man_page_documents_every_option():
+    sections = man_sections()
+    for needed in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "CONFIGURATION", "SIGNALS",
+                   "ENVIRONMENT", "EXIT STATUS", "FILES", "SEE ALSO"):
+        assert needed in sections, f"{MANPAGE} has no {needed} section"
+    synopsis = plain("\n".join(sections["SYNOPSIS"]))
+    options = plain("\n".join(sections["OPTIONS"]))
+    missing = []
+    for short, long in help_options(help_text()):
+        for opt in filter(None, (short, long)):
+            if not re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", synopsis + options):
+                missing.append(opt)
+    assert not missing, f"options in hotdog --help but not in {MANPAGE}: {missing}"
+
+
+def test_man_page_documents_every_config_key_and_default():
+    entries = man_key_entries()
+    missing, wrong = [], []
+    for key, default in help_keys(help_text()).items():
+        if key not in entries:
+            missing.append(key)
+        elif default is not None and not re.search(rf"(?<![\w.]){re.escape(default)}(?![\w])",
+                                                   entries[key]):
+            wrong.append(f"{key} (--help says default {default})")
+    assert not missing, f"configuration keys in hotdog --help with no entry in {MANPAGE}: {missing}"
+    assert not wrong, f"defaults in {MANPAGE} differ from hotdog --help: {wrong}"
+
+
+def test_man_page_documents_environment():
+    env = plain("\n".join(man_sections()["ENVIRONMENT"]))
+    for var in ("KAFKA_BROKER", "SASL_SCRAM_USERNAME", "SASL_SCRAM_PASSWORD", "HOTDOG_LOG"):
+        assert var in env, f"{var} not in ENVIRONMENT of {MANPAGE}"
