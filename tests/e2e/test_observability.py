@@ -188,3 +188,38 @@ def test_readyz_follows_the_broker(tmp_path):
         if h:
             h.stop()
         kafka("stop")
+
+
+def test_status_page_shows_live_throughput_in_chromium(hotdog, tmp_path):
+    import pytest
+    import statuspage
+    if not statuspage.available():
+        pytest.skip(statuspage.MISSING)
+    sport = free_port()
+    h = hotdog(extra_global=status_cfg(sport), rules=RULES)
+    stop = threading.Event()
+
+    def stream():
+        with socket.create_connection(("127.0.0.1", h.port)) as s:
+            i = 0
+            while not stop.is_set():
+                s.sendall(b"".join(f"<13>Oct 11 22:14:15 h app: keep {i + k}\n".encode() for k in range(200)))
+                i += 200
+                time.sleep(0.01)
+
+    t = threading.Thread(target=stream)
+    t.start()
+    try:
+        time.sleep(1)
+        out = ROOT / "build" / "test-output"
+        out.mkdir(parents=True, exist_ok=True)
+        png = out / "status-page.png"
+        dom = statuspage.render(f"http://127.0.0.1:{sport}/", str(png), wait_ms=4000)
+    finally:
+        stop.set()
+        t.join()
+    rate = float(re.search(r'id="rate-lines"[^>]*data-value="([0-9.]+)"', dom).group(1))
+    assert rate > 0, "no throughput shown"
+    assert h.topic in dom and "rule.0" in dom
+    assert 'id="conn" class="ok"' in dom or ">live<" in dom
+    assert png.stat().st_size > 20000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
