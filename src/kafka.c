@@ -37,7 +37,7 @@ struct kafka {
     struct topic_entry *topics;
     _Atomic uint64_t errors[ERR_SLOTS];
     /* From librdkafka's statistics (statistics.interval.ms), for /readyz and metrics. */
-    _Atomic int64_t brokers_up, rtt_avg_us, stats_at_ms;
+    _Atomic int64_t brokers_up, rtt_avg_us, outbuf_msgs, stats_at_ms;
     long queue_max; /* queue.buffering.max.messages, for /readyz's high watermark */
 };
 
@@ -95,16 +95,17 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 }
 
 /* Summarises librdkafka's statistics JSON: how many brokers are up, their mean round-trip
- * time. runs on: the delivery-report thread, once per statistics.interval.ms. */
+ * time, and the messages waiting in their output buffers. runs on: the delivery-report thread, once per statistics.interval.ms. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
     (void)rk;
     struct kafka *k = opaque;
     json_t *root = json_loadb(json, len, 0, NULL);
     json_t *brokers = json_object_get(root, "brokers"), *b;
     const char *name;
-    int64_t up = 0, rtt = 0, nrtt = 0;
+    int64_t up = 0, rtt = 0, nrtt = 0, outbuf = 0;
     json_object_foreach(brokers, name, b) {
         if (json_integer_value(json_object_get(b, "nodeid")) < 0) continue; /* bootstrap entry */
+        outbuf += json_integer_value(json_object_get(b, "outbuf_msg_cnt"));
         const char *state = json_string_value(json_object_get(b, "state"));
         if (state && !strcmp(state, "UP")) up++;
         json_t *avg = json_object_get(json_object_get(b, "rtt"), "avg");
@@ -118,6 +119,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     atomic_store(&k->brokers_up, up);
     atomic_store(&k->rtt_avg_us, nrtt ? rtt / nrtt : 0);
+    atomic_store(&k->outbuf_msgs, outbuf);
     atomic_store(&k->stats_at_ms, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     return 0; /* librdkafka frees json */
 }
@@ -343,6 +345,7 @@ void kafka_state(struct kafka *k, struct kafka_state *st) {
     st->queue_max = k->queue_max;
     st->brokers_up = atomic_load(&k->brokers_up);
     st->rtt_avg_us = atomic_load(&k->rtt_avg_us);
+    st->outbuf_msgs = atomic_load(&k->outbuf_msgs);
     st->stats_age_ms = at ? now - at : -1;
 }
 

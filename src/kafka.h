@@ -65,6 +65,7 @@ struct kafka_state {
     long queue_max;    /* queue.buffering.max.messages */
     long brokers_up;   /* brokers in state UP at the last statistics */
     long rtt_avg_us;   /* their mean round-trip time */
+    long outbuf_msgs;  /* messages in the brokers' output buffers, being sent */
     long stats_age_ms; /* age of those statistics; -1 before the first */
 };
 /* A snapshot of the producer's state. runs on: any thread. */

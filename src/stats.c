@@ -108,6 +108,8 @@ void stats_collect(const struct stats_sources *src, struct stats *s) {
         gauge(s, "kafka.brokers_up", ks.brokers_up, "kafka_brokers_up", "brokers connected (librdkafka statistics)");
         gauge(s, "kafka.rtt_avg_us", ks.rtt_avg_us, "kafka_rtt_avg_microseconds",
               "mean broker round-trip time (librdkafka statistics)");
+        gauge(s, "kafka.outbuf_msgs", ks.outbuf_msgs, "kafka_outbuf_messages",
+              "messages in the brokers' output buffers (librdkafka statistics)");
         kafka_foreach_topic(src->kafka, topic_stats, s);
         kafka_foreach_error(src->kafka, error_stats, s);
     }
