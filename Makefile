@@ -94,8 +94,17 @@ kafka-stop:
 	scripts/kafka-local stop
 
 PREFIX ?= /usr/local
+# systemd searches /usr/local/lib/systemd/system for local installs; with PREFIX=/usr this is
+# /usr/lib/systemd/system (the same directory as /lib/systemd/system on merged-/usr systems).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR ?= $(PREFIX)/share/man
 install: $(B)/hotdog
 	install -D -m 0755 $(B)/hotdog $(DESTDIR)$(PREFIX)/bin/hotdog
+	sed 's|^ExecStart=/usr/local/bin/hotdog |ExecStart=$(PREFIX)/bin/hotdog |' contrib/hotdog.service > $(B)/hotdog.service
+	install -D -m 0644 $(B)/hotdog.service $(DESTDIR)$(SYSTEMDUNITDIR)/hotdog.service
+	install -D -m 0644 doc/hotdog.1 $(DESTDIR)$(MANDIR)/man1/hotdog.1
+	install -d -m 0755 $(DESTDIR)/etc/hotdog
+	test -e $(DESTDIR)/etc/hotdog/hotdog.yml || install -m 0644 examples/hotdog.yml $(DESTDIR)/etc/hotdog/hotdog.yml
 
 clean:
 	rm -rf build

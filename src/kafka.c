@@ -39,6 +39,8 @@ struct kafka {
     /* From librdkafka's statistics (statistics.interval.ms), for /readyz and metrics. */
     _Atomic int64_t brokers_up, rtt_avg_us, outbuf_msgs, stats_at_ms;
     long queue_max; /* queue.buffering.max.messages, for /readyz's high watermark */
+    /* Receive-to-ack latency, written by the delivery-report thread only. */
+    _Atomic uint64_t lat[KAFKA_LATENCY_BUCKETS + 1], lat_count, lat_sum_us;
 };
 
 /* Our defaults, applied before the user's conf so that any of them can be overridden.
@@ -65,6 +67,21 @@ static void topic_add(_Atomic uint64_t *c) {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
+/* recv_us is the message's receive time (CLOCK_MONOTONIC), its opaque since produce. */
+static void record_latency(struct kafka *k, int64_t recv_us) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t d = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - recv_us;
+    if (recv_us <= 0 || d < 0) return;
+    int b = 0;
+    while (b < KAFKA_LATENCY_BUCKETS && d >= (int64_t)1 << (b + 6)) b++;
+    topic_add(&k->lat[b]);
+    topic_add(&k->lat_count);
+    atomic_store_explicit(&k->lat_sum_us,
+                          atomic_load_explicit(&k->lat_sum_us, memory_order_relaxed) + (uint64_t)d,
+                          memory_order_relaxed);
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     struct kafka *k = opaque;
@@ -72,6 +89,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     if (!m->err) {
         metrics_add(k->shard, M_KAFKA_DELIVERED, 1);
         if (t) topic_add(&t->delivered);
+        record_latency(k, (int64_t)(intptr_t)m->_private);
         return;
     }
     metrics_add(k->shard, M_KAFKA_FAILED, 1);
@@ -335,6 +353,12 @@ void kafka_foreach_topic(struct kafka *k, void (*fn)(const char *topic, uint64_t
     for (struct topic_entry *t = k->topics; t; t = t->next)
         fn(t->name, atomic_load(&t->submitted), atomic_load(&t->delivered), atomic_load(&t->failed), arg);
     pthread_mutex_unlock(&k->topics_lock);
+}
+
+void kafka_latency(struct kafka *k, struct kafka_latency *out) {
+    for (int i = 0; i <= KAFKA_LATENCY_BUCKETS; i++) out->bucket[i] = atomic_load(&k->lat[i]);
+    out->count = atomic_load(&k->lat_count);
+    out->sum_us = atomic_load(&k->lat_sum_us);
 }
 
 void kafka_state(struct kafka *k, struct kafka_state *st) {

@@ -60,6 +60,16 @@ void kafka_foreach_topic(struct kafka *k, void (*fn)(const char *topic, uint64_t
                                                      uint64_t delivered, uint64_t failed, void *arg),
                          void *arg);
 
+/* Receive-to-ack latency: bucket i counts deliveries that took less than 2^(i+6) us (64 us
+ * up to ~9 minutes); the last bucket counts the rest. */
+#define KAFKA_LATENCY_BUCKETS 24
+struct kafka_latency {
+    uint64_t bucket[KAFKA_LATENCY_BUCKETS + 1]; /* not cumulative */
+    uint64_t count, sum_us;
+};
+/* Copies the latency histogram since start. runs on: any thread. */
+void kafka_latency(struct kafka *k, struct kafka_latency *out);
+
 struct kafka_state {
     long outq;         /* messages in librdkafka not yet acknowledged or failed */
     long queue_max;    /* queue.buffering.max.messages */

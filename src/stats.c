@@ -73,6 +73,37 @@ static void init_families(void) {
     }
 }
 
+/* kafka.producer.sent, the original's receive-to-ack timer: count and sum for /stats and
+ * statsd, a cumulative histogram in seconds for Prometheus. */
+static void latency_stats(struct stats *s, struct kafka *k) {
+    static const char *const fam = "kafka_producer_sent_seconds",
+                             *const help = "time from receiving a message to the broker's acknowledgement";
+    struct kafka_latency lat;
+    kafka_latency(k, &lat);
+    struct stat *st = add(s, STAT_COUNTER, (int64_t)lat.count, "kafka_producer_sent_count_total",
+                          "acknowledged messages timed by kafka.producer.sent");
+    snprintf(st->name, sizeof st->name, "kafka.producer.sent.count");
+    st = add(s, STAT_COUNTER, (int64_t)lat.sum_us, "kafka_producer_sent_microseconds_total",
+             "sum of kafka.producer.sent times");
+    snprintf(st->name, sizeof st->name, "kafka.producer.sent.sum_us");
+    uint64_t cum = 0;
+    for (int i = 0; i <= KAFKA_LATENCY_BUCKETS; i++) {
+        cum += lat.bucket[i];
+        st = add(s, STAT_HISTOGRAM, (int64_t)cum, fam, help);
+        st->suffix = "_bucket";
+        st->label = "le";
+        if (i < KAFKA_LATENCY_BUCKETS)
+            snprintf(st->label_value, sizeof st->label_value, "%g", (double)((uint64_t)1 << (i + 6)) / 1e6);
+        else
+            snprintf(st->label_value, sizeof st->label_value, "+Inf");
+    }
+    st = add(s, STAT_HISTOGRAM, 0, fam, help);
+    st->suffix = "_sum";
+    st->fvalue = (double)lat.sum_us / 1e6;
+    st = add(s, STAT_HISTOGRAM, (int64_t)lat.count, fam, help);
+    st->suffix = "_count";
+}
+
 void stats_collect(const struct stats_sources *src, struct stats *s) {
     s->n = 0;
     pthread_once(&families_once, init_families);
@@ -110,6 +141,7 @@ void stats_collect(const struct stats_sources *src, struct stats *s) {
               "mean broker round-trip time (librdkafka statistics)");
         gauge(s, "kafka.outbuf_msgs", ks.outbuf_msgs, "kafka_outbuf_messages",
               "messages in the brokers' output buffers (librdkafka statistics)");
+        latency_stats(s, src->kafka);
         kafka_foreach_topic(src->kafka, topic_stats, s);
         kafka_foreach_error(src->kafka, error_stats, s);
     }

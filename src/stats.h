@@ -9,7 +9,9 @@
 #include "listener.h"
 #include "worker.h"
 
-enum stat_kind { STAT_COUNTER, STAT_GAUGE };
+/* STAT_HISTOGRAM items are the samples of a Prometheus histogram (name is empty: /stats and
+ * statsd use the matching count and sum counters instead). */
+enum stat_kind { STAT_COUNTER, STAT_GAUGE, STAT_HISTOGRAM };
 
 struct stat {
     char name[200];        /* dotted, the original hotdog's statsd style: "kafka.submitted.logs" */
@@ -19,6 +21,8 @@ struct stat {
     const char *help;
     const char *label;     /* Prometheus label name, or NULL */
     char label_value[200];
+    const char *suffix;    /* histogram sample: "_bucket", "_sum" or "_count" */
+    double fvalue;         /* histogram _sum, in seconds */
 };
 
 struct stats {

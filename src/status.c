@@ -75,7 +75,8 @@ static void render_stats(struct status *s) {
     json_object_set_new(root, "message", json_string("hotdog " HOTDOG_VERSION));
     json_object_set_new(root, "uptime_s", json_real((double)(now_ms() - s->start_ms) / 1000.0));
     for (size_t i = 0; i < s->snap.n; i++)
-        json_object_set_new(stats, s->snap.v[i].name, json_integer(s->snap.v[i].value));
+        if (s->snap.v[i].kind != STAT_HISTOGRAM)
+            json_object_set_new(stats, s->snap.v[i].name, json_integer(s->snap.v[i].value));
     json_object_set_new(root, "stats", stats);
     char *txt = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(9));
     buf_append(&s->body, txt, strlen(txt));
@@ -106,15 +107,16 @@ static void render_prometheus(struct status *s) {
         if (!family || strcmp(family, st->family)) {
             family = st->family;
             bprintf(&s->body, "# HELP hotdog_%s %s\n# TYPE hotdog_%s %s\n", family, st->help, family,
-                    st->kind == STAT_COUNTER ? "counter" : "gauge");
+                    st->kind == STAT_COUNTER ? "counter" : st->kind == STAT_GAUGE ? "gauge" : "histogram");
         }
-        bprintf(&s->body, "hotdog_%s", family);
+        bprintf(&s->body, "hotdog_%s%s", family, st->suffix ? st->suffix : "");
         if (st->label) {
             bprintf(&s->body, "{%s=\"", st->label);
             label_escaped(&s->body, st->label_value);
             buf_append(&s->body, "\"}", 2);
         }
-        bprintf(&s->body, " %lld\n", (long long)st->value);
+        if (st->suffix && !strcmp(st->suffix, "_sum")) bprintf(&s->body, " %.6f\n", st->fvalue);
+        else bprintf(&s->body, " %lld\n", (long long)st->value);
     }
 }
 

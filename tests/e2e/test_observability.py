@@ -63,13 +63,15 @@ def test_statsd_receives_aggregated_counts(hotdog):
         stop.set()
         t.join()
         rx.close()
-    sums, gauges = {}, {}
+    sums, gauges, timers = {}, {}, {}
     for p in packets:
         assert len(p) <= 1432  # aggregated into datagrams, never one per message
         for line in p.split("\n"):
             name, rest = line.split(":", 1)
-            value, kind = rest.split("|")
-            if kind == "c":
+            value, kind, *rate = rest.split("|")
+            if kind == "ms":
+                timers.setdefault(name, []).append((float(value), float(rate[0][1:])))
+            elif kind == "c":
                 sums[name] = sums.get(name, 0) + int(value)
             else:
                 gauges[name] = int(value)
@@ -82,13 +84,19 @@ def test_statsd_receives_aggregated_counts(hotdog):
     assert sums["hotdog.rule.0.matched"] == 300
     assert sums["hotdog.connections.accepted"] == 1
     assert "hotdog.connections" in gauges and "hotdog.kafka.outq" in gauges
+    # The original's timer: one mean per interval, its sample rate standing for the count.
+    sent = timers["hotdog.kafka.producer.sent"]
+    assert round(sum(1 / rate for _, rate in sent)) == 300
+    assert all(0 < ms < 60000 for ms, _ in sent)
 
 
 # A strict reader of the Prometheus text format (0.0.4): every sample belongs to the family
 # announced by the HELP/TYPE lines just before it, each family appears once, names and labels
 # are well-formed, values are numbers.
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+
 SAMPLE = re.compile(rf'^({NAME})(?:\{{({NAME})="((?:[^"\\\n]|\\[\\"n])*)"\}})? (-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)$')
+HIST_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
 def parse_prometheus(text):
@@ -102,12 +110,16 @@ def parse_prometheus(text):
             current = name
         elif line.startswith("# TYPE "):
             _, _, name, kind = line.split(" ", 3)
-            assert name == current and kind in ("counter", "gauge"), line
+            assert name == current and kind in ("counter", "gauge", "histogram"), line
             families[name] = kind
         else:
             m = SAMPLE.match(line)
             assert m, f"not a sample line: {line!r}"
-            assert m.group(1) == current, f"sample outside its family: {line!r}"
+            if families[current] == "histogram":
+                assert m.group(1) in [current + x for x in HIST_SUFFIXES], f"bad histogram sample {line!r}"
+                assert (m.group(2) == "le") == m.group(1).endswith("_bucket"), line
+            else:
+                assert m.group(1) == current, f"sample outside its family: {line!r}"
             key = (m.group(1), m.group(3))
             assert key not in samples, f"duplicate sample {line!r}"
             samples[key] = float(m.group(4))
@@ -137,11 +149,18 @@ def test_metrics_is_valid_prometheus_and_counts_what_was_sent(hotdog):
     assert samples[("hotdog_unmatched_total", None)] == 6
     assert samples[("hotdog_errors_total", "log_parse")] == 0
     assert ("hotdog_listener_connections", f"tcp 127.0.0.1:{h.port}") in samples
-    try:  # the reference parser, where installed, must agree
-        from prometheus_client.parser import text_string_to_metric_families
-        list(text_string_to_metric_families(text))
-    except ImportError:
-        pass
+    # The receive-to-ack histogram: cumulative buckets ending in +Inf, and its count.
+    buckets = sorted((float(le), v) for (n, le), v in samples.items()
+                     if n == "hotdog_kafka_producer_sent_seconds_bucket" and le != "+Inf")
+    assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:]))
+    assert samples[("hotdog_kafka_producer_sent_seconds_bucket", "+Inf")] == 250
+    assert samples[("hotdog_kafka_producer_sent_seconds_count", None)] == 250
+    assert samples[("hotdog_kafka_producer_sent_seconds_sum", None)] > 0
+    # The reference parser (installed by scripts/install-deps) must agree.
+    from prometheus_client.parser import text_string_to_metric_families
+    parsed = {f.name: f for f in text_string_to_metric_families(text)}
+    assert parsed["hotdog_kafka_producer_sent_seconds"].type == "histogram"
+    assert parsed["hotdog_lines"].type == "counter"
     code, _, body = get(sport, "/stats")
     stats = json.loads(body)
     assert code == 200 and stats["message"].startswith("hotdog ")
