@@ -133,18 +133,6 @@ static int start(struct daemon *d, char *err, size_t errlen) {
 
 /* Stops the workers (which forward what they already read), then flushes Kafka within the
  * shutdown bound. Returns the exit status: 0 only if nothing that was read got lost. */
-struct err_line {
-    char *buf;
-    size_t cap, n;
-};
-
-static void append_error(const char *name, uint64_t count, void *arg) {
-    struct err_line *el = arg;
-    if (el->n < el->cap)
-        el->n += (size_t)snprintf(el->buf + el->n, el->cap - el->n, " kafka.producer.error.%s=%llu",
-                                  name, (unsigned long long)count);
-}
-
 static void stop_workers(struct daemon *d) {
     status_stop(d->status); /* it reads the workers' counters */
     d->status = NULL;
@@ -166,25 +154,16 @@ static int stop(struct daemon *d) {
         log_info("shutdown: %llu message(s) received, %llu delivered, %llu failed, %d undelivered "
                  "after %ld ms, %llu not queued", received, delivered, failed, undelivered,
                  d->cfg->kafka.shutdown_timeout_ms, lost);
+        /* Every non-zero counter, from the same snapshot the metrics exports use. */
+        struct stats snap = {0};
+        stats_collect(&d->sources, &snap);
         char line[4096];
         size_t n = 0;
-        for (int i = 0; i < M_COUNT && n < sizeof line; i++) {
-            uint64_t v = metrics_get((enum metrics_counter)i);
-            if (v) n += (size_t)snprintf(line + n, sizeof line - n, " %s=%llu",
-                                         metrics_name((enum metrics_counter)i), (unsigned long long)v);
-        }
-        size_t nrules = d->nworkers ? rules_count(worker_rules(d->workers[0])) : 0;
-        for (size_t r = 0; r < nrules && n < sizeof line; r++) {
-            uint64_t hits = 0;
-            for (int i = 0; i < d->nworkers; i++)
-                if (r < rules_count(worker_rules(d->workers[i])))
-                    hits += rules_matched(worker_rules(d->workers[i]), r);
-            if (hits) n += (size_t)snprintf(line + n, sizeof line - n, " rule.%zu.matched=%llu", r,
-                                            (unsigned long long)hits);
-        }
-        struct err_line el = {line, sizeof line, n};
-        kafka_foreach_error(d->kafka, append_error, &el);
-        n = el.n;
+        for (size_t i = 0; i < snap.n && n < sizeof line; i++)
+            if (snap.v[i].kind == STAT_COUNTER && snap.v[i].value)
+                n += (size_t)snprintf(line + n, sizeof line - n, " %s=%lld", snap.v[i].name,
+                                      (long long)snap.v[i].value);
+        stats_free(&snap);
         log_info("counters:%s", n ? line : " none");
         if (failed || lost || undelivered) return 1;
     }

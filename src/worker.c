@@ -667,8 +667,6 @@ void worker_free(struct worker *w) {
     free(w);
 }
 
-const struct rules *worker_rules(const struct worker *w) { return w->rules; }
-
 void worker_set_rules(struct worker *w, struct rules *r, unsigned gen) {
     atomic_store(&w->next_gen, gen); /* before the pointer: the worker reads them in turn */
     rules_free(atomic_exchange(&w->next_rules, r)); /* one it never took */

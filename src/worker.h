@@ -19,6 +19,7 @@ struct worker_shared {
 };
 
 struct worker;
+struct rules;
 
 /* Creates a worker; m is the metrics shard it alone writes. NULL on failure (errno set). */
 struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics_shard *m);
@@ -28,9 +29,6 @@ int worker_start(struct worker *w);
 void worker_stop(struct worker *w);
 void worker_join(struct worker *w);
 void worker_free(struct worker *w);
-/* The worker's compiled rules, for reading their counters once it has stopped. */
-const struct rules *worker_rules(const struct worker *w);
-
 /* Hands the worker a new rules instance (ownership passes to the worker), tagged with a
  * generation. The worker switches to it between two messages and frees the old one.
  * runs on: main thread. */
