@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* Error codes span RD_KAFKA_RESP_ERR__BEGIN (-200) to a few hundred broker codes; one slot
@@ -70,9 +71,7 @@ static void owned_add(_Atomic uint64_t *c, uint64_t n) {
 
 /* recv_us is the message's receive time (CLOCK_MONOTONIC), its opaque since produce. */
 static void record_latency(struct kafka *k, int64_t recv_us) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t d = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - recv_us;
+    int64_t d = clock_us() - recv_us;
     if (recv_us <= 0 || d < 0) return;
     int b = 0;
     while (b < KAFKA_LATENCY_BUCKETS && d >= (int64_t)1 << (b + 6)) b++;
@@ -132,12 +131,10 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
         }
     }
     json_decref(root);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     atomic_store(&k->brokers_up, up);
     atomic_store(&k->rtt_avg_us, nrtt ? rtt / nrtt : 0);
     atomic_store(&k->outbuf_msgs, outbuf);
-    atomic_store(&k->stats_at_ms, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    atomic_store(&k->stats_at_ms, clock_ms());
     return 0; /* librdkafka frees json */
 }
 
@@ -361,9 +358,7 @@ void kafka_latency(struct kafka *k, struct kafka_latency *out) {
 }
 
 void kafka_state(struct kafka *k, struct kafka_state *st) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, at = atomic_load(&k->stats_at_ms);
+    int64_t now = clock_ms(), at = atomic_load(&k->stats_at_ms);
     st->outq = rd_kafka_outq_len(k->rk);
     st->queue_max = k->queue_max;
     st->brokers_up = atomic_load(&k->brokers_up);

@@ -1,6 +1,8 @@
 /* log.c - leveled, timestamped logging to stderr, with per-call-site rate limiting. */
 #include "log.h"
 
+#include "clock.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,12 +21,6 @@ int log_level_from_name(const char *name) {
         if (strcmp(name, lower[i]) == 0) return i;
     if (strcmp(name, "warning") == 0) return L_WARN;
     return -1;
-}
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Formats the whole line first and writes it with one write(2), so that lines from several
@@ -62,7 +58,7 @@ void log_write(enum log_level lvl, const char *fmt, ...) {
 
 void log_write_limited(struct log_limit *lim, enum log_level lvl, const char *fmt, ...) {
     if (lvl < min_level) return;
-    int64_t now = now_ms();
+    int64_t now = clock_ms();
     int64_t next = atomic_load_explicit(&lim->next_ms, memory_order_relaxed);
     if (now < next || !atomic_compare_exchange_strong(&lim->next_ms, &next,
                                                       now + LOG_LIMIT_INTERVAL_MS)) {

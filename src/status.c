@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 #include "statsd.h"
 #include "version.h"
@@ -50,12 +51,6 @@ struct status {
     struct buf body, resp;
 };
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void bprintf(struct buf *b, const char *fmt, ...) {
     va_list ap;
@@ -73,7 +68,7 @@ static void bprintf(struct buf *b, const char *fmt, ...) {
 static void render_stats(struct status *s) {
     json_t *root = json_object(), *stats = json_object();
     json_object_set_new(root, "message", json_string("hotdog " HOTDOG_VERSION));
-    json_object_set_new(root, "uptime_s", json_real((double)(now_ms() - s->start_ms) / 1000.0));
+    json_object_set_new(root, "uptime_s", json_real((double)(clock_ms() - s->start_ms) / 1000.0));
     for (size_t i = 0; i < s->snap.n; i++)
         if (s->snap.v[i].kind != STAT_HISTOGRAM)
             json_object_set_new(stats, s->snap.v[i].name, json_integer(s->snap.v[i].value));
@@ -210,9 +205,9 @@ static void serve(struct status *s, int fd) {
 /* runs on: the status thread. */
 static void *status_main(void *arg) {
     struct status *s = arg;
-    int64_t interval = s->cfg->statsd_interval_ms, next_flush = now_ms() + interval;
+    int64_t interval = s->cfg->statsd_interval_ms, next_flush = clock_ms() + interval;
     for (;;) {
-        int timeout = s->statsd ? (int)(next_flush - now_ms() > 0 ? next_flush - now_ms() : 0) : -1;
+        int timeout = s->statsd ? (int)(next_flush - clock_ms() > 0 ? next_flush - clock_ms() : 0) : -1;
         struct epoll_event ev[8];
         int n = epoll_wait(s->epfd, ev, 8, timeout);
         for (int i = 0; i < n; i++) {
@@ -223,11 +218,11 @@ static void *status_main(void *arg) {
                 close(fd);
             }
         }
-        if (s->statsd && now_ms() >= next_flush) {
+        if (s->statsd && clock_ms() >= next_flush) {
             stats_collect(&s->src, &s->snap);
             statsd_flush(s->statsd, &s->snap);
             next_flush += interval;
-            if (next_flush < now_ms()) next_flush = now_ms() + interval; /* fell behind: skip */
+            if (next_flush < clock_ms()) next_flush = clock_ms() + interval; /* fell behind: skip */
         }
     }
 out:
@@ -269,7 +264,7 @@ struct status *status_start(const struct config *c, const struct stats_sources *
     s->cfg = c;
     s->src = *src;
     s->lfd = s->efd = s->epfd = -1;
-    s->start_ms = now_ms();
+    s->start_ms = clock_ms();
     if (!c->status_port && !c->statsd) return s;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

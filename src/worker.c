@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "listener.h"
 #include "log.h"
 #include "syslog.h"
@@ -33,12 +34,6 @@
 #define SWEEP_MS 200
 
 enum { RECV_AGAIN = -1, RECV_ERROR = -2 };
-
-int64_t worker_now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* Queues the message, or keeps a copy for retry_submit when the producer queue is full. */
 static int submit(struct worker *w, struct kafka_topic *t, const char *payload, size_t len,
@@ -85,7 +80,7 @@ void worker_pause(struct worker *w) {
     metrics_add(w->m, M_QUEUE_FULL, 1);
     log_limited(L_WARN, "worker %d: Kafka producer queue full, pausing reads (backpressure, "
                 "nothing dropped)", w->id);
-    w->paused_since = worker_now_us();
+    w->paused_since = clock_us();
 }
 
 static int paused(const struct worker *w) { return w->blocked || w->blocked_udp; }
@@ -308,16 +303,16 @@ static int unblock(struct worker *w, int *closed_out) {
     if (retry_submit(w) < 0) return -1;
     if (w->blocked_udp) {
         w->blocked_udp = 0;
-        if (udp_process(w, worker_now_us()) < 0) return -1;
+        if (udp_process(w, clock_us()) < 0) return -1;
     } else if (w->blocked) {
         struct conn *c = w->blocked;
         w->blocked = NULL;
-        int closed = conn_process(w, c, c->tail, c->tlen, worker_now_us());
+        int closed = conn_process(w, c, c->tail, c->tlen, clock_us());
         if (closed_out) *closed_out = closed;
         if (w->blocked) return -1;
         if (!closed && c->ssl && SSL_pending(c->ssl) > 0) ready_push(w, c);
     }
-    metrics_add(w->m, M_BACKPRESSURE_US, (uint64_t)(worker_now_us() - w->paused_since));
+    metrics_add(w->m, M_BACKPRESSURE_US, (uint64_t)(clock_us() - w->paused_since));
     return 0;
 }
 
@@ -441,7 +436,7 @@ static uint64_t count_frames(struct conn *c) {
  * as for unblock. */
 static int unblock_until(struct worker *w, int64_t deadline, int *closed) {
     while (paused(w)) {
-        if (worker_now_us() > deadline) return -1;
+        if (clock_us() > deadline) return -1;
         if (unblock(w, closed) < 0) poll(NULL, 0, PAUSE_RETRY_MS);
     }
     return 0;
@@ -490,7 +485,7 @@ static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
             r = 0;
         }
         if (have) memcpy(w->rbuf, c->tail, have);
-        if (conn_process(w, c, w->rbuf, have + (size_t)r, worker_now_us())) return;
+        if (conn_process(w, c, w->rbuf, have + (size_t)r, clock_us())) return;
     }
     uint64_t lost = count_frames(c) + (uint64_t)w->retry.active;
     w->retry.active = 0;
@@ -509,7 +504,7 @@ static void shutdown_drain(struct worker *w) {
         c->drain_left = ioctl(c->fd, FIONREAD, &n) == 0 && n > 0 ? (size_t)n : 0;
         if (c->ssl) c->drain_left += (size_t)SSL_pending(c->ssl);
     }
-    int64_t deadline = worker_now_us() + w->sh->cfg->kafka.shutdown_timeout_ms * 1000;
+    int64_t deadline = clock_us() + w->sh->cfg->kafka.shutdown_timeout_ms * 1000;
     /* What the producer refused comes first: it was received before anything still unread. */
     if (w->blocked_udp && unblock_until(w, deadline, NULL) < 0) {
         uint64_t lost = (uint64_t)udp_pending(w) + (uint64_t)w->retry.active;
@@ -538,7 +533,7 @@ static void take_new_rules(struct worker *w) {
 static void *worker_main(void *arg) {
     struct worker *w = arg;
     struct epoll_event evs[MAX_EVENTS];
-    int64_t next_sweep = worker_now_us() + SWEEP_MS * 1000;
+    int64_t next_sweep = clock_us() + SWEEP_MS * 1000;
     while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
         take_new_rules(w);
         if (paused(w) && unblock(w, NULL) < 0) {
@@ -550,7 +545,7 @@ static void *worker_main(void *arg) {
         }
         int timeout = w->ready ? 0 : (w->timers && w->conns) ? SWEEP_MS : -1;
         int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
-        int64_t now = worker_now_us();
+        int64_t now = clock_us();
         for (int i = 0; i < n; i++) {
             struct ev *e = evs[i].data.ptr;
             if (e->kind == EV_CONTROL) {

@@ -88,7 +88,6 @@ struct worker {
     atomic_int stop;
 };
 
-int64_t worker_now_us(void);
 /* Parses one message, runs the rules and queues the result; -ENOBUFS when the producer is
  * full (the message is then kept for the retry). */
 int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us);

@@ -1,0 +1,17 @@
+/* clock.h - the monotonic clock every module times things with. */
+#ifndef HOTDOG_CLOCK_H
+#define HOTDOG_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* Microseconds on CLOCK_MONOTONIC: receive times, deadlines, intervals (never wall time). */
+static inline int64_t clock_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static inline int64_t clock_ms(void) { return clock_us() / 1000; }
+
+#endif
