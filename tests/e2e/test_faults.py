@@ -1,0 +1,320 @@
+"""Fault tests (issue 6): broker outages, SIGTERM and SIGKILL of hotdog, a torn spool segment,
+and dead letters, against a private broker that these tests stop and restart.
+
+Every message carries a sequence number (seq=000000123); what kcat reads back is counted:
+lost = sent - distinct, duplicated = total - distinct, printed by every test as
+`sent N, delivered N, lost 0, duplicated D` (run pytest with -s to see them).
+"""
+import base64
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+import faults_helpers as fh
+from conftest import unique_topic
+from faults_helpers import Daemon, seq_block, tally
+
+SPOOL_DEFAULTS = {"max_bytes": 1 << 30, "segment_bytes": 8 << 20}
+
+
+@pytest.fixture(scope="module")
+def broker():
+    """A broker of this module's own: the tests stop and restart it."""
+    k = fh.PrivateKafka()
+    try:
+        k.start()
+        yield k
+    finally:
+        k.reset()
+
+
+@pytest.fixture
+def kafka(broker):
+    broker.ensure_up()  # an earlier failed test may have left it stopped
+    return broker
+
+
+@pytest.fixture
+def daemons():
+    made = []
+    yield made
+    for d in made:
+        d.stop_all()
+
+
+def make(daemons, tmp_path, kafka, **kw):
+    d = Daemon(tmp_path, unique_topic("fault"), kafka.bootstrap, **kw)
+    daemons.append(d)
+    return d
+
+
+def report(t, note=""):
+    print(t.line(), flush=True)
+    if note:
+        print(note, flush=True)
+
+
+# --------------------------------------------------------------------------- 1
+
+def test_broker_outage_mid_tcp_stream_loses_nothing(kafka, daemons, tmp_path):
+    """The broker is stopped for 20 s in the middle of a 200,000-message TCP stream; TCP
+    backpressure holds the senders; after the restart everything is there, once."""
+    n = 200_000
+    d = make(daemons, tmp_path, kafka, buffer=20000, shutdown_timeout_ms=30000)
+    d.start()
+    data = seq_block(1, n, pad=100)  # ~30 MB: more than the kernel's socket buffers hold
+    sender = fh.TcpStream(d.port, data)
+    t0 = time.monotonic()
+    sender.start()
+    fh.wait_for(lambda: (d.stats() or {}).get("kafka.delivered", 0) >= n // 3
+                or time.monotonic() - t0 > 1.0, 30, "a third delivered or 1 s")
+    before = d.stats() or {}
+    kafka.stop()
+    down = fh.wait_stat(d, lambda s: True, 10, "/stats")
+    time.sleep(20)  # the outage
+    during = fh.wait_stat(d, lambda s: True, 10, "/stats")
+    sent_while_down = sender.sent_bytes
+    kafka.start()
+    print(f"broker stopping at {before.get('kafka.delivered')} delivered, down at "
+          f"{down.get('kafka.delivered')}; after 20 s down: {during.get('kafka.delivered')} "
+          f"delivered, {during.get('lines')} read by hotdog, the sender "
+          f"{sent_while_down * 100 // len(data)}% through its {len(data) >> 20} MiB", flush=True)
+    assert down["kafka.delivered"] < n, "the whole stream went through before the outage"
+    assert during["lines"] < n, "hotdog read the whole stream during the outage"
+    sender.join(180)
+    assert sender.done.is_set() and sender.error is None, sender.error
+    fh.wait_delivered(d, kafka, d.topic, n, 180)
+    t = tally(fh.read_until(kafka, d.topic, n), n)
+    report(t)
+    assert t.lost == 0, f"missing {t.missing()}"
+    assert t.duplicated == 0
+    assert d.h.stop() == 0, d.logs()
+
+
+# --------------------------------------------------------------------------- 2
+
+def test_udp_broker_outage_goes_to_the_spool_and_is_replayed(kafka, daemons, tmp_path):
+    """UDP cannot push back: while the broker is down, datagrams the producer queue cannot
+    take go to the spool, and are replayed once the broker is back."""
+    n = 50_000
+    spool = tmp_path / "spool"
+    d = make(daemons, tmp_path, kafka, protocol="udp", buffer=5000,
+             spool={"path": spool, "mode": "overflow", **SPOOL_DEFAULTS})
+    d.start()
+    sender = fh.UdpPaced(d.port, n, batch=200, pause=0.04)  # ~5,000/s, ~10 s
+    t0 = time.monotonic()
+    sender.start()
+    fh.wait_for(lambda: (d.stats() or {}).get("kafka.delivered", 0) >= 3000
+                or time.monotonic() - t0 > 1.0, 30, "3,000 delivered or 1 s")
+    kafka.stop()
+    stopped_at = sender.sent
+    sender.join(120)
+    assert sender.error is None, sender.error
+    # Everything sent has been read (or counted as dropped by the kernel) while still down.
+    s = fh.wait_stat(d, lambda s: s.get("udp.datagrams", 0) + s.get("error.udp_kernel_drops", 0)
+                     >= n, 60, f"{n} datagrams read or dropped")
+    assert stopped_at < n, "the whole stream was sent before the broker stopped"
+    assert s.get("spool.appended", 0) > 0, f"nothing went to the spool: {fh.spool_view(s)}"
+    down_view = fh.spool_view(s)
+    kafka.start()
+    drops = s.get("error.udp_kernel_drops", 0)
+    fh.wait_delivered(d, kafka, d.topic, n - drops, 120)
+    s = fh.wait_idle(d, 120)
+    t = tally(fh.read_until(kafka, d.topic, n - drops), n)
+    report(t, f"broker down from datagram {stopped_at}; while down: {down_view}; "
+              f"after: {fh.spool_view(s)}")
+    if drops:
+        print(f"the host's kernel dropped {drops} datagram(s) (error.udp_kernel_drops)")
+        assert t.lost == drops
+    else:
+        assert t.lost == 0, f"missing {t.missing()}"
+    assert s.get("spool.replayed", 0) > 0
+    assert t.duplicated == 0
+    assert d.h.stop() == 0, d.logs()
+
+
+# --------------------------------------------------------------------------- 3
+
+def test_sigterm_while_broker_down_spools_then_next_start_delivers(kafka, daemons, tmp_path):
+    first, later = 1000, 20000
+    n = first + later
+    spool = tmp_path / "spool"
+    d = make(daemons, tmp_path, kafka, buffer=5000, shutdown_timeout_ms=1000,
+             spool={"path": spool, **SPOOL_DEFAULTS})
+    d.start()
+    fh.send_tcp(d.port, seq_block(1, first))
+    fh.wait_delivered(d, kafka, d.topic, first, 60)
+    kafka.stop()
+    fh.send_tcp(d.port, seq_block(first + 1, later))
+    fh.wait_stat(d, lambda s: s.get("lines", 0) >= n, 60, f"{n} lines read")
+    rc = d.h.stop()
+    summary = fh.shutdown_summary(d.h)
+    print(f"first run: exit {rc}, {summary}")
+    assert rc == 0, d.logs()
+    assert summary and summary["spooled"] > 0, d.logs()
+    assert "spooled" in d.h.output()
+    assert any(spool.glob("*.seg")), list(spool.iterdir())
+    kafka.start()
+    d.start()
+    fh.wait_delivered(d, kafka, d.topic, later, 120)
+    s = fh.wait_idle(d, 60)
+    t = tally(fh.read_until(kafka, d.topic, n), n)
+    report(t, f"second run: {fh.spool_view(s)}")
+    assert t.lost == 0, f"missing {t.missing()}"
+    assert t.duplicated == 0
+    assert d.h.stop() == 0, d.logs()
+
+
+# --------------------------------------------------------------------------- 4
+
+WAL = {"mode": "always", "fsync": "always", **SPOOL_DEFAULTS}
+
+
+def test_kill_9_under_load_with_write_ahead_spool(kafka, daemons, tmp_path):
+    """SIGKILL in the middle of a stream, spool in mode always + fsync always: after a
+    restart on the same spool, Kafka holds exactly 1..K, K >= what hotdog had counted."""
+    spool = tmp_path / "spool"
+    d = make(daemons, tmp_path, kafka, spool={"path": spool, **WAL})
+    d.start()
+    sender = fh.EndlessTcpStream(d.port)
+    t0 = time.monotonic()
+    sender.start()
+    fh.wait_for(lambda: (d.stats() or {}).get("lines", 0) >= 30000 or time.monotonic() - t0 > 3,
+                30, "30,000 lines or 3 s")
+    received = d.stats()["lines"]
+    d.h.proc.send_signal(signal.SIGKILL)
+    d.h.proc.wait()
+    sender.stop()
+    print(f"killed after {received} lines counted; client wrote {sender.sent}"
+          f" ({sender.error!r})", flush=True)
+    assert received > 0
+    d.start()
+    fh.wait_delivered(d, kafka, d.topic, received, 120, f"{received} (counted before the kill)")
+    s = fh.wait_idle(d, 120)
+    payloads = kafka.read(d.topic)
+    t = tally(payloads, max(tally(payloads, 0).seqs or {0}))
+    report(t, f"K = {t.sent}, hotdog had counted {received} received before the kill; "
+              f"after restart: {fh.spool_view(s)}")
+    assert t.lost == 0, f"gaps in 1..{t.sent}: {t.missing()}"
+    assert t.sent >= received, f"K = {t.sent} < {received} counted before the kill"
+    assert d.h.stop() == 0, d.logs()
+
+
+def test_kill_9_while_broker_down_with_write_ahead_spool(kafka, daemons, tmp_path):
+    n = 10000
+    spool = tmp_path / "spool"
+    kafka.stop()
+    d = make(daemons, tmp_path, kafka, timeout_ms=2000, spool={"path": spool, **WAL})
+    d.start()
+    assert "starting anyway" in d.h.output(), d.logs()
+    fh.send_tcp(d.port, seq_block(1, n))
+    s = fh.wait_stat(d, lambda s: s.get("lines", 0) >= n, 60, f"{n} lines read")
+    assert s["lines"] == n
+    d.h.proc.send_signal(signal.SIGKILL)
+    d.h.proc.wait()
+    kafka.start()
+    d.start()
+    fh.wait_delivered(d, kafka, d.topic, n, 120)
+    s = fh.wait_idle(d, 60)
+    t = tally(fh.read_until(kafka, d.topic, n), n)
+    report(t, f"after restart: {fh.spool_view(s)}")
+    assert t.lost == 0, f"missing {t.missing()}"
+    assert d.h.stop() == 0, d.logs()
+
+
+# --------------------------------------------------------------------------- 5
+
+TORN_RE = re.compile(r"spool: segment (\S+): torn record at offset (\d+) \((\d+) bytes dropped\), "
+                     r"truncated")
+
+
+def test_torn_segment_is_truncated_and_the_rest_delivered(kafka, daemons, tmp_path):
+    n = 100
+    spool = tmp_path / "spool"
+    closed = f"127.0.0.1:{fh.free_port()}"  # nothing listens there
+    d = make(daemons, tmp_path, kafka, timeout_ms=2000, shutdown_timeout_ms=1000,
+             spool={"path": spool, **SPOOL_DEFAULTS})
+    d.start(bootstrap=closed)
+    assert "starting anyway" in d.h.output(), d.logs()
+    fh.send_tcp(d.port, seq_block(1, n))
+    fh.wait_stat(d, lambda s: s.get("lines", 0) >= n, 30, f"{n} lines read")
+    rc = d.h.stop()
+    assert rc == 0, d.logs()
+    segs = sorted(p for p in spool.glob("*.seg") if p.stat().st_size > 8 + 20)
+    assert segs, f"no segment with records in {list(spool.iterdir())}\n{d.logs()}"
+    last = segs[-1]
+    size = last.stat().st_size
+    os.truncate(last, size - 20)
+    print(f"cut {last.name} from {size} to {size - 20} bytes")
+    d.start(bootstrap=kafka.bootstrap)
+    fh.wait_delivered(d, kafka, d.topic, n - 1, 60)
+    d.h.wait_log("torn record")
+    s = fh.wait_idle(d, 60)
+    t = tally(fh.read_until(kafka, d.topic, n - 1), n)
+    report(t, f"after restart: {fh.spool_view(s)}; missing {t.missing()}")
+    m = TORN_RE.search(d.h.output())
+    assert m, d.logs()
+    assert Path(m.group(1)).name == last.name
+    assert t.lost == 1 and t.distinct == n - 1
+    assert t.duplicated == 0
+    assert d.h.stop() == 0, d.logs()
+    assert d.h.counters().get("spool.torn") == "1", d.h.counters()
+
+
+# --------------------------------------------------------------------------- 6
+
+BIG = 1_500_000
+
+
+def big_line():
+    return b"<13>Oct 11 22:14:15 h app: big=" + b"b" * BIG + b"\n"
+
+
+def check_dead_letter(d, kafka, dead, n_before, n_after, expect_error="MSG_SIZE_TOO_LARGE"):
+    fh.send_tcp(d.port, seq_block(1, n_before))
+    fh.wait_delivered(d, kafka, d.topic, n_before, 60)
+    fh.send_tcp(d.port, big_line())
+    s = fh.wait_stat(d, lambda s: s.get("dead_letter.written", 0) >= 1, 60,
+                     "dead_letter.written = 1")
+    fh.send_tcp(d.port, seq_block(n_before + 1, n_after))
+    n = n_before + n_after
+    fh.wait_delivered(d, kafka, d.topic, n, 60)
+    t = tally(fh.read_until(kafka, d.topic, n), n)
+    report(t, f"big message: {fh.spool_view(s)}")
+    assert t.lost == 0, f"missing {t.missing()}"
+    assert t.duplicated == 0
+    assert t.others == 0, "the big message reached Kafka"
+    assert d.h.stop() == 0, d.logs()
+    assert d.h.counters().get("dead_letter.written") == "1", d.h.counters()
+    lines = dead.read_text().splitlines()
+    assert len(lines) == 1, lines[:3]
+    rec = json.loads(lines[0])
+    assert {"time", "topic", "key", "error"} <= rec.keys(), rec.keys()
+    assert expect_error in rec["error"], rec["error"]
+    assert rec["topic"] == d.topic and rec["key"] is None
+    payload = (rec["payload"].encode() if "payload" in rec
+               else base64.b64decode(rec["payload_base64"]))
+    assert payload == b"big=" + b"b" * BIG, f"payload of {len(payload)} bytes"
+    print(f"dead letter: error {rec['error']!r}, payload {len(payload)} bytes")
+
+
+def test_too_large_for_the_client_is_dead_lettered(kafka, daemons, tmp_path):
+    dead = tmp_path / "dead.jsonl"
+    d = make(daemons, tmp_path, kafka, listen_extra={"max_message_size": 4 << 20},
+             dead_letter=dead)
+    d.start()
+    check_dead_letter(d, kafka, dead, 100, 100)
+
+
+def test_too_large_for_the_broker_is_dead_lettered(kafka, daemons, tmp_path):
+    dead = tmp_path / "dead.jsonl"
+    d = make(daemons, tmp_path, kafka, listen_extra={"max_message_size": 4 << 20},
+             conf={"message.max.bytes": 5000000}, dead_letter=dead,
+             spool={"path": tmp_path / "spool", **SPOOL_DEFAULTS})
+    d.start()
+    check_dead_letter(d, kafka, dead, 100, 100)
