@@ -12,7 +12,7 @@ LIBS    := $(PKG_LIBS) -lpthread
 # Product modules, in pipeline order (main.c is separate so tests can link the rest).
 MODULES := log metrics config tls listener worker worker_udp frame syslog rules template merge testmode \
            stats statsd status \
-           jp_lex jp_parse jp_eval jp_func jp_value kafka
+           jp_lex jp_parse jp_eval jp_func jp_value kafka spool deadletter
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS := frame syslog jmespath config template
 
@@ -58,7 +58,7 @@ asan:
 
 # libFuzzer targets, one per parser; FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 30
-FUZZ_SRCS = $(filter-out src/kafka.c src/worker.c src/worker_udp.c src/listener.c src/tls.c \
+FUZZ_SRCS = $(filter-out src/kafka.c src/spool.c src/deadletter.c src/worker.c src/worker_udp.c src/listener.c src/tls.c \
               src/stats.c src/statsd.c src/status.c,$(MODULES:%=src/%.c))
 fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
 	@for f in $(FUZZERS); do \

@@ -34,6 +34,9 @@ struct key {
 
 static const char *const protocol_names[] = {"tcp", "tls", "udp", NULL};
 static const char *const verify_names[] = {"none", "optional", "required", NULL};
+static const char *const bool_names[] = {"false", "true", NULL};
+static const char *const fsync_names[] = {"always", "interval", "never", NULL};
+static const char *const spool_mode_names[] = {"overflow", "always", NULL};
 
 static const struct key tls_keys[] = {
     {"cert", K_STR, LOFF(tls.cert), NULL, 0, 0, 1, NULL, "PEM certificate file (may hold a chain)", NULL},
@@ -60,6 +63,25 @@ static const struct key listen_keys[] = {
      "TLS handshakes must finish within this", NULL},
     {"recv_buffer", K_INT, LOFF(recv_buffer), NULL, 4096, 1L << 30, 0, "8388608",
      "UDP socket receive buffer in bytes", NULL},
+    {"backpressure", K_ENUM, LOFF(backpressure), NULL, 0, 0, 0, NULL,
+     "true (default): stop reading TCP/TLS clients while Kafka is full; false: never, the "
+     "overflow goes to the spool (dropped and counted without one)", bool_names},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct key spool_keys[] = {
+    {"path", K_STR, OFF(kafka.spool.path), NULL, 0, 0, 1, NULL, "spool directory (created if missing)", NULL},
+    {"max_bytes", K_INT, OFF(kafka.spool.max_bytes), NULL, 1L << 20, 1L << 50, 0, "1073741824",
+     "disk the spool may use; when full, TCP is paused and UDP dropped (counted)", NULL},
+    {"segment_bytes", K_INT, OFF(kafka.spool.segment_bytes), NULL, 65536, 1L << 30, 0, "8388608",
+     "size at which a segment file is sealed and a new one started", NULL},
+    {"fsync", K_ENUM, OFF(kafka.spool.fsync), NULL, 0, 0, 0, NULL,
+     "always (every write), interval (default) or never (the kernel decides)", fsync_names},
+    {"fsync_interval_ms", K_INT, OFF(kafka.spool.fsync_interval_ms), NULL, 1, 3600000, 0, "1000",
+     "how often fsync: interval syncs", NULL},
+    {"mode", K_ENUM, OFF(kafka.spool.mode), NULL, 0, 0, 0, NULL,
+     "overflow (default): only what Kafka cannot take; always: every message (write-ahead log)",
+     spool_mode_names},
     {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -72,6 +94,10 @@ static const struct key kafka_keys[] = {
      "how long to wait for a broker at start-up", NULL},
     {"shutdown_timeout_ms", K_INT, OFF(kafka.shutdown_timeout_ms), NULL, 0, 3600000, 0, "10000",
      "how long to wait for deliveries on shutdown", NULL},
+    {"spool", K_MAP, OFF(kafka.spool.line), spool_keys, 0, 0, 0, NULL,
+     "disk spool: Kafka outages and overflow lose nothing", NULL},
+    {"dead_letter", K_STR, OFF(kafka.dead_letter), NULL, 0, 0, 0, NULL,
+     "JSON-lines file for messages Kafka refused for good (e.g. too large)", NULL},
     {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -269,6 +295,7 @@ static int finish_listen(struct loader *l, const yaml_node_t *n, struct config_l
     if (ls->protocol != PROTO_TLS && ls->tls.line)
         return fail(l, n, "'%s.tls' is set but '%s.protocol' is %s", path, path,
                     protocol_names[ls->protocol]);
+    if (ls->backpressure < 0) ls->backpressure = 1;
     if (ls->tls.verify < 0) ls->tls.verify = ls->tls.ca ? VERIFY_OPTIONAL : VERIFY_NONE;
     if (ls->tls.verify != VERIFY_NONE && !ls->tls.ca)
         return fail(l, n, "'%s.tls.verify' is %s but '%s.tls.ca' is not set", path,
@@ -524,6 +551,14 @@ struct config *config_load_string(const char *name, const char *text, size_t len
     }
     if (load_map(&l, root, root_keys, "", l.cfg) < 0) goto err;
     apply_env(l.cfg);
+    struct config_spool *sp = &l.cfg->kafka.spool;
+    if (sp->fsync < 0) sp->fsync = FSYNC_INTERVAL;
+    if (sp->mode < 0) sp->mode = SPOOL_MODE_OVERFLOW;
+    if (sp->line && sp->segment_bytes > sp->max_bytes) {
+        snprintf(err, errlen, "%s:%d: 'global.kafka.spool.segment_bytes' (%ld) is larger than "
+                 "'global.kafka.spool.max_bytes' (%ld)", name, sp->line, sp->segment_bytes, sp->max_bytes);
+        goto err;
+    }
     if (!config_kafka_get(l.cfg, "bootstrap.servers")) {
         snprintf(err, errlen, "%s:%d: 'global.kafka.conf' has no 'bootstrap.servers' "
                  "(set it there or in the KAFKA_BROKER environment variable)", name,
@@ -592,6 +627,8 @@ void config_free(struct config *c) {
     }
     free(c->kafka.conf);
     free(c->kafka.topic);
+    free(c->kafka.spool.path);
+    free(c->kafka.dead_letter);
     free(c->statsd);
     free(c->status_address);
     for (size_t i = 0; i < c->nrules; i++) {
@@ -648,6 +685,7 @@ int config_needs_restart(const struct config *a, const struct config *b, char *w
                           : x->idle_timeout_ms != y->idle_timeout_ms ? "idle_timeout_ms"
                           : x->handshake_timeout_ms != y->handshake_timeout_ms ? "handshake_timeout_ms"
                           : x->recv_buffer != y->recv_buffer ? "recv_buffer"
+                          : x->backpressure != y->backpressure ? "backpressure"
                           : str_differs(x->tls.cert, y->tls.cert) || str_differs(x->tls.key, y->tls.key) ||
                                     str_differs(x->tls.ca, y->tls.ca) || x->tls.verify != y->tls.verify
                               ? "tls"
@@ -662,6 +700,14 @@ int config_needs_restart(const struct config *a, const struct config *b, char *w
                       : a->kafka.timeout_ms != b->kafka.timeout_ms ? "global.kafka.timeout_ms"
                       : a->kafka.shutdown_timeout_ms != b->kafka.shutdown_timeout_ms ? "global.kafka.shutdown_timeout_ms"
                       : a->kafka.nconf != b->kafka.nconf ? "global.kafka.conf"
+                      : str_differs(a->kafka.spool.path, b->kafka.spool.path) ||
+                              a->kafka.spool.max_bytes != b->kafka.spool.max_bytes ||
+                              a->kafka.spool.segment_bytes != b->kafka.spool.segment_bytes ||
+                              a->kafka.spool.fsync != b->kafka.spool.fsync ||
+                              a->kafka.spool.fsync_interval_ms != b->kafka.spool.fsync_interval_ms ||
+                              a->kafka.spool.mode != b->kafka.spool.mode
+                          ? "global.kafka.spool"
+                      : str_differs(a->kafka.dead_letter, b->kafka.dead_letter) ? "global.kafka.dead_letter"
                       : str_differs(a->statsd, b->statsd) ? "global.metrics.statsd"
                       : a->statsd_interval_ms != b->statsd_interval_ms ? "global.metrics.interval_ms"
                       : str_differs(a->status_address, b->status_address) || a->status_port != b->status_port

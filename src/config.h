@@ -30,7 +30,20 @@ struct config_listen {
     long idle_timeout_ms;      /* 0: none */
     long handshake_timeout_ms;
     long recv_buffer;          /* UDP SO_RCVBUF in bytes */
+    long backpressure;         /* 1: stop reading TCP/TLS while Kafka is full; 0: spool or drop */
     int line;
+};
+
+enum config_fsync { FSYNC_ALWAYS, FSYNC_INTERVAL, FSYNC_NEVER };
+enum config_spool_mode { SPOOL_MODE_OVERFLOW, SPOOL_MODE_ALWAYS };
+
+struct config_spool {
+    char *path;
+    long max_bytes, segment_bytes;
+    long fsync; /* enum config_fsync */
+    long fsync_interval_ms;
+    long mode;  /* enum config_spool_mode */
+    int line;   /* 0: no spool */
 };
 
 struct config_kafka {
@@ -40,6 +53,8 @@ struct config_kafka {
     long buffer; /* -1: not set (librdkafka's own queue.buffering.max.messages) */
     long timeout_ms;
     long shutdown_timeout_ms;
+    struct config_spool spool;
+    char *dead_letter; /* JSON-lines file for messages that failed for good, or NULL */
     int line;
 };
 

@@ -12,7 +12,9 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "deadletter.h"
 #include "log.h"
+#include "spool.h"
 
 /* Error codes span RD_KAFKA_RESP_ERR__BEGIN (-200) to a few hundred broker codes; one slot
  * each. Both the delivery-report thread and workers (errors at produce time) count here: a
@@ -42,7 +44,28 @@ struct kafka {
     long queue_max; /* queue.buffering.max.messages, for /readyz's high watermark */
     /* Receive-to-ack latency, written by the delivery-report thread only. */
     _Atomic uint64_t lat[KAFKA_LATENCY_BUCKETS + 1], lat_count, lat_sum_us;
+    /* Where failed messages go: back to the spool (retriable), or the dead-letter file. */
+    struct spool *spool;
+    struct deadletter *dl;
+    struct kafka_topics *replay_topics; /* the spool replayer's topic handles */
+    int64_t t0_us; /* receive times travel in the message opaque relative to this */
 };
+
+/* A message's opaque carries its spool slot (0: not from the spool) in the top 16 bits and
+ * its receive time, in microseconds since t0_us + 1 (0: unknown), in the low 48 (8.9 years). */
+#define SLOT_SHIFT 48
+#define TIME_MASK ((UINT64_C(1) << SLOT_SHIFT) - 1)
+
+static void *pack(const struct kafka *k, int64_t recv_us, unsigned slot) {
+    uint64_t rel = recv_us >= k->t0_us ? ((uint64_t)(recv_us - k->t0_us) + 1) & TIME_MASK : 0;
+    return (void *)(uintptr_t)((uint64_t)slot << SLOT_SHIFT | rel);
+}
+
+static void unpack(const struct kafka *k, void *opaque, int64_t *recv_us, unsigned *slot) {
+    uint64_t v = (uint64_t)(uintptr_t)opaque;
+    *slot = (unsigned)(v >> SLOT_SHIFT);
+    *recv_us = v & TIME_MASK ? k->t0_us + (int64_t)(v & TIME_MASK) - 1 : 0;
+}
 
 /* Our defaults, applied before the user's conf so that any of them can be overridden.
  * acks=all + idempotence: a message counts as delivered only once every in-sync replica has
@@ -80,21 +103,76 @@ static void record_latency(struct kafka *k, int64_t recv_us) {
     owned_add(&k->lat_sum_us, (uint64_t)d);
 }
 
+/* Errors that retrying cannot fix: the message goes to the dead-letter file, not back to
+ * the spool (where it would fail again forever). */
+static int permanent(rd_kafka_resp_err_t e) {
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A message that failed: back into the spool if the error is retriable and there is one,
+ * else into the dead-letter file, else counted as lost. runs on: any thread. */
+static void rescue(struct kafka *k, const char *topic, const void *key, size_t keylen,
+                   const void *payload, size_t len, rd_kafka_resp_err_t err, int never_retry) {
+    if (k->spool && !never_retry && !permanent(err)) {
+        struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = key,
+                              .key_len = keylen, .payload = payload, .len = len};
+        if (spool_append(k->spool, &r) == 0) {
+            metrics_add_any(M_RESPOOLED, 1);
+            return;
+        }
+        /* The spool is full or failing: the dead-letter file is the last resort. */
+    }
+    if (k->dl) {
+        if (deadletter_write(k->dl, topic, key, keylen, payload, len, rd_kafka_err2name(err),
+                             rd_kafka_err2str(err)) == 0) {
+            metrics_add_any(M_DEAD_LETTERED, 1);
+            log_limited(L_WARN, "kafka: message for %s dead-lettered: %s", topic, rd_kafka_err2str(err));
+            return;
+        }
+        metrics_add_any(M_DEAD_LETTER_ERROR, 1);
+    }
+    metrics_add_any(M_LOST, 1);
+    log_limited(L_ERROR, "kafka: message for %s lost: %s (%s)%s", topic, rd_kafka_err2str(err),
+                rd_kafka_err2name(err), k->dl ? "" : "; set global.kafka.dead_letter to keep such messages");
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     struct kafka *k = opaque;
     struct topic_entry *t = rd_kafka_topic_opaque(m->rkt);
+    int64_t recv_us;
+    unsigned slot;
+    unpack(k, m->_private, &recv_us, &slot);
     if (!m->err) {
         metrics_add(k->shard, M_KAFKA_DELIVERED, 1);
         if (t) owned_add(&t->delivered, 1);
-        record_latency(k, (int64_t)(intptr_t)m->_private);
-        return;
+        record_latency(k, recv_us);
+    } else {
+        /* A purge at shutdown is our doing, not a failure: the message goes to the spool. */
+        if (m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+            metrics_add(k->shard, M_KAFKA_FAILED, 1);
+            if (t) owned_add(&t->failed, 1);
+            count_error(k, m->err);
+            log_limited(L_ERROR, "kafka: delivery to topic %s failed: %s (%s)", rd_kafka_topic_name(m->rkt),
+                        rd_kafka_err2str(m->err), rd_kafka_err2name(m->err));
+        }
+        rescue(k, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len, m->err, 0);
     }
-    metrics_add(k->shard, M_KAFKA_FAILED, 1);
-    if (t) owned_add(&t->failed, 1);
-    count_error(k, m->err);
-    log_limited(L_ERROR, "kafka: delivery to topic %s failed: %s (%s)",
-                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err), rd_kafka_err2name(m->err));
+    if (slot) spool_resolve(k->spool, slot); /* after rescue: a re-append comes first */
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
@@ -152,6 +230,7 @@ struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, cha
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!k || !conf) abort();
     k->shard = shard;
+    k->t0_us = clock_us();
     pthread_mutex_init(&k->topics_lock, NULL);
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
         if (conf_set(conf, c->path, 0, defaults[i][0], defaults[i][1], err, errlen) < 0) goto err;
@@ -312,9 +391,9 @@ void kafka_topics_free(struct kafka_topics *c) {
 }
 
 int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
-                  const char *key, size_t keylen, int64_t recv_us) {
+                  const char *key, size_t keylen, int64_t recv_us, unsigned slot) {
     if (rd_kafka_produce((rd_kafka_topic_t *)t, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                         (void *)payload, len, key, keylen, (void *)(intptr_t)recv_us) == 0) {
+                         (void *)payload, len, key, keylen, pack(k, recv_us, slot)) == 0) {
         struct topic_entry *te = rd_kafka_topic_opaque((rd_kafka_topic_t *)t);
         atomic_fetch_add_explicit(&te->submitted, 1, memory_order_relaxed);
         return 0;
@@ -324,7 +403,38 @@ int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, s
     count_error(k, e);
     log_limited(L_ERROR, "kafka: cannot queue a message for %s: %s",
                 rd_kafka_topic_name((rd_kafka_topic_t *)t), rd_kafka_err2str(e));
+    /* Refused before it was queued (too large, invalid): retrying would fail the same way. */
+    rescue(k, rd_kafka_topic_name((rd_kafka_topic_t *)t), key, keylen, payload, len, e, 1);
+    if (slot) spool_resolve(k->spool, slot);
     return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? -EMSGSIZE : -EINVAL;
+}
+
+void kafka_set_rescue(struct kafka *k, struct spool *s, struct deadletter *dl) {
+    k->spool = s;
+    k->dl = dl;
+    if (s && !k->replay_topics) k->replay_topics = kafka_topics_new(k);
+}
+
+int kafka_spool_produce(void *arg, const struct spool_rec *r, unsigned slot) {
+    struct kafka *k = arg;
+    char topic[256];
+    if (r->topic_len == 0 || r->topic_len >= sizeof topic) { /* not a topic Kafka accepts */
+        rescue(k, "(invalid)", r->key, r->key_len, r->payload, r->len, RD_KAFKA_RESP_ERR__INVALID_ARG, 1);
+        spool_resolve(k->spool, slot);
+        return -EINVAL;
+    }
+    memcpy(topic, r->topic, r->topic_len);
+    topic[r->topic_len] = 0;
+    return kafka_produce(k, kafka_topics_get(k->replay_topics, topic), r->payload, r->len, r->key,
+                         r->key_len, r->recv_us, slot);
+}
+
+int kafka_purge(struct kafka *k, int timeout_ms) {
+    int n = rd_kafka_outq_len(k->rk);
+    if (!n) return 0;
+    rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(k->rk, timeout_ms); /* serves the purged messages' delivery reports */
+    return rd_kafka_outq_len(k->rk);
 }
 
 int kafka_outq_len(struct kafka *k) { return rd_kafka_outq_len(k->rk); }
@@ -370,6 +480,7 @@ void kafka_state(struct kafka *k, struct kafka_state *st) {
 void kafka_free(struct kafka *k) {
     if (!k) return;
     kafka_stop(k);
+    kafka_topics_free(k->replay_topics);
     while (k->topics) {
         struct topic_entry *t = k->topics;
         k->topics = t->next;

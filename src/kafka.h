@@ -38,11 +38,25 @@ struct kafka_topic *kafka_topics_get(struct kafka_topics *c, const char *name);
 void kafka_topics_free(struct kafka_topics *c);
 
 /* Queues one message; payload and key are copied. recv_us is the receive time on the
- * CLOCK_MONOTONIC clock, for the receive-to-ack timer. Returns 0, -ENOBUFS when the
- * producer's queue is full (nothing was queued: retry later), or another negative errno.
- * runs on: worker threads; locks: none of ours. */
+ * CLOCK_MONOTONIC clock, for the receive-to-ack timer (0: unknown). slot is the spool segment
+ * the message was read from (0: none), resolved once it is acknowledged or failed. Returns 0,
+ * -ENOBUFS when the producer's queue is full (nothing was queued: retry later), or another
+ * negative errno when it was refused for good (then dead-lettered, or counted as lost).
+ * runs on: worker threads and the spool replayer; locks: none of ours. */
 int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
-                  const char *key, size_t keylen, int64_t recv_us);
+                  const char *key, size_t keylen, int64_t recv_us, unsigned slot);
+
+struct spool;
+struct spool_rec;
+struct deadletter;
+/* Where failed messages go: retriable failures back into s (if any), the rest into dl (if
+ * any), else they are counted in error.lost. Call before kafka_start. */
+void kafka_set_rescue(struct kafka *k, struct spool *s, struct deadletter *dl);
+/* The spool replayer's produce callback (spool_produce_fn); arg is the struct kafka. */
+int kafka_spool_produce(void *arg, const struct spool_rec *r, unsigned slot);
+/* At shutdown, after kafka_flush: takes every undelivered message back out of librdkafka
+ * (their delivery reports put them into the spool) and returns how many are left. */
+int kafka_purge(struct kafka *k, int timeout_ms);
 
 /* Messages queued in librdkafka and not yet acknowledged or failed. */
 int kafka_outq_len(struct kafka *k);

@@ -11,11 +11,13 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "deadletter.h"
 #include "kafka.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
 #include "rules.h"
+#include "spool.h"
 #include "stats.h"
 #include "status.h"
 #include "testmode.h"
@@ -62,6 +64,8 @@ struct daemon {
     int nworkers;
     struct stats_sources sources;
     struct status *status;
+    struct spool *spool;
+    struct deadletter *dl;
 };
 
 /* Loads every listener's TLS material once, so that --check and start-up report a bad
@@ -96,9 +100,40 @@ static int start(struct daemon *d, char *err, size_t errlen) {
     if (metrics_init(d->nworkers + 1) < 0) abort();
     d->kafka = kafka_new(d->cfg, metrics_shard(d->nworkers), err, errlen);
     if (!d->kafka) return 2;
+    const struct config_kafka *kc = &d->cfg->kafka;
+    if (kc->spool.line) {
+        struct spool_opts so = {.path = kc->spool.path, .max_bytes = (uint64_t)kc->spool.max_bytes,
+                                .segment_bytes = (uint64_t)kc->spool.segment_bytes,
+                                .fsync = kc->spool.fsync == FSYNC_ALWAYS   ? SPOOL_FSYNC_ALWAYS
+                                         : kc->spool.fsync == FSYNC_NEVER ? SPOOL_FSYNC_NEVER
+                                                                          : SPOOL_FSYNC_INTERVAL,
+                                .fsync_interval_ms = kc->spool.fsync_interval_ms,
+                                .mode = kc->spool.mode == SPOOL_MODE_ALWAYS ? SPOOL_ALWAYS : SPOOL_OVERFLOW};
+        char why[512];
+        d->spool = spool_open(&so, why, sizeof why);
+        if (!d->spool) {
+            snprintf(err, errlen, "%s:%d: 'global.kafka.spool': %s", d->cfg->path, kc->spool.line, why);
+            return 1;
+        }
+    }
+    if (kc->dead_letter) {
+        char why[512];
+        d->dl = deadletter_open(kc->dead_letter, why, sizeof why);
+        if (!d->dl) {
+            snprintf(err, errlen, "%s:%d: 'global.kafka.dead_letter': %s", d->cfg->path, kc->line, why);
+            return 1;
+        }
+    }
+    kafka_set_rescue(d->kafka, d->spool, d->dl);
     log_info("hotdog %s: waiting up to %ld ms for Kafka at %s", HOTDOG_VERSION,
              d->cfg->kafka.timeout_ms, config_kafka_get(d->cfg, "bootstrap.servers"));
-    if (kafka_wait_ready(d->kafka, (int)d->cfg->kafka.timeout_ms, err, errlen) < 0) return 1;
+    if (kafka_wait_ready(d->kafka, (int)d->cfg->kafka.timeout_ms, err, errlen) < 0) {
+        /* Refusing to start would lose the logs of everything that sends to us: with a spool,
+         * start and let librdkafka keep trying; the spool takes what Kafka cannot. */
+        if (!d->spool) return 1;
+        log_warn("%s; starting anyway: messages wait in the producer queue and the spool until "
+                 "Kafka is back", err);
+    }
     if (kafka_start(d->kafka) < 0) {
         snprintf(err, errlen, "cannot start the delivery-report thread: %s", strerror(errno));
         return 1;
@@ -111,8 +146,14 @@ static int start(struct daemon *d, char *err, size_t errlen) {
     }
     /* Creating the default topic's handle now fetches its metadata before traffic arrives. */
     kafka_topic(d->kafka, d->cfg->kafka.topic);
+    if (d->spool && spool_start(d->spool, kafka_spool_produce, d->kafka) < 0) {
+        snprintf(err, errlen, "cannot start the spool replayer: %s", strerror(errno));
+        return 1;
+    }
     d->shared = (struct worker_shared){.cfg = d->cfg, .kafka = d->kafka,
-                                       .listeners = d->listeners, .nlisteners = d->nlisteners};
+                                       .listeners = d->listeners, .nlisteners = d->nlisteners,
+                                       .spool = d->spool,
+                                       .spool_always = d->spool && kc->spool.mode == SPOOL_MODE_ALWAYS};
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
     if (!d->workers) abort();
     for (int i = 0; i < d->nworkers; i++) {
@@ -123,7 +164,8 @@ static int start(struct daemon *d, char *err, size_t errlen) {
         }
     }
     d->sources = (struct stats_sources){.kafka = d->kafka, .workers = d->workers, .nworkers = d->nworkers,
-                                        .listeners = d->listeners, .nlisteners = d->nlisteners};
+                                        .listeners = d->listeners, .nlisteners = d->nlisteners,
+                                        .spool = d->spool};
     d->status = status_start(d->cfg, &d->sources, err, errlen);
     if (!d->status) return 1;
     for (size_t i = 0; i < d->nlisteners; i++) log_info("listening on %s", d->listeners[i].name);
@@ -144,16 +186,28 @@ static void stop_workers(struct daemon *d) {
 
 static int stop(struct daemon *d) {
     stop_workers(d);
-    int undelivered = 0;
+    int undelivered = 0, purged = 0;
+    if (d->spool) spool_stop(d->spool); /* no more replay: what is unread stays on disk */
     if (d->kafka) {
         kafka_stop(d->kafka);
         undelivered = kafka_flush(d->kafka, (int)d->cfg->kafka.shutdown_timeout_ms);
+        if (d->spool && undelivered) {
+            /* Kafka did not take them in time: back into the spool for the next start. */
+            purged = undelivered;
+            undelivered = kafka_purge(d->kafka, 5000);
+            purged -= undelivered;
+            log_info("shutdown: %d undelivered message(s) purged from the producer into the spool",
+                     purged);
+        }
         unsigned long long received = metrics_get(M_LINES), delivered = metrics_get(M_KAFKA_DELIVERED),
-                           failed = metrics_get(M_KAFKA_FAILED) + metrics_get(M_KAFKA_PRODUCE_ERROR),
-                           lost = metrics_get(M_SHUTDOWN_LOST);
-        log_info("shutdown: %llu message(s) received, %llu delivered, %llu failed, %d undelivered "
-                 "after %ld ms, %llu not queued", received, delivered, failed, undelivered,
-                 d->cfg->kafka.shutdown_timeout_ms, lost);
+                           failed = metrics_get(M_KAFKA_FAILED),
+                           dead = metrics_get(M_DEAD_LETTERED),
+                           lost = metrics_get(M_SHUTDOWN_LOST) + metrics_get(M_LOST);
+        log_info("shutdown: %llu message(s) received, %llu delivered, %llu failed, %llu dead-lettered, "
+                 "%d purged into the spool, %d undelivered after %ld ms, %llu lost", received, delivered,
+                 failed, dead, purged, undelivered, d->cfg->kafka.shutdown_timeout_ms, lost);
+        if (d->spool) spool_close(d->spool); /* says what it keeps for the next start */
+        d->spool = NULL;
         /* Every non-zero counter, from the same snapshot the metrics exports use. */
         struct stats snap = {0};
         stats_collect(&d->sources, &snap);
@@ -165,7 +219,7 @@ static int stop(struct daemon *d) {
                                       (long long)snap.v[i].value);
         stats_free(&snap);
         log_info("counters:%s", n ? line : " none");
-        if (failed || lost || undelivered) return 1;
+        if (lost || undelivered) return 1;
     }
     return 0;
 }
@@ -177,7 +231,9 @@ static void cleanup(struct daemon *d) {
     free(d->reloaded);
     for (size_t i = 0; i < d->nlisteners; i++) listener_close(&d->listeners[i]);
     free(d->listeners);
+    if (d->spool) spool_close(d->spool); /* start-up failed after opening it */
     kafka_free(d->kafka);
+    deadletter_close(d->dl);
     rules_free(d->rules);
     config_free(d->cfg);
     metrics_free();
@@ -224,6 +280,8 @@ static void reload(struct daemon *d, const char *path) {
         else
             log_info("SIGHUP: %s: TLS certificate, key and CA re-read", d->listeners[i].name);
     }
+    if (d->dl && deadletter_reopen(d->dl) == 0)
+        log_info("SIGHUP: dead-letter file %s reopened", d->cfg->kafka.dead_letter);
     log_info("SIGHUP: configuration reloaded: %zu rule(s), default topic '%s'", nc->nrules,
              nc->kafka.topic);
 }

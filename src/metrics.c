@@ -13,6 +13,7 @@ static const char *const names[] = {
 };
 
 int metrics_init(int n) {
+    n++; /* the last shard is the shared one */
     shards = aligned_alloc(64, sizeof *shards * (size_t)n);
     if (!shards) return -1;
     for (int i = 0; i < n; i++)
@@ -28,6 +29,10 @@ void metrics_free(void) {
 }
 
 struct metrics_shard *metrics_shard(int i) { return &shards[i]; }
+
+void metrics_add_any(enum metrics_counter c, uint64_t n) {
+    if (nshards) atomic_fetch_add_explicit(&shards[nshards - 1].c[c], n, memory_order_relaxed);
+}
 
 uint64_t metrics_get(enum metrics_counter c) {
     uint64_t sum = 0;

@@ -45,7 +45,18 @@
       "forward actions whose rendered topic was not a valid Kafka topic name")   \
     X(M_MATCH_ERROR, "error.match", "regex or JMESPath evaluations that failed (limits)") \
     X(M_SHUTDOWN_PARTIAL, "error.shutdown_partial",                              \
-      "unfinished lines dropped when hotdog closed a connection at shutdown")
+      "unfinished lines dropped when hotdog closed a connection at shutdown")    \
+    X(M_RESPOOLED, "spool.respooled",                                            \
+      "deliveries that failed retriably or were purged at shutdown, put back in the spool") \
+    X(M_SPOOLED, "spool.spooled", "messages the workers wrote to the spool")     \
+    X(M_DEAD_LETTERED, "dead_letter.written", "messages written to the dead-letter file") \
+    X(M_DEAD_LETTER_ERROR, "error.dead_letter_write", "dead-letter writes that failed (message lost)") \
+    X(M_SPOOL_FULL_DROPPED, "error.spool_full_dropped",                          \
+      "UDP (or backpressure: false) messages dropped because the spool was full") \
+    X(M_OVERFLOW_DROPPED, "error.overflow_dropped",                              \
+      "backpressure: false messages dropped because Kafka was full and there is no spool") \
+    X(M_LOST, "error.lost",                                                      \
+      "messages hotdog gave up on while running (failed, not spooled, not dead-lettered)")
 
 enum metrics_counter {
 #define METRICS_ENUM(id, name, help) id,
@@ -60,7 +71,7 @@ struct metrics_shard {
     _Atomic uint64_t c[M_COUNT];
 } __attribute__((aligned(64)));
 
-/* Allocates n shards (call once, before threads start). */
+/* Allocates n shards, plus the shared one (call once, before threads start). */
 int metrics_init(int nshards);
 void metrics_free(void);
 struct metrics_shard *metrics_shard(int i);
@@ -69,6 +80,10 @@ static inline void metrics_add(struct metrics_shard *s, enum metrics_counter c, 
     atomic_store_explicit(&s->c[c], atomic_load_explicit(&s->c[c], memory_order_relaxed) + n,
                           memory_order_relaxed);
 }
+
+/* For rare paths on threads without a shard of their own: an atomic add to a shared shard.
+ * A no-op before metrics_init. runs on: any thread. */
+void metrics_add_any(enum metrics_counter c, uint64_t n);
 
 /* Sum over all shards; runs on any thread. */
 uint64_t metrics_get(enum metrics_counter c);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "spool.h"
 
 static struct stat *add(struct stats *s, enum stat_kind kind, int64_t value, const char *family,
                         const char *help) {
@@ -144,6 +145,27 @@ void stats_collect(const struct stats_sources *src, struct stats *s) {
         latency_stats(s, src->kafka);
         kafka_foreach_topic(src->kafka, topic_stats, s);
         kafka_foreach_error(src->kafka, error_stats, s);
+    }
+    if (src->spool) {
+        struct spool_stats ss;
+        spool_stats(src->spool, &ss);
+        gauge(s, "spool.bytes", (int64_t)ss.bytes, "spool_bytes", "bytes in the spool's segment files");
+        gauge(s, "spool.segments", (int64_t)ss.segments, "spool_segments", "spool segment files");
+        gauge(s, "spool.backlog", (int64_t)ss.backlog, "spool_backlog_bytes",
+              "spooled bytes not yet handed to the producer");
+        static const char *const names[] = {"spool.appended", "spool.replayed", "spool.full", "spool.torn",
+                                            "spool.write_errors"};
+        static const char *const fams[] = {"spool_appended_total", "spool_replayed_total", "spool_full_total",
+                                           "spool_torn_total", "spool_write_errors_total"};
+        static const char *const helps[] = {
+            "records written to the spool", "records read back from the spool and handed to the producer",
+            "writes refused because the spool was at max_bytes",
+            "torn or corrupt records found (the segment was truncated there)", "spool write errors"};
+        uint64_t v[] = {ss.appended, ss.replayed, ss.full, ss.torn, ss.write_errors};
+        for (int i = 0; i < 5; i++) {
+            struct stat *st = add(s, STAT_COUNTER, (int64_t)v[i], fams[i], helps[i]);
+            snprintf(st->name, sizeof st->name, "%s", names[i]);
+        }
     }
     /* Per-rule matches, summed over the workers' current rules. */
     size_t nrules = 0;

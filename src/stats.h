@@ -38,6 +38,7 @@ struct stats_sources {
     int nworkers;
     struct listener *listeners;
     size_t nlisteners;
+    struct spool *spool; /* or NULL */
 };
 
 /* Fills out (reusing its memory) with every metric's current value. runs on: any thread. */

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "listener.h"
 #include "log.h"
+#include "spool.h"
 #include "syslog.h"
 #include "tls.h"
 #include "worker_internal.h"
@@ -35,10 +36,67 @@
 
 enum { RECV_AGAIN = -1, RECV_ERROR = -2 };
 
-/* Queues the message, or keeps a copy for retry_submit when the producer queue is full. */
-static int submit(struct worker *w, struct kafka_topic *t, const char *payload, size_t len,
+static int paused(const struct worker *w);
+
+/* Adds the message to the records bound for the spool. */
+static void stage(struct worker *w, const char *topic, const char *payload, size_t len,
                   const char *key, size_t keylen, int64_t recv_us) {
-    int r = kafka_produce(w->sh->kafka, t, payload, len, key, keylen, recv_us);
+    struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = key, .key_len = keylen,
+                          .payload = payload, .len = len, .recv_us = recv_us};
+    spool_encode(&w->stage, &r);
+    w->nstage++;
+    w->stage_spill = w->spill;
+}
+
+int worker_stage_flush(struct worker *w) {
+    if (!w->nstage) return 0;
+    unsigned n = w->nstage;
+    int r = spool_commit(w->sh->spool, w->stage.p, w->stage.len, n);
+    if (r == 0) {
+        metrics_add(w->m, M_SPOOLED, n);
+    } else if (w->stage_spill) {
+        metrics_add(w->m, M_SPOOL_FULL_DROPPED, n);
+        metrics_add(w->m, M_LOST, n);
+        log_limited(L_ERROR, "worker %d: spool %s: %u message(s) from UDP or a backpressure: false "
+                    "listener dropped", w->id, r == -ENOSPC ? "full" : "write failed", n);
+    } else {
+        if (!w->paused_since || !paused(w)) {
+            metrics_add(w->m, M_QUEUE_FULL, 1);
+            w->paused_since = clock_us();
+        }
+        log_limited(L_WARN, "worker %d: spool %s, pausing reads (backpressure, nothing dropped)",
+                    w->id, r == -ENOSPC ? "full (max_bytes)" : "write failed");
+        return -1;
+    }
+    w->stage.len = 0;
+    w->nstage = 0;
+    return 0;
+}
+
+/* Queues the message (or stages it for the spool), or keeps a copy for retry_submit when the
+ * producer queue is full and the source can wait. */
+static int submit(struct worker *w, const char *topic, const char *payload, size_t len,
+                  const char *key, size_t keylen, int64_t recv_us) {
+    struct spool *sp = w->sh->spool;
+    /* Under mode: always everything goes through the spool; otherwise what cannot wait does,
+     * as long as the spool holds older messages (so that they stay in order). */
+    if (sp && (w->sh->spool_always || (w->spill && spool_backlog(sp)))) {
+        stage(w, topic, payload, len, key, keylen, recv_us);
+        return 0;
+    }
+    struct kafka_topic *t = kafka_topics_get(w->topics, topic);
+    int r = kafka_produce(w->sh->kafka, t, payload, len, key, keylen, recv_us, 0);
+    if (r == -ENOBUFS && w->spill && sp) {
+        stage(w, topic, payload, len, key, keylen, recv_us);
+        return 0;
+    }
+    if (r == -ENOBUFS && w->spill && !w->src_udp) {
+        metrics_add(w->m, M_OVERFLOW_DROPPED, 1);
+        metrics_add(w->m, M_LOST, 1);
+        log_limited(L_ERROR, "worker %d: Kafka queue full: message from a backpressure: false "
+                    "listener dropped (configure global.kafka.spool to keep such messages)", w->id);
+        return 0;
+    }
     if (r == -ENOBUFS) {
         w->retry.active = 1;
         w->retry.topic = t;
@@ -58,12 +116,14 @@ static int retry_submit(struct worker *w) {
     if (!w->retry.active) return 0;
     int r = kafka_produce(w->sh->kafka, w->retry.topic, w->retry.payload.p ? w->retry.payload.p : "",
                           w->retry.payload.len, w->retry.has_key ? buf_cstr(&w->retry.key) : NULL,
-                          w->retry.key.len, w->retry.recv_us);
+                          w->retry.key.len, w->retry.recv_us, 0);
     if (r == -ENOBUFS) return r;
     w->retry.active = 0;
     metrics_add(w->m, r == 0 ? M_KAFKA_SUBMITTED : M_KAFKA_PRODUCE_ERROR, 1);
     return 0;
 }
+
+static int paused(const struct worker *w) { return w->blocked || w->blocked_udp; }
 
 int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us) {
     struct syslog_msg m;
@@ -72,8 +132,7 @@ int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us
     if (syslog_parse(line, n, &m)) metrics_add(w->m, M_PARSE_ERROR, 1);
     rules_eval(w->rules, &m, &out);
     if (!out.forward) return 0;
-    return submit(w, kafka_topics_get(w->topics, out.topic), out.payload, out.len, out.key,
-                  out.keylen, recv_us);
+    return submit(w, out.topic, out.payload, out.len, out.key, out.keylen, recv_us);
 }
 
 void worker_pause(struct worker *w) {
@@ -82,8 +141,6 @@ void worker_pause(struct worker *w) {
                 "nothing dropped)", w->id);
     w->paused_since = clock_us();
 }
-
-static int paused(const struct worker *w) { return w->blocked || w->blocked_udp; }
 
 /* Frames and forwards buf[0..len). Returns the bytes used up, or -1 when the stream is
  * corrupt. Sets *blocked when it stopped because the producer queue is full. */
@@ -177,12 +234,20 @@ static void conn_close(struct worker *w, struct conn *c) {
 static int conn_process(struct worker *w, struct conn *c, const char *buf, size_t len,
                         int64_t recv_us) {
     int blocked = 0;
+    w->spill = !c->l->cfg->backpressure;
+    w->src_udp = 0;
     long used = process(w, c, buf, len, recv_us, &blocked);
     if (used < 0) {
+        if (worker_stage_flush(w) < 0) { /* the spool is full: what it held is lost */
+            metrics_add(w->m, M_LOST, w->nstage);
+            w->stage.len = 0;
+            w->nstage = 0;
+        }
         conn_close(w, c);
         return 1;
     }
     tail_keep(c, buf + used, len - (size_t)used);
+    if (worker_stage_flush(w) < 0) blocked = 1; /* the spool is full: retried by unblock */
     if (blocked) {
         w->blocked = c;
         worker_pause(w);
@@ -300,6 +365,7 @@ static void conn_event(struct worker *w, struct conn *c, uint32_t events, int64_
 /* Retries what the producer refused. Returns -1 while it is still full, else 0; sets
  * *closed (if given) when the blocked connection was closed because it had reached EOF. */
 static int unblock(struct worker *w, int *closed_out) {
+    if (worker_stage_flush(w) < 0) return -1;
     if (retry_submit(w) < 0) return -1;
     if (w->blocked_udp) {
         w->blocked_udp = 0;
@@ -487,8 +553,10 @@ static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
         if (have) memcpy(w->rbuf, c->tail, have);
         if (conn_process(w, c, w->rbuf, have + (size_t)r, clock_us())) return;
     }
-    uint64_t lost = count_frames(c) + (uint64_t)w->retry.active;
+    uint64_t lost = count_frames(c) + (uint64_t)w->retry.active + w->nstage;
     w->retry.active = 0;
+    w->stage.len = 0;
+    w->nstage = 0;
     metrics_add(w->m, M_SHUTDOWN_LOST, lost);
     log_error("worker %d: %s: %llu message(s) could not be queued before the shutdown deadline",
               w->id, c->peer, (unsigned long long)lost);
@@ -507,8 +575,10 @@ static void shutdown_drain(struct worker *w) {
     int64_t deadline = clock_us() + w->sh->cfg->kafka.shutdown_timeout_ms * 1000;
     /* What the producer refused comes first: it was received before anything still unread. */
     if (w->blocked_udp && unblock_until(w, deadline, NULL) < 0) {
-        uint64_t lost = (uint64_t)udp_pending(w) + (uint64_t)w->retry.active;
+        uint64_t lost = (uint64_t)udp_pending(w) + (uint64_t)w->retry.active + w->nstage;
         w->retry.active = 0;
+        w->stage.len = 0;
+        w->nstage = 0;
         w->blocked_udp = 0;
         metrics_add(w->m, M_SHUTDOWN_LOST, lost);
         log_error("worker %d: %llu datagram(s) could not be queued before the shutdown deadline",
@@ -658,6 +728,7 @@ void worker_free(struct worker *w) {
     kafka_topics_free(w->topics);
     buf_free(&w->retry.payload);
     buf_free(&w->retry.key);
+    buf_free(&w->stage);
     pthread_mutex_destroy(&w->rules_lock);
     free(w);
 }

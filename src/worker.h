@@ -16,6 +16,8 @@ struct worker_shared {
     struct kafka *kafka;
     struct listener *listeners;
     size_t nlisteners;
+    struct spool *spool; /* NULL without global.kafka.spool */
+    int spool_always;    /* mode: always: every message goes through the spool */
 };
 
 struct worker;

@@ -78,6 +78,13 @@ struct worker {
         int has_key;
         int64_t recv_us;
     } retry;
+    /* Messages bound for the spool, encoded, committed in one write at the end of each read
+     * (or UDP batch). While the spool is full they stay here and reads pause. */
+    struct buf stage;
+    unsigned nstage;
+    int stage_spill; /* they came from a source that cannot be paused: drop them if full */
+    int spill;       /* the source being processed cannot be paused (UDP, backpressure: false) */
+    int src_udp;     /* ... and it is UDP */
     struct udp_batch *udp; /* NULL without UDP listeners */
     struct rules *rules;          /* this worker's own compiled rules */
     _Atomic(struct rules *) next_rules; /* handed over by a reload, taken between messages */
@@ -93,6 +100,9 @@ struct worker {
 int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us);
 /* Marks the worker paused (the producer refused a message). */
 void worker_pause(struct worker *w);
+/* Commits the staged spool records: 0, or -1 when the spool is full and they came from a
+ * source that can wait (they stay staged; the caller pauses). */
+int worker_stage_flush(struct worker *w);
 
 /* worker_udp.c */
 int udp_batch_init(struct worker *w);

@@ -51,6 +51,7 @@ static void count_kernel_drops(struct worker *w, struct listener *l, struct msgh
 
 int udp_process(struct worker *w, int64_t now) {
     struct udp_batch *b = w->udp;
+    w->spill = w->src_udp = 1;
     while (b->next < b->n) {
         int i = b->next++;
         struct msghdr *h = &b->msgs[i].msg_hdr;
@@ -65,11 +66,13 @@ int udp_process(struct worker *w, int64_t now) {
         while (len && (p[len - 1] == '\n' || p[len - 1] == '\r' || p[len - 1] == 0)) len--;
         if (!len) continue;
         if (worker_forward(w, p, len, now) == -ENOBUFS) {
+            worker_stage_flush(w); /* never refuses UDP: drops are counted */
             w->blocked_udp = 1;
             worker_pause(w);
             return -1;
         }
     }
+    worker_stage_flush(w);
     return 0;
 }
 

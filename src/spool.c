@@ -1,0 +1,700 @@
+/* spool.c - a durable FIFO of messages on disk: segment files of CRC-checked records, one
+ * replayer thread that hands them to Kafka, deletion once every record is resolved. */
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+
+#define MAGIC "HDSPOOL1"
+#define MAGIC_LEN 8
+#define BODY_FIXED 14 /* u16 topic_len + u32 key_len + i64 recv_us */
+#define NO_KEY 0xffffffffu
+#define MAX_SLOTS 65535u   /* slot numbers travel in 16 bits of the message opaque */
+#define ROTATE_MS 1000     /* a written segment is sealed after this, so acked data is deleted */
+#define READ_BUF (1u << 20)
+#define IDLE_WAIT_MS 100
+
+/* ---- CRC32C (Castagnoli): SSE4.2 where the CPU has it, a table otherwise ---- */
+
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static int crc_hw;
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const unsigned char *p, size_t n) {
+    uint64_t c64 = c;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c64 = __builtin_ia32_crc32di(c64, v);
+    }
+    c = (uint32_t)c64;
+    for (; n; n--) c = __builtin_ia32_crc32qi(c, *p++);
+    return c;
+}
+#endif
+
+uint32_t spool_crc32c(const void *data, size_t n) {
+    pthread_once(&crc_once, crc_init);
+    const unsigned char *p = data;
+    uint32_t c = 0xffffffffu;
+#if defined(__x86_64__)
+    if (crc_hw) return ~crc_sse42(c, p, n);
+#endif
+    for (; n >= 8; p += 8, n -= 8) { /* slicing by 8 */
+        c ^= (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        c = crc_table[7][c & 0xff] ^ crc_table[6][(c >> 8) & 0xff] ^ crc_table[5][(c >> 16) & 0xff] ^
+            crc_table[4][c >> 24] ^ crc_table[3][p[4]] ^ crc_table[2][p[5]] ^ crc_table[1][p[6]] ^
+            crc_table[0][p[7]];
+    }
+    for (; n; n--) c = (c >> 8) ^ crc_table[0][(c ^ *p++) & 0xff];
+    return ~c;
+}
+
+/* ---- record encoding (little endian, whatever the host) ---- */
+
+static void put16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static void put32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put64(unsigned char *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t get32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+void spool_encode(struct buf *b, const struct spool_rec *r) {
+    size_t tl = r->topic_len > 0xffff ? 0xffff : r->topic_len;
+    size_t kl = r->key ? r->key_len : 0;
+    size_t body = BODY_FIXED + tl + kl + r->len;
+    unsigned char *p = (unsigned char *)buf_reserve(b, SPOOL_HEADER + body);
+    unsigned char *q = p + SPOOL_HEADER;
+    put16(q, (uint32_t)tl);
+    put32(q + 2, r->key ? (uint32_t)kl : NO_KEY);
+    put64(q + 6, (uint64_t)r->recv_us);
+    memcpy(q + BODY_FIXED, r->topic, tl);
+    if (kl) memcpy(q + BODY_FIXED + tl, r->key, kl);
+    if (r->len) memcpy(q + BODY_FIXED + tl + kl, r->payload, r->len);
+    put32(p, (uint32_t)body);
+    put32(p + 4, spool_crc32c(q, body));
+    b->len += SPOOL_HEADER + body;
+}
+
+long spool_decode(const char *buf, size_t n, struct spool_rec *r) {
+    const unsigned char *p = (const unsigned char *)buf;
+    if (n < SPOOL_HEADER) return 0;
+    uint32_t body = get32(p);
+    if (body < BODY_FIXED || body > SPOOL_MAX_RECORD) return -1;
+    if (n < SPOOL_HEADER + (size_t)body) return 0;
+    const unsigned char *q = p + SPOOL_HEADER;
+    if (spool_crc32c(q, body) != get32(p + 4)) return -1;
+    uint32_t tl = get16(q), kl = get32(q + 2);
+    size_t klen = kl == NO_KEY ? 0 : kl;
+    if ((size_t)BODY_FIXED + tl + klen > body) return -1;
+    r->topic = (const char *)q + BODY_FIXED;
+    r->topic_len = tl;
+    r->key = kl == NO_KEY ? NULL : (const char *)q + BODY_FIXED + tl;
+    r->key_len = klen;
+    r->payload = (const char *)q + BODY_FIXED + tl + klen;
+    r->len = body - BODY_FIXED - tl - klen;
+    r->recv_us = (int64_t)get64(q + 6);
+    return (long)(SPOOL_HEADER + body);
+}
+
+/* ---- the spool ---- */
+
+struct seg {
+    int used;
+    uint64_t id;
+    uint64_t bytes;    /* valid bytes in the file, magic included (under lock) */
+    uint64_t start;    /* where reading starts: after the magic, or the saved cursor */
+    int wfd, rfd;      /* writer (the current segment only) and reader descriptors, or -1 */
+    int sealed;        /* no more appends (under lock) */
+    int read_done;     /* the reader has handed out every record (under lock) */
+    int old;           /* left by an earlier run: its recv_us mean nothing now */
+    int64_t opened_ms;
+    uint64_t produced; /* records handed out (reader thread) */
+    _Atomic uint64_t resolved;
+};
+
+struct spool {
+    struct spool_opts o;
+    char *dir;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* a commit happened, or stop */
+    struct seg *segs;    /* slots 1..nslots-1; slot 0 means "not from the spool" */
+    unsigned nslots;
+    unsigned cur;        /* slot being written, 0 = none yet */
+    uint64_t next_id;
+    uint64_t bytes;      /* all segment files (under lock) */
+    int dirty;           /* written since the last fsync (interval policy) */
+    int64_t synced_ms;
+    /* reader */
+    pthread_t thread;
+    atomic_int running;
+    int started;
+    spool_produce_fn produce;
+    void *arg;
+    unsigned rd;         /* slot being read, 0 = none */
+    uint64_t rd_off;
+    char *rbuf;
+    size_t rcap;
+    /* figures */
+    _Atomic uint64_t backlog; /* bytes committed and not yet handed out */
+    _Atomic uint64_t bytes_gauge, segments_gauge;
+    _Atomic uint64_t appended, replayed, resolved, full, torn, write_errors;
+};
+
+static void seg_path(const struct spool *s, uint64_t id, char *out, size_t n) {
+    snprintf(out, n, "%s/%020" PRIu64 ".seg", s->dir, id);
+}
+
+static void sync_dir(const struct spool *s) {
+    int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+static unsigned free_slot(struct spool *s) {
+    for (unsigned i = 1; i < s->nslots; i++)
+        if (!s->segs[i].used) return i;
+    return 0;
+}
+
+static void gauges(struct spool *s) {
+    unsigned n = 0;
+    for (unsigned i = 1; i < s->nslots; i++) n += (unsigned)s->segs[i].used;
+    atomic_store(&s->bytes_gauge, s->bytes);
+    atomic_store(&s->segments_gauge, n);
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Seals the current segment. Locked. */
+static void seal_current(struct spool *s) {
+    if (!s->cur) return;
+    struct seg *g = &s->segs[s->cur];
+    if (s->o.fsync != SPOOL_FSYNC_NEVER) fdatasync(g->wfd);
+    close(g->wfd);
+    g->wfd = -1;
+    g->sealed = 1;
+    s->cur = 0;
+    s->dirty = 0;
+}
+
+/* Starts a new segment. Locked. Returns 0 or -ENOSPC / -EIO. */
+static int open_segment(struct spool *s) {
+    unsigned i = free_slot(s);
+    if (!i) return -ENOSPC;
+    char path[4096];
+    seg_path(s, s->next_id, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0 || write_all(fd, MAGIC, MAGIC_LEN) < 0) {
+        atomic_fetch_add(&s->write_errors, 1);
+        log_limited(L_ERROR, "spool: cannot create %s: %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        return -EIO;
+    }
+    if (s->o.fsync == SPOOL_FSYNC_ALWAYS) sync_dir(s);
+    s->segs[i] = (struct seg){.used = 1, .id = s->next_id++, .bytes = MAGIC_LEN, .start = MAGIC_LEN,
+                              .wfd = fd, .rfd = -1, .opened_ms = clock_ms()};
+    s->cur = i;
+    s->bytes += MAGIC_LEN;
+    gauges(s);
+    return 0;
+}
+
+int spool_commit(struct spool *s, const char *data, size_t len, unsigned nrecs) {
+    if (!len) return 0;
+    pthread_mutex_lock(&s->lock);
+    struct seg *g = s->cur ? &s->segs[s->cur] : NULL;
+    /* Full segments are sealed; so are old ones the reader has caught up with, so that acked
+     * data is deleted soon (not while Kafka is away: that would only make many small files). */
+    int rotate = g && g->bytes > MAGIC_LEN &&
+                 (g->bytes + len > s->o.segment_bytes ||
+                  (s->rd == s->cur && clock_ms() - g->opened_ms >= ROTATE_MS));
+    if (s->bytes + len + (rotate || !g ? MAGIC_LEN : 0) > s->o.max_bytes) {
+        pthread_mutex_unlock(&s->lock);
+        atomic_fetch_add(&s->full, 1);
+        return -ENOSPC;
+    }
+    if (rotate) seal_current(s);
+    int r = s->cur ? 0 : open_segment(s);
+    if (r < 0) {
+        pthread_mutex_unlock(&s->lock);
+        if (r == -ENOSPC) atomic_fetch_add(&s->full, 1);
+        return r;
+    }
+    g = &s->segs[s->cur];
+    if (write_all(g->wfd, data, len) < 0) {
+        int e = errno;
+        if (ftruncate(g->wfd, (off_t)g->bytes) < 0) { /* undo a partial write */
+        }
+        pthread_mutex_unlock(&s->lock);
+        atomic_fetch_add(&s->write_errors, 1);
+        log_limited(L_ERROR, "spool: write to %s failed: %s", s->dir, strerror(e));
+        return -EIO;
+    }
+    if (s->o.fsync == SPOOL_FSYNC_ALWAYS) fdatasync(g->wfd);
+    else s->dirty = 1;
+    g->bytes += len;
+    s->bytes += len;
+    atomic_store(&s->bytes_gauge, s->bytes);
+    atomic_fetch_add(&s->backlog, len);
+    atomic_fetch_add(&s->appended, nrecs);
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+int spool_append(struct spool *s, const struct spool_rec *r) {
+    struct buf b = {0};
+    spool_encode(&b, r);
+    int rc = spool_commit(s, b.p, b.len, 1);
+    buf_free(&b);
+    return rc;
+}
+
+void spool_resolve(struct spool *s, unsigned slot) {
+    if (!slot || slot >= s->nslots) return;
+    atomic_fetch_add_explicit(&s->segs[slot].resolved, 1, memory_order_release);
+    atomic_fetch_add_explicit(&s->resolved, 1, memory_order_relaxed);
+}
+
+uint64_t spool_backlog(const struct spool *s) {
+    return atomic_load_explicit(&s->backlog, memory_order_relaxed);
+}
+
+/* Deletes what is done: sealed, read to the end, every record resolved. Locked. */
+static void collect(struct spool *s) {
+    int deleted = 0;
+    for (unsigned i = 1; i < s->nslots; i++) {
+        struct seg *g = &s->segs[i];
+        if (!g->used || !g->sealed || !g->read_done ||
+            atomic_load_explicit(&g->resolved, memory_order_acquire) != g->produced)
+            continue;
+        char path[4096];
+        seg_path(s, g->id, path, sizeof path);
+        if (unlink(path) < 0 && errno != ENOENT)
+            log_limited(L_ERROR, "spool: cannot delete %s: %s", path, strerror(errno));
+        if (g->rfd >= 0) close(g->rfd);
+        s->bytes -= g->bytes;
+        memset(g, 0, sizeof *g);
+        deleted = 1;
+    }
+    if (deleted) gauges(s);
+}
+
+/* The oldest segment with records still to hand out, or 0. Locked. */
+static unsigned next_to_read(struct spool *s) {
+    unsigned best = 0;
+    for (unsigned i = 1; i < s->nslots; i++) {
+        struct seg *g = &s->segs[i];
+        if (g->used && !g->read_done && (!best || g->id < s->segs[best].id)) best = i;
+    }
+    return best;
+}
+
+/* The reader met a record it cannot use at rd_off: everything from there on is dropped. */
+static void tear(struct spool *s, struct seg *g, uint64_t size) {
+    char path[4096];
+    seg_path(s, g->id, path, sizeof path);
+    uint64_t dropped = size - s->rd_off;
+    log_error("spool: segment %s: torn record at offset %" PRIu64 " (%" PRIu64 " bytes dropped), truncated",
+              path, s->rd_off, dropped);
+    if (g->rfd < 0 || ftruncate(g->rfd, (off_t)s->rd_off) < 0)
+        log_error("spool: cannot truncate %s: %s", path, strerror(errno));
+    atomic_fetch_add(&s->torn, 1);
+    pthread_mutex_lock(&s->lock);
+    s->bytes -= dropped;
+    g->bytes = s->rd_off;
+    atomic_fetch_sub(&s->backlog, dropped < atomic_load(&s->backlog) ? dropped : atomic_load(&s->backlog));
+    if (s->cur == (unsigned)(g - s->segs)) s->cur = 0; /* never append behind a tear */
+    if (g->wfd >= 0) close(g->wfd);
+    g->wfd = -1;
+    g->sealed = 1;
+    gauges(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Hands out the records of [rd_off, avail) of the segment being read. Returns 1 if it made
+ * progress, 0 if not, -1 when stopping. */
+static int read_some(struct spool *s, struct seg *g, uint64_t avail, int sealed) {
+    if (g->rfd < 0) {
+        char path[4096];
+        seg_path(s, g->id, path, sizeof path);
+        g->rfd = open(path, O_RDWR | O_CLOEXEC);
+        if (g->rfd < 0) {
+            log_limited(L_ERROR, "spool: cannot open %s: %s", path, strerror(errno));
+            return 0;
+        }
+    }
+    size_t want = (size_t)(avail - s->rd_off < s->rcap ? avail - s->rd_off : s->rcap);
+    ssize_t n = pread(g->rfd, s->rbuf, want, (off_t)s->rd_off);
+    if (n < 0) {
+        log_limited(L_ERROR, "spool: read error: %s", strerror(errno));
+        return 0;
+    }
+    size_t off = 0;
+    int progress = 0;
+    while (off < (size_t)n) {
+        struct spool_rec r;
+        long used = spool_decode(s->rbuf + off, (size_t)n - off, &r);
+        if (used == 0) {
+            /* Part of a record: fetch the rest with a larger read, unless nothing more can come. */
+            if (s->rd_off + ((size_t)n - off) < avail) {
+                uint32_t body = get32((const unsigned char *)s->rbuf + off);
+                if (off == 0 && (size_t)n - off >= SPOOL_HEADER && SPOOL_HEADER + (size_t)body > s->rcap) {
+                    size_t cap = s->rcap;
+                    while (cap < SPOOL_HEADER + (size_t)body) cap *= 2;
+                    char *nb = realloc(s->rbuf, cap);
+                    if (!nb) abort();
+                    s->rbuf = nb;
+                    s->rcap = cap;
+                }
+                return 1;
+            }
+            if (!sealed) return progress; /* cannot happen: commits are whole, but be safe */
+            used = -1;
+        }
+        if (used < 0) {
+            tear(s, g, avail);
+            return 1;
+        }
+        if (g->old) r.recv_us = 0;
+        for (;;) {
+            int rc = s->produce(s->arg, &r, (unsigned)(g - s->segs));
+            if (rc != -ENOBUFS) break;
+            if (!atomic_load(&s->running)) return -1;
+            sleep_ms(5); /* the producer is full: it drains in batches */
+        }
+        g->produced++;
+        atomic_fetch_add(&s->replayed, 1);
+        uint64_t bl = atomic_load(&s->backlog);
+        atomic_fetch_sub(&s->backlog, (uint64_t)used < bl ? (uint64_t)used : bl);
+        off += (size_t)used;
+        s->rd_off += (uint64_t)used;
+        progress = 1;
+    }
+    return progress;
+}
+
+static void sync_interval(struct spool *s) {
+    int64_t now = clock_ms();
+    if (s->o.fsync != SPOOL_FSYNC_INTERVAL || now - s->synced_ms < s->o.fsync_interval_ms) return;
+    s->synced_ms = now;
+    pthread_mutex_lock(&s->lock);
+    int fd = s->dirty && s->cur ? dup(s->segs[s->cur].wfd) : -1;
+    s->dirty = 0;
+    pthread_mutex_unlock(&s->lock);
+    if (fd >= 0) {
+        fdatasync(fd);
+        close(fd);
+    }
+}
+
+/* runs on: the replayer thread. */
+static void *replay_main(void *arg) {
+    struct spool *s = arg;
+    while (atomic_load(&s->running)) {
+        sync_interval(s);
+        pthread_mutex_lock(&s->lock);
+        /* Seal a quiet current segment once read, so that it can be deleted when acked. */
+        if (s->cur && s->rd == s->cur && s->rd_off == s->segs[s->cur].bytes &&
+            clock_ms() - s->segs[s->cur].opened_ms >= ROTATE_MS)
+            seal_current(s);
+        collect(s);
+        if (!s->rd) {
+            s->rd = next_to_read(s);
+            if (s->rd) s->rd_off = s->segs[s->rd].start;
+        }
+        struct seg *g = s->rd ? &s->segs[s->rd] : NULL;
+        uint64_t avail = g ? g->bytes : 0;
+        int sealed = g ? g->sealed : 0;
+        if (g && s->rd_off >= avail && sealed) {
+            g->read_done = 1;
+            if (g->rfd >= 0) close(g->rfd);
+            g->rfd = -1;
+            s->rd = 0;
+            pthread_mutex_unlock(&s->lock);
+            continue;
+        }
+        if (!g || s->rd_off >= avail) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += IDLE_WAIT_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (atomic_load(&s->running)) pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+            pthread_mutex_unlock(&s->lock);
+            continue;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (read_some(s, g, avail, sealed) < 0) break;
+    }
+    return NULL;
+}
+
+int spool_start(struct spool *s, spool_produce_fn produce, void *arg) {
+    s->produce = produce;
+    s->arg = arg;
+    atomic_store(&s->running, 1);
+    int e = pthread_create(&s->thread, NULL, replay_main, s);
+    if (e) {
+        atomic_store(&s->running, 0);
+        return -e;
+    }
+    s->started = 1;
+    return 0;
+}
+
+void spool_stop(struct spool *s) {
+    if (!s->started) return;
+    pthread_mutex_lock(&s->lock);
+    atomic_store(&s->running, 0);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    s->started = 0;
+}
+
+/* Reads "cursor": the segment id and offset the last clean stop had read up to. */
+static void read_cursor(struct spool *s, uint64_t *id, uint64_t *off) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cursor", s->dir);
+    FILE *f = fopen(path, "r");
+    *id = *off = 0;
+    if (!f) return;
+    if (fscanf(f, "%" SCNu64 " %" SCNu64, id, off) != 2) *id = *off = 0;
+    fclose(f);
+    /* Valid once: a crash before the next clean stop must replay that segment whole. */
+    unlink(path);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen) {
+    struct spool *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->o = *o;
+    s->dir = strdup(o->path);
+    if (!s->dir) abort();
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    s->rcap = READ_BUF;
+    s->rbuf = malloc(s->rcap);
+    if (!s->rbuf) abort();
+    s->next_id = 1;
+    s->synced_ms = clock_ms();
+    if (mkdir(o->path, 0750) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create the spool directory %s: %s", o->path, strerror(errno));
+        goto fail;
+    }
+    DIR *d = opendir(o->path);
+    if (!d) {
+        snprintf(err, errlen, "cannot open the spool directory %s: %s", o->path, strerror(errno));
+        goto fail;
+    }
+    uint64_t *ids = NULL;
+    size_t nids = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        unsigned long long id = strtoull(e->d_name, &end, 10);
+        if (end == e->d_name || strcmp(end, ".seg") || !id) continue;
+        if (nids == cap) {
+            cap = cap ? cap * 2 : 64;
+            ids = realloc(ids, cap * sizeof *ids);
+            if (!ids) abort();
+        }
+        ids[nids++] = id;
+    }
+    closedir(d);
+    qsort(ids, nids, sizeof *ids, cmp_u64);
+    uint64_t want = o->max_bytes / o->segment_bytes + 16 + nids;
+    s->nslots = (unsigned)(want + 1 < MAX_SLOTS ? want + 1 : MAX_SLOTS);
+    s->segs = calloc(s->nslots, sizeof *s->segs);
+    if (!s->segs) abort();
+    uint64_t cur_id, cur_off;
+    read_cursor(s, &cur_id, &cur_off);
+    if (cur_id >= s->next_id) s->next_id = cur_id + 1; /* ids are never reused */
+    uint64_t pending = 0;
+    unsigned kept = 0;
+    for (size_t k = 0; k < nids; k++) {
+        char path[4096], magic[MAGIC_LEN];
+        seg_path(s, ids[k], path, sizeof path);
+        if (ids[k] >= s->next_id) s->next_id = ids[k] + 1;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+            snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+            if (fd >= 0) close(fd);
+            free(ids);
+            goto fail;
+        }
+        ssize_t got = pread(fd, magic, MAGIC_LEN, 0);
+        close(fd);
+        if (got < MAGIC_LEN && st.st_size <= MAGIC_LEN) { /* created, never written */
+            unlink(path);
+            continue;
+        }
+        if (got != MAGIC_LEN || memcmp(magic, MAGIC, MAGIC_LEN)) {
+            char bad[4200];
+            snprintf(bad, sizeof bad, "%s.bad", path);
+            rename(path, bad);
+            log_error("spool: %s is not a spool segment: renamed to %s, not replayed", path, bad);
+            continue;
+        }
+        if (kept + 1 >= s->nslots) {
+            log_error("spool: more than %u segments in %s: the rest wait for the next start",
+                      s->nslots - 1, o->path);
+            break;
+        }
+        struct seg *g = &s->segs[++kept];
+        *g = (struct seg){.used = 1, .id = ids[k], .bytes = (uint64_t)st.st_size, .start = MAGIC_LEN,
+                          .wfd = -1, .rfd = -1, .sealed = 1, .old = 1};
+        if (ids[k] == cur_id && cur_off >= MAGIC_LEN && cur_off <= g->bytes) g->start = cur_off;
+        s->bytes += g->bytes;
+        pending += g->bytes - g->start;
+    }
+    free(ids);
+    atomic_store(&s->backlog, pending);
+    gauges(s);
+    if (kept)
+        log_info("spool: %u segment(s), %" PRIu64 " bytes left by the last run: replaying them", kept, pending);
+    return s;
+fail:
+    free(s->rbuf);
+    free(s->dir);
+    free(s->segs);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s);
+    return NULL;
+}
+
+void spool_stats(struct spool *s, struct spool_stats *st) {
+    st->bytes = atomic_load(&s->bytes_gauge);
+    st->segments = atomic_load(&s->segments_gauge);
+    st->backlog = atomic_load(&s->backlog);
+    st->appended = atomic_load(&s->appended);
+    st->replayed = atomic_load(&s->replayed);
+    st->resolved = atomic_load(&s->resolved);
+    st->full = atomic_load(&s->full);
+    st->torn = atomic_load(&s->torn);
+    st->write_errors = atomic_load(&s->write_errors);
+}
+
+uint64_t spool_pending(struct spool *s) { return atomic_load(&s->backlog); }
+
+/* Keeps the reader's position for the next start, if everything before it in its segment
+ * was resolved (else that segment is replayed whole: duplicates rather than a loss). */
+static void write_cursor(struct spool *s) {
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/cursor", s->dir);
+    struct seg *g = s->rd ? &s->segs[s->rd] : NULL;
+    if (!g || !g->used || g->read_done || s->rd_off <= g->start ||
+        atomic_load(&g->resolved) != g->produced)
+        return;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    fprintf(f, "%" PRIu64 " %" PRIu64 "\n", g->id, s->rd_off);
+    fflush(f);
+    fsync(fileno(f));
+    fclose(f);
+    if (rename(tmp, path) == 0) sync_dir(s);
+}
+
+void spool_close(struct spool *s) {
+    if (!s) return;
+    spool_stop(s);
+    pthread_mutex_lock(&s->lock);
+    seal_current(s);
+    if (s->rd && s->rd_off >= s->segs[s->rd].bytes) s->segs[s->rd].read_done = 1;
+    write_cursor(s);
+    collect(s);
+    /* Segments not read at all and empty (magic only) are done too. */
+    for (unsigned i = 1; i < s->nslots; i++) {
+        struct seg *g = &s->segs[i];
+        if (g->used && g->bytes <= g->start && !g->produced) g->read_done = 1;
+    }
+    collect(s);
+    uint64_t left = s->bytes;
+    unsigned n = 0;
+    for (unsigned i = 1; i < s->nslots; i++) {
+        if (s->segs[i].used) n++;
+        if (s->segs[i].rfd >= 0 && s->segs[i].used) close(s->segs[i].rfd);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (n) log_info("spool: %" PRIu64 " byte(s) in %u segment(s) kept in %s for the next start", left, n, s->dir);
+    else log_info("spool: empty");
+    sync_dir(s);
+    free(s->rbuf);
+    free(s->segs);
+    free(s->dir);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s);
+}

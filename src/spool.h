@@ -1,0 +1,102 @@
+/* spool.h - a durable FIFO of messages on disk, for when Kafka cannot take them (or, in
+ * mode "always", for every message: a write-ahead log).
+ *
+ * Layout: a directory of segment files named %020llu.seg (increasing ids), each starting with
+ * the 8-byte magic "HDSPOOL1" and followed by records:
+ *
+ *   u32 body_len (little endian) | u32 crc32c(body) | body
+ *   body = u16 topic_len | u32 key_len (0xffffffff: no key) | i64 recv_us | topic | key | payload
+ *
+ * Writers (workers, the delivery-report thread) append whole batches of encoded records under
+ * the spool's mutex. One reader thread (the replayer) reads records in order and hands them to
+ * a produce callback; every record handed out must later be resolved (acknowledged, dead-
+ * lettered, or appended again), and a segment is deleted once it is sealed, fully read and
+ * every record read from it is resolved. A torn or corrupt record (short, or CRC mismatch) ends
+ * its segment: the file is truncated there and the tear is logged and counted. At close, the
+ * reader's position is kept in the file "cursor" so the next start does not replay what was
+ * already acknowledged. */
+#ifndef HOTDOG_SPOOL_H
+#define HOTDOG_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+enum spool_fsync { SPOOL_FSYNC_ALWAYS, SPOOL_FSYNC_INTERVAL, SPOOL_FSYNC_NEVER };
+enum spool_mode { SPOOL_OVERFLOW, SPOOL_ALWAYS };
+
+struct spool_opts {
+    const char *path;        /* directory; created if missing */
+    uint64_t max_bytes;      /* all segments together; appends beyond fail with -ENOSPC */
+    uint64_t segment_bytes;  /* a segment is sealed once it reaches this size */
+    enum spool_fsync fsync;
+    long fsync_interval_ms;  /* for SPOOL_FSYNC_INTERVAL */
+    enum spool_mode mode;
+};
+
+/* One record. Pointers refer to the caller's (append) or the spool's (replay) memory. */
+struct spool_rec {
+    const char *topic;
+    size_t topic_len;
+    const char *key; /* NULL: no key */
+    size_t key_len;
+    const char *payload;
+    size_t len;
+    int64_t recv_us; /* CLOCK_MONOTONIC receive time, 0 when unknown */
+};
+
+#define SPOOL_HEADER 8          /* u32 length + u32 CRC */
+#define SPOOL_MAX_RECORD (256u << 20)
+
+/* Appends r, encoded, to b (a caller's staging buffer). Pure. */
+void spool_encode(struct buf *b, const struct spool_rec *r);
+/* Decodes the record at p[0..n): returns its encoded size, 0 if p holds only part of it, or
+ * -1 if it is corrupt (bad length or CRC). Pointers in r point into p. Pure. */
+long spool_decode(const char *p, size_t n, struct spool_rec *r);
+uint32_t spool_crc32c(const void *p, size_t n);
+
+struct spool;
+
+/* Opens (creating) the spool directory and lists the segments a previous run left, which the
+ * replayer will read first. NULL with err set on failure. */
+struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen);
+
+/* Appends nrecs encoded records data[0..len) as one write (and one fsync under "always").
+ * Returns 0, -ENOSPC when max_bytes would be exceeded (nothing written), or -EIO.
+ * runs on: any thread; locks: the spool's mutex. */
+int spool_commit(struct spool *s, const char *data, size_t len, unsigned nrecs);
+/* Encodes and commits a single record (the rare paths: delivery failures, shutdown). */
+int spool_append(struct spool *s, const struct spool_rec *r);
+
+/* The replayer's produce callback: hands one record to Kafka. slot identifies the segment it
+ * came from, for spool_resolve. Returns 0 when taken, -ENOBUFS to be called again with the
+ * same record later (the producer is full), or another negative value when the record
+ * failed for good (the callee has dealt with it, e.g. dead-lettered it, and must resolve it). */
+typedef int (*spool_produce_fn)(void *arg, const struct spool_rec *r, unsigned slot);
+
+/* Starts the replayer thread. */
+int spool_start(struct spool *s, spool_produce_fn produce, void *arg);
+/* Stops the replayer; records not yet handed out stay in the spool. */
+void spool_stop(struct spool *s);
+/* A record handed out from slot is done with. runs on: any thread; lock-free. */
+void spool_resolve(struct spool *s, unsigned slot);
+
+/* Bytes committed and not yet handed to the producer (a relaxed read, for the hot path). */
+uint64_t spool_backlog(const struct spool *s);
+
+struct spool_stats {
+    uint64_t bytes, segments, backlog;    /* gauges: bytes on disk, files, bytes not handed out */
+    uint64_t appended, replayed, resolved; /* counters, records */
+    uint64_t full, torn, write_errors;     /* refused commits, tears truncated, I/O errors */
+};
+void spool_stats(struct spool *s, struct spool_stats *st);
+
+/* Bytes not yet handed to the producer (the same as spool_backlog). */
+uint64_t spool_pending(struct spool *s);
+
+/* Stops the replayer if running, syncs, keeps the reader's position in "cursor", deletes the
+ * segments that are done, and frees. */
+void spool_close(struct spool *s);
+
+#endif
