@@ -115,6 +115,49 @@ TEST(defaults) {
     config_free(c);
 }
 
+TEST(spool_dead_letter_and_backpressure) {
+    struct config *c = load(BASE);
+    ASSERT(c != NULL);
+    ASSERT_EQ_INT(c->kafka.spool.line, 0); /* no spool unless configured */
+    ASSERT(c->kafka.dead_letter == NULL);
+    ASSERT_EQ_INT(c->listeners[0].backpressure, 1);
+    config_free(c);
+    c = load(BASE "    spool:\n      path: /var/lib/hotdog/spool\n"
+                  "    dead_letter: /var/lib/hotdog/dl.jsonl\n");
+    ASSERT(c != NULL);
+    ASSERT_EQ_INT(c->kafka.spool.line, 10); /* the section's first key */
+    ASSERT_EQ_STR(c->kafka.spool.path, "/var/lib/hotdog/spool");
+    ASSERT_EQ_INT(c->kafka.spool.max_bytes, 1073741824);
+    ASSERT_EQ_INT(c->kafka.spool.segment_bytes, 8388608);
+    ASSERT_EQ_INT(c->kafka.spool.fsync, FSYNC_INTERVAL);
+    ASSERT_EQ_INT(c->kafka.spool.fsync_interval_ms, 1000);
+    ASSERT_EQ_INT(c->kafka.spool.mode, SPOOL_MODE_OVERFLOW);
+    ASSERT_EQ_STR(c->kafka.dead_letter, "/var/lib/hotdog/dl.jsonl");
+    config_free(c);
+    c = load(BASE "    spool: {path: s, max_bytes: 2097152, segment_bytes: 65536, fsync: always, mode: always}\n");
+    ASSERT(c != NULL);
+    ASSERT_EQ_INT(c->kafka.spool.fsync, FSYNC_ALWAYS);
+    ASSERT_EQ_INT(c->kafka.spool.mode, SPOOL_MODE_ALWAYS);
+    ASSERT_EQ_INT(c->kafka.spool.max_bytes, 2097152);
+    config_free(c);
+    ASSERT(load(BASE "    spool: {max_bytes: 2097152}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:9: missing required key 'global.kafka.spool.path'");
+    ASSERT(load(BASE "    spool: {path: s, fsync: sometimes}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:9: 'global.kafka.spool.fsync' must be one of always, interval, never (got 'sometimes')");
+    ASSERT(load(BASE "    spool: {path: s, max_bytes: 2097152, segment_bytes: 4194304}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:9: 'global.kafka.spool.segment_bytes' (4194304) is larger than "
+                       "'global.kafka.spool.max_bytes' (2097152)");
+    c = load("global:\n  listen:\n    - {address: a, port: 1, backpressure: false}\n"
+             "    - {address: a, port: 2, backpressure: true}\n"
+             "  kafka: {topic: t, conf: {bootstrap.servers: b}}\n");
+    ASSERT(c != NULL);
+    ASSERT_EQ_INT(c->listeners[0].backpressure, 0);
+    ASSERT_EQ_INT(c->listeners[1].backpressure, 1);
+    config_free(c);
+    ASSERT(load("global:\n  listen: {address: a, port: 1, backpressure: maybe}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:2: 'global.listen.backpressure' must be one of false, true (got 'maybe')");
+}
+
 TEST(tls_false_and_tls_map) {
     struct config *c = load(BASE "    max_message_size: 1024\n");
     ASSERT(c == NULL); /* max_message_size belongs to listen, not kafka */
@@ -312,6 +355,7 @@ TEST(file_errors) {
 }
 
 TEST_MAIN("config", TEST_ENTRY(loads_the_original_format), TEST_ENTRY(defaults),
+          TEST_ENTRY(spool_dead_letter_and_backpressure),
           TEST_ENTRY(tls_false_and_tls_map), TEST_ENTRY(listen_as_a_list_with_protocols_and_limits),
           TEST_ENTRY(listener_errors), TEST_ENTRY(unknown_key_names_file_line_and_key),
           TEST_ENTRY(wrong_type), TEST_ENTRY(missing_required_key), TEST_ENTRY(env_overrides),
