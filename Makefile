@@ -14,14 +14,14 @@ MODULES := log metrics config tls listener worker worker_udp frame syslog rules 
            stats statsd status \
            jp_lex jp_parse jp_eval jp_func jp_value kafka spool deadletter
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
-FUZZERS := frame syslog jmespath config template
+FUZZERS := frame syslog jmespath config template spool
 
 B       ?= build
 OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test unit asan fuzz bench run clean install kafka-start kafka-stop
+.PHONY: all test unit asan tsan valgrind fuzz bench run clean install kafka-start kafka-stop
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -56,17 +56,37 @@ test: all unit
 asan:
 	$(MAKE) B=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
+# The same tests with ThreadSanitizer (workers, delivery reports, spool, metrics, reload).
+# librdkafka itself is not instrumented; tests/tsan.supp lists what is suppressed and why.
+tsan:
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  $(MAKE) B=build/tsan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=thread" test
+
+# The unit tests under valgrind's memcheck: no leak, no invalid access.
+valgrind: unit
+	@for t in $(UNIT_BINS); do \
+	  echo "== valgrind $$t"; \
+	  valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible \
+	    --error-exitcode=1 $$t > $(B)/valgrind-$$(basename $$t).log 2>&1 || { cat $(B)/valgrind-$$(basename $$t).log; exit 1; }; \
+	  tail -1 $(B)/valgrind-$$(basename $$t).log; \
+	done
+
 # libFuzzer targets, one per parser; FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 30
-FUZZ_SRCS = $(filter-out src/kafka.c src/spool.c src/deadletter.c src/worker.c src/worker_udp.c src/listener.c src/tls.c \
+FUZZ_SRCS = $(filter-out src/kafka.c src/deadletter.c src/worker.c src/worker_udp.c src/listener.c src/tls.c \
               src/stats.c src/statsd.c src/status.c,$(MODULES:%=src/%.c))
 fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
-	@for f in $(FUZZERS); do \
+	@: > build/fuzz/summary.txt; \
+	for f in $(FUZZERS); do \
 	  mkdir -p build/fuzz/corpus_$$f; \
+	  case $$f in frame|syslog) d=-dict=fuzz/syslog.dict;; jmespath) d=-dict=fuzz/jmespath.dict;; *) d=;; esac; \
 	  echo "== fuzz_$$f ($(FUZZ_SECONDS) s)"; \
-	  build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus_$$f fuzz/corpus/$$f > build/fuzz/$$f.log 2>&1; rc=$$?; \
-	  grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' build/fuzz/$$f.log; \
-	  [ $$rc -eq 0 ] || { echo "fuzz_$$f failed (exit $$rc): see build/fuzz/$$f.log"; exit 1; }; \
+	  build/fuzz/fuzz_$$f $$d -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -rss_limit_mb=2048 \
+	    -artifact_prefix=build/fuzz/crash-$$f- build/fuzz/corpus_$$f fuzz/corpus/$$f > build/fuzz/$$f.log 2>&1; rc=$$?; \
+	  grep -E 'ERROR|SUMMARY' build/fuzz/$$f.log; \
+	  n=$$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$$f.log); \
+	  echo "fuzz_$$f: $${n:-0} executions in $(FUZZ_SECONDS) s, exit $$rc" | tee -a build/fuzz/summary.txt; \
+	  [ $$rc -eq 0 ] || { echo "fuzz_$$f failed (exit $$rc): see build/fuzz/$$f.log and build/fuzz/crash-$$f-*"; exit 1; }; \
 	done
 
 build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard src/*.h)
