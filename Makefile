@@ -37,10 +37,10 @@ $(B)/libhotdog.a: $(OBJS)
 	$(AR) rcs $@ $^
 
 $(B)/hotdog: $(B)/obj/main.o $(B)/libhotdog.a
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(EXTRA_LINK) $(LIBS)
 
 $(B)/test_%: tests/unit/test_%.c tests/test.h $(B)/libhotdog.a
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libhotdog.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libhotdog.a $(EXTRA_LINK) $(LIBS)
 
 $(B)/jp_compliance: tests/jp_compliance.c $(B)/libhotdog.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libhotdog.a $(LIBS)
@@ -57,10 +57,12 @@ asan:
 	$(MAKE) B=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
 # The same tests with ThreadSanitizer (workers, delivery reports, spool, metrics, reload).
-# librdkafka itself is not instrumented; tests/tsan.supp lists what is suppressed and why.
+# librdkafka itself is not instrumented; tests/tsan.supp lists what is suppressed and why, and
+# tests/tsan_c11threads.c makes its C11 threads visible to TSan.
 tsan:
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
-	  $(MAKE) B=build/tsan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=thread" test
+	  $(MAKE) B=build/tsan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=thread" \
+	    EXTRA_LINK=$(CURDIR)/tests/tsan_c11threads.c test
 
 # The unit tests under valgrind's memcheck: no leak, no invalid access.
 valgrind: unit

@@ -206,8 +206,6 @@ static int stop(struct daemon *d) {
         log_info("shutdown: %llu message(s) received, %llu delivered, %llu failed, %llu dead-lettered, "
                  "%d purged into the spool, %d undelivered after %ld ms, %llu lost", received, delivered,
                  failed, dead, purged, undelivered, d->cfg->kafka.shutdown_timeout_ms, lost);
-        if (d->spool) spool_close(d->spool); /* says what it keeps for the next start */
-        d->spool = NULL;
         /* Every non-zero counter, from the same snapshot the metrics exports use. */
         struct stats snap = {0};
         stats_collect(&d->sources, &snap);
@@ -219,6 +217,10 @@ static int stop(struct daemon *d) {
                                       (long long)snap.v[i].value);
         stats_free(&snap);
         log_info("counters:%s", n ? line : " none");
+        if (d->spool) { /* says what it keeps for the next start */
+            spool_close(d->spool);
+            d->spool = d->sources.spool = NULL;
+        }
         if (lost || undelivered) return 1;
     }
     return 0;
