@@ -200,7 +200,7 @@ static int stop(struct daemon *d) {
                      purged);
         }
         unsigned long long received = metrics_get(M_LINES), delivered = metrics_get(M_KAFKA_DELIVERED),
-                           failed = metrics_get(M_KAFKA_FAILED),
+                           failed = metrics_get(M_KAFKA_FAILED) + metrics_get(M_KAFKA_PRODUCE_ERROR),
                            dead = metrics_get(M_DEAD_LETTERED),
                            lost = metrics_get(M_SHUTDOWN_LOST) + metrics_get(M_LOST);
         log_info("shutdown: %llu message(s) received, %llu delivered, %llu failed, %llu dead-lettered, "
