@@ -226,7 +226,7 @@ def spool_view(s):
     keys = ("lines", "udp.datagrams", "kafka.submitted", "kafka.delivered", "kafka.failed",
             "kafka.outq", "spool.appended", "spool.replayed", "spool.torn", "spool.full",
             "spool.write_errors", "spool.bytes", "spool.segments", "spool.backlog",
-            "dead_letter.written", "error.spool_full_dropped", "error.udp_kernel_drops",
+            "dead_letter.written", "error.lost", "error.spool_full_dropped", "error.udp_kernel_drops",
             "error.full_internal_queue", "error.internal_push_failed")
     return {k: s[k] for k in keys if s and k in s}
 
@@ -250,11 +250,14 @@ def send_tcp(port, data):
 
 
 class TcpStream(threading.Thread):
-    """Sends pre-built bytes over one TCP connection in big sendall chunks."""
+    """Sends pre-built bytes over one TCP connection in big sendall chunks; with min_seconds,
+    no faster than that whole stream in that time (so a fault lands in its middle however
+    fast the machine is)."""
 
-    def __init__(self, port, data, chunk=1 << 20):
+    def __init__(self, port, data, chunk=256 << 10, min_seconds=0.0):
         super().__init__(daemon=True)
         self.port, self.data, self.chunk = port, data, chunk
+        self.min_seconds = min_seconds
         self.sent_bytes = 0
         self.error = None
         self.done = threading.Event()
@@ -263,7 +266,11 @@ class TcpStream(threading.Thread):
         try:
             with socket.create_connection(("127.0.0.1", self.port)) as s:
                 mv = memoryview(self.data)
+                t0 = time.monotonic()
                 for off in range(0, len(mv), self.chunk):
+                    ahead = t0 + self.min_seconds * off / len(mv) - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
                     s.sendall(mv[off:off + self.chunk])
                     self.sent_bytes = min(off + self.chunk, len(mv))
         except OSError as e:
@@ -273,12 +280,12 @@ class TcpStream(threading.Thread):
 
 
 class EndlessTcpStream(threading.Thread):
-    """Streams seq_line(1), seq_line(2), ... over one TCP connection until stopped or the
-    connection breaks; `sent` is how many lines sendall() fully took."""
+    """Streams seq_line(1), seq_line(2), ... over one TCP connection, at most `rate` lines a
+    second, until stopped or the connection breaks; `sent` is how many lines sendall() took."""
 
-    def __init__(self, port, batch=2000, pad=40):
+    def __init__(self, port, batch=2000, pad=40, rate=100_000):
         super().__init__(daemon=True)
-        self.port, self.batch, self.pad = port, batch, pad
+        self.port, self.batch, self.pad, self.rate = port, batch, pad, rate
         self.sent = 0
         self.error = None
         self.stop_event = threading.Event()
@@ -287,7 +294,11 @@ class EndlessTcpStream(threading.Thread):
         try:
             with socket.create_connection(("127.0.0.1", self.port)) as s:
                 i = 1
+                t0 = time.monotonic()
                 while not self.stop_event.is_set():
+                    ahead = t0 + (i - 1) / self.rate - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
                     s.sendall(seq_block(i, self.batch, self.pad))
                     i += self.batch
                     self.sent = i - 1
@@ -408,16 +419,25 @@ def wait_idle(d: Daemon, timeout=60):
                      timeout, "an empty spool backlog and producer queue")
 
 
+# The shutdown summary as README documents it ("P purged into the spool ... L lost"), or as
+# issue 6 first worded it ("S spooled for the next start ... L not queued").
 SHUTDOWN_RE = re.compile(
-    r"shutdown: (\d+) message\(s\) received, (\d+) delivered, (\d+) failed, (\d+) dead-lettered, "
-    r"(\d+) spooled for the next start, (\d+) undelivered after (\d+) ms, (\d+) not queued")
+    r"shutdown: (?P<received>\d+) message\(s\) received, (?P<delivered>\d+) delivered, "
+    r"(?P<failed>\d+) failed, (?P<dead_lettered>\d+) dead-lettered, "
+    r"(?:(?P<purged>\d+) purged into the spool|(?P<spooled>\d+) spooled for the next start), "
+    r"(?P<undelivered>\d+) undelivered after (?P<ms>\d+) ms, "
+    r"(?:(?P<lost>\d+) lost|(?P<not_queued>\d+) not queued)")
+KEPT_RE = re.compile(r"spool: (\d+) byte\(s\) in (\d+) segment\(s\) kept in (\S+) for the next start")
 
 
 def shutdown_summary(h: Hotdog):
-    """The shutdown line's figures as a dict (None if absent)."""
-    m = SHUTDOWN_RE.search(h.output())
+    """The shutdown line's figures as a dict (absent fields are None), plus "kept_bytes" from
+    the spool's "kept ... for the next start" line; None if there is no shutdown line."""
+    out = h.output()
+    m = SHUTDOWN_RE.search(out)
     if not m:
         return None
-    keys = ("received", "delivered", "failed", "dead_lettered", "spooled", "undelivered",
-            "ms", "not_queued")
-    return dict(zip(keys, map(int, m.groups())))
+    d = {k: (int(v) if v is not None else None) for k, v in m.groupdict().items()}
+    k = KEPT_RE.search(out)
+    d["kept_bytes"] = int(k.group(1)) if k else None
+    return d
