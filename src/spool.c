@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -162,6 +163,7 @@ struct spool {
     unsigned cur;        /* slot being written, 0 = none yet */
     uint64_t next_id;
     uint64_t bytes;      /* all segment files (under lock) */
+    unsigned nused;      /* slots in use (under lock) */
     int dirty;           /* written since the last fsync (interval policy) */
     int64_t synced_ms;
     /* reader */
@@ -201,9 +203,15 @@ static unsigned free_slot(struct spool *s) {
 static void gauges(struct spool *s) {
     unsigned n = 0;
     for (unsigned i = 1; i < s->nslots; i++) n += (unsigned)s->segs[i].used;
+    s->nused = n;
     atomic_store(&s->bytes_gauge, s->bytes);
     atomic_store(&s->segments_gauge, n);
 }
+
+/* Sealing a segment early (on time, so that acknowledged data is deleted soon) is only done
+ * while slots are plentiful: unacknowledged small segments must not use them all up and make
+ * the spool "full" far below max_bytes. Locked. */
+static int slots_plentiful(const struct spool *s) { return s->nused + 1 < s->nslots / 2; }
 
 static int write_all(int fd, const char *p, size_t n) {
     while (n) {
@@ -263,7 +271,8 @@ int spool_commit(struct spool *s, const char *data, size_t len, unsigned nrecs) 
      * data is deleted soon (not while Kafka is away: that would only make many small files). */
     int rotate = g && g->bytes > MAGIC_LEN &&
                  (g->bytes + len > s->o.segment_bytes ||
-                  (s->rd == s->cur && clock_ms() - g->opened_ms >= ROTATE_MS));
+                  (s->rd == s->cur && clock_ms() - g->opened_ms >= ROTATE_MS && slots_plentiful(s)));
+    if (rotate && s->nused + 1 >= s->nslots) rotate = 0; /* no slot: grow this one (max_bytes holds) */
     if (s->bytes + len + (rotate || !g ? MAGIC_LEN : 0) > s->o.max_bytes) {
         pthread_mutex_unlock(&s->lock);
         atomic_fetch_add(&s->full, 1);
@@ -346,11 +355,18 @@ static unsigned next_to_read(struct spool *s) {
     return best;
 }
 
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 /* The reader met a record it cannot use at rd_off: everything from there on is dropped. */
-static void tear(struct spool *s, struct seg *g, uint64_t size) {
+static void tear(struct spool *s, struct seg *g) {
     char path[4096];
     seg_path(s, g->id, path, sizeof path);
-    uint64_t dropped = size - s->rd_off;
+    pthread_mutex_lock(&s->lock);
+    uint64_t dropped = g->bytes - s->rd_off; /* now, not when read: the live one grows */
+    pthread_mutex_unlock(&s->lock);
     log_error("spool: segment %s: torn record at offset %" PRIu64 " (%" PRIu64 " bytes dropped), truncated",
               path, s->rd_off, dropped);
     if (g->rfd < 0 || ftruncate(g->rfd, (off_t)s->rd_off) < 0)
@@ -368,11 +384,6 @@ static void tear(struct spool *s, struct seg *g, uint64_t size) {
     pthread_mutex_unlock(&s->lock);
 }
 
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Hands out the records of [rd_off, avail) of the segment being read. Returns 1 if it made
  * progress, 0 if not, -1 when stopping. */
 static int read_some(struct spool *s, struct seg *g, uint64_t avail, int sealed) {
@@ -382,6 +393,7 @@ static int read_some(struct spool *s, struct seg *g, uint64_t avail, int sealed)
         g->rfd = open(path, O_RDWR | O_CLOEXEC);
         if (g->rfd < 0) {
             log_limited(L_ERROR, "spool: cannot open %s: %s", path, strerror(errno));
+            sleep_ms(IDLE_WAIT_MS); /* do not spin; the operator may fix permissions */
             return 0;
         }
     }
@@ -414,7 +426,7 @@ static int read_some(struct spool *s, struct seg *g, uint64_t avail, int sealed)
             used = -1;
         }
         if (used < 0) {
-            tear(s, g, avail);
+            tear(s, g);
             return 1;
         }
         if (g->old) r.recv_us = 0;
@@ -457,7 +469,7 @@ static void *replay_main(void *arg) {
         pthread_mutex_lock(&s->lock);
         /* Seal a quiet current segment once read, so that it can be deleted when acked. */
         if (s->cur && s->rd == s->cur && s->rd_off == s->segs[s->cur].bytes &&
-            clock_ms() - s->segs[s->cur].opened_ms >= ROTATE_MS)
+            clock_ms() - s->segs[s->cur].opened_ms >= ROTATE_MS && slots_plentiful(s))
             seal_current(s);
         collect(s);
         if (!s->rd) {
@@ -525,8 +537,8 @@ static void read_cursor(struct spool *s, uint64_t *id, uint64_t *off) {
     if (!f) return;
     if (fscanf(f, "%" SCNu64 " %" SCNu64, id, off) != 2) *id = *off = 0;
     fclose(f);
-    /* Valid once: a crash before the next clean stop must replay that segment whole. */
-    unlink(path);
+    /* It stays: what it says (records before off in segment id are resolved) stays true, and
+     * ids are never reused. spool_close replaces it. */
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -560,9 +572,12 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen) {
     size_t nids = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        char *end;
-        unsigned long long id = strtoull(e->d_name, &end, 10);
-        if (end == e->d_name || strcmp(end, ".seg") || !id) continue;
+        /* Exactly what seg_path writes: 20 digits and ".seg". Anything else is not ours. */
+        if (strlen(e->d_name) != 24 || strcmp(e->d_name + 20, ".seg") ||
+            strspn(e->d_name, "0123456789") != 20)
+            continue;
+        unsigned long long id = strtoull(e->d_name, NULL, 10);
+        if (!id || id == ULLONG_MAX) continue;
         if (nids == cap) {
             cap = cap ? cap * 2 : 64;
             ids = realloc(ids, cap * sizeof *ids);
@@ -571,7 +586,7 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen) {
         ids[nids++] = id;
     }
     closedir(d);
-    qsort(ids, nids, sizeof *ids, cmp_u64);
+    if (nids) qsort(ids, nids, sizeof *ids, cmp_u64);
     uint64_t want = o->max_bytes / o->segment_bytes + 16 + nids;
     s->nslots = (unsigned)(want + 1 < MAX_SLOTS ? want + 1 : MAX_SLOTS);
     s->segs = calloc(s->nslots, sizeof *s->segs);
@@ -648,19 +663,32 @@ void spool_stats(struct spool *s, struct spool_stats *st) {
 
 uint64_t spool_pending(struct spool *s) { return atomic_load(&s->backlog); }
 
-/* Keeps the reader's position for the next start, if everything before it in its segment
- * was resolved (else that segment is replayed whole: duplicates rather than a loss). */
+/* Keeps, for the next start, where reading must resume in the oldest unfinished segment:
+ * the reader's position if it is in that segment and everything it handed out there is
+ * resolved, else where this run started reading it (else that segment is replayed whole:
+ * duplicates rather than a loss). Locked. */
 static void write_cursor(struct spool *s) {
     char path[4096], tmp[4200];
     snprintf(path, sizeof path, "%s/cursor", s->dir);
-    struct seg *g = s->rd ? &s->segs[s->rd] : NULL;
-    if (!g || !g->used || g->read_done || s->rd_off <= g->start ||
-        atomic_load(&g->resolved) != g->produced)
+    struct seg *g = NULL;
+    for (unsigned i = 1; i < s->nslots; i++)
+        if (s->segs[i].used && !s->segs[i].read_done && (!g || s->segs[i].id < g->id)) g = &s->segs[i];
+    uint64_t off = 0;
+    if (g) {
+        off = g->start;
+        if (s->rd && g == &s->segs[s->rd] && atomic_load(&g->resolved) == g->produced) off = s->rd_off;
+    }
+    if (off <= MAGIC_LEN) {
+        unlink(path);
         return;
+    }
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f) return;
-    fprintf(f, "%" PRIu64 " %" PRIu64 "\n", g->id, s->rd_off);
+    if (!f) {
+        log_error("spool: cannot write %s: %s (the next start replays more than needed)", tmp, strerror(errno));
+        return;
+    }
+    fprintf(f, "%" PRIu64 " %" PRIu64 "\n", g->id, off);
     fflush(f);
     fsync(fileno(f));
     fclose(f);
@@ -673,13 +701,12 @@ void spool_close(struct spool *s) {
     pthread_mutex_lock(&s->lock);
     seal_current(s);
     if (s->rd && s->rd_off >= s->segs[s->rd].bytes) s->segs[s->rd].read_done = 1;
-    write_cursor(s);
-    collect(s);
-    /* Segments not read at all and empty (magic only) are done too. */
+    /* Segments with nothing left to read (magic only, or read to the end) are done too. */
     for (unsigned i = 1; i < s->nslots; i++) {
         struct seg *g = &s->segs[i];
-        if (g->used && g->bytes <= g->start && !g->produced) g->read_done = 1;
+        if (g->used && i != s->rd && g->bytes <= g->start) g->read_done = 1;
     }
+    write_cursor(s);
     collect(s);
     uint64_t left = s->bytes;
     unsigned n = 0;
