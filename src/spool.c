@@ -267,11 +267,12 @@ int spool_commit(struct spool *s, const char *data, size_t len, unsigned nrecs) 
     if (!len) return 0;
     pthread_mutex_lock(&s->lock);
     struct seg *g = s->cur ? &s->segs[s->cur] : NULL;
-    /* Full segments are sealed; so are old ones the reader has caught up with, so that acked
-     * data is deleted soon (not while Kafka is away: that would only make many small files). */
+    /* Full segments are sealed; so are segments older than ROTATE_MS, so that acknowledged
+     * data is deleted soon and a crash replays (duplicates) about a second of traffic, not a
+     * whole segment. */
     int rotate = g && g->bytes > MAGIC_LEN &&
                  (g->bytes + len > s->o.segment_bytes ||
-                  (s->rd == s->cur && clock_ms() - g->opened_ms >= ROTATE_MS && slots_plentiful(s)));
+                  (clock_ms() - g->opened_ms >= ROTATE_MS && slots_plentiful(s)));
     if (rotate && s->nused + 1 >= s->nslots) rotate = 0; /* no slot: grow this one (max_bytes holds) */
     if (s->bytes + len + (rotate || !g ? MAGIC_LEN : 0) > s->o.max_bytes) {
         pthread_mutex_unlock(&s->lock);

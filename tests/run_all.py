@@ -73,6 +73,8 @@ def main():
         for i in range(3):
             totals[i] += res[i]
 
+    figures = Path(os.environ.get("HOTDOG_FIGURES", ROOT / "build" / "test-output" / "fault-figures.txt"))
+    figures.unlink(missing_ok=True)
     for t in sorted(b.glob("test_*")):
         if os.access(t, os.X_OK) and t.is_file():
             add(run_binary([t]))
@@ -80,6 +82,9 @@ def main():
     if not a.no_e2e:
         add(run_pytest(b, a.pytest_args))
     passed, failed, skipped = totals
+    if figures.exists():  # written by tests/e2e/test_faults.py
+        print("\nfault tests (real broker, exact counts):")
+        print(figures.read_text(), end="")
     print()
     print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return 1 if failed else 0

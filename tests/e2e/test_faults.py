@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import faults_helpers as fh
-from conftest import unique_topic
+from conftest import ROOT, unique_topic
 from faults_helpers import Daemon, seq_block, tally
 
 SPOOL_DEFAULTS = {"max_bytes": 1 << 30, "segment_bytes": 8 << 20}
@@ -53,10 +53,19 @@ def make(daemons, tmp_path, kafka, **kw):
     return d
 
 
+# The figures also go to a file that tests/run_all.py prints at the end of `make test`, so
+# a reader of the CI log sees them without pytest -s.
+FIGURES = Path(os.environ.get("HOTDOG_FIGURES", ROOT / "build" / "test-output" / "fault-figures.txt"))
+
+
 def report(t, note=""):
     print(t.line(), flush=True)
     if note:
         print(note, flush=True)
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    with open(FIGURES, "a") as f:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0].split("::")[-1]
+        f.write(f"{test}: {t.line()}" + (f" ({note})" if note else "") + "\n")
 
 
 # --------------------------------------------------------------------------- 1
