@@ -21,7 +21,7 @@ OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test unit asan tsan valgrind fuzz bench run clean install kafka-start kafka-stop
+.PHONY: all test unit asan tsan valgrind fuzz bench run clean install kafka-start kafka-stop abuse
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -72,6 +72,12 @@ valgrind: unit
 	    --error-exitcode=1 $$t > $(B)/valgrind-$$(basename $$t).log 2>&1 || { cat $(B)/valgrind-$$(basename $$t).log; exit 1; }; \
 	  tail -1 $(B)/valgrind-$$(basename $$t).log; \
 	done
+
+# Black-box abuse suite (issue 7): hostile input while a good client streams; a real broker is
+# started if none answers on KAFKA_PORT. HOTDOG=path tests another binary (e.g. the ASan build).
+# Prints one line per case and a summary; per-case results in build/abuse-results.json.
+abuse: all
+	HOTDOG="$(or $(HOTDOG),$(B)/hotdog)" PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -p no:cacheprovider -q -rN --tb=short tests/abuse $(ABUSE_ARGS)
 
 # libFuzzer targets, one per parser; FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 30
