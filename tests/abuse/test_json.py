@@ -1,0 +1,138 @@
+"""Abuse: JSON bombs against JMESPath rules (100,000-level nesting, arrays and objects as large
+as max_message_size = 8 MiB allows), while a good client streams.
+
+Rules: the good client's rule first, then `jmespath: 'a.b'` (forward) and `jmespath:
+'[*].a.b'` (stop). A message no rule forwards is counted in `unmatched`; a JMESPath evaluation
+that hits a limit in `error.match`. There is no catch-all: bombs are never produced to Kafka.
+"""
+import threading
+
+from conftest import SLOW, poll, send_raw
+
+MAX = 8 << 20
+HDR = b"<13>1 2026-11-30T00:00:00Z badhost badapp - - - "
+RULES = ["  - jmespath: 'a.b'", "    actions:", "      - {type: forward}",
+         "  - jmespath: '[*].a.b'", "    actions:", "      - {type: stop}"]
+LISTEN = [{"max_message_size": MAX}]
+WORKERS = "  workers: 2"  # the bounds below are for two workers, whatever the core count
+# Two concurrent 8 MiB bombs (one per worker on this 2-core machine): 64 MB of baseline plus
+# 28 bytes of parsed JSON per byte of input per worker, 2 x 28 x 8 MiB = 448 MB.
+HUGE_RSS_MB = 512
+
+
+def control(c, tag):
+    """A small JSON message the 'a.b' rule forwards: the JMESPath rules still work."""
+    send_raw(c.port, HDR + b'{"a":{"b":"' + tag.encode() + b'"}}\n')
+    c.expect_bad(f"control message {tag} forwarded by the JMESPath rule",
+                 lambda d: tag.encode() in d)
+
+
+def send_concurrently(port, messages):
+    errs = []
+
+    def one(m):
+        _, _, err = send_raw(port, [m[i:i + (1 << 20)] for i in range(0, len(m), 1 << 20)])
+        if err:
+            errs.append(err)
+    ts = [threading.Thread(target=one, args=(m,)) for m in messages]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return errs
+
+
+def bombs_on_both_workers(c, bomb, workers=2):
+    """Sends `workers` copies of bomb so that every worker parses one at the same time. Which
+    worker accepts a connection is the kernel's choice (EPOLLEXCLUSIVE), but a worker busy
+    parsing a bomb cannot accept: each next connection is opened only once /stats shows one
+    more line in the rules and not finished (lines - forwarded - unmatched), so it goes to an
+    idle worker. Returns the largest number of bombs seen in the rules at once."""
+    def inflight():
+        v = c.counters("lines", "rule.0.matched", "rule.1.matched", "unmatched")
+        return v["lines"] - v["rule.0.matched"] - v["rule.1.matched"] - v["unmatched"]
+
+    def steady(k):
+        # k lines in flight on 3 polls in a row: a good line is in the rules for microseconds.
+        return lambda: all(inflight() >= k for _ in range(3))
+    socks, most = [], 0
+    try:
+        for k in range(1, workers + 1):
+            _, s, err = send_raw(c.port, [bomb[i:i + (1 << 20)] for i in range(0, len(bomb), 1 << 20)],
+                                 close=None)
+            assert err is None, f"daemon dropped a bomb's connection: {err}"
+            socks.append(s)
+            try:
+                poll(steady(k), 20 * SLOW, interval=0.01, what=f"{k} bomb(s) in the rules at once")
+                most = k
+            except TimeoutError:
+                break
+    finally:
+        for s in socks:
+            s.close()
+    return most
+
+
+def test_json_deep_arrays(abuse):
+    with abuse.case("json_deep_arrays", rss_mb=64, listeners=LISTEN, rules=RULES, extra_global=WORKERS,
+                    catch_all=False) as c:
+        c.start()
+        bombs = [b"[" * 100_000,                              # unbalanced
+                 b"[" * 100_000 + b"]" * 100_000,             # balanced, 100,000 deep
+                 b"[" * 2000 + b"]" * 2000,                   # deep, within parsers' limits
+                 b'[{"a":' * 50_000 + b"1" + b"}]" * 50_000]  # alternating
+        errs = send_concurrently(c.port, [HDR + b + b"\n" for b in bombs])
+        assert not errs, f"daemon dropped a connection: {errs}"
+        control(c, "deep-arrays-control")
+        c.note(f"{len(bombs)} nested arrays, 2,000 .. 100,000 levels deep")
+        c.expect_counter("unmatched", len(bombs), exact=True)
+
+
+def test_json_deep_objects(abuse):
+    with abuse.case("json_deep_objects", rss_mb=192, listeners=LISTEN, rules=RULES, extra_global=WORKERS,
+                    catch_all=False) as c:
+        c.start()
+        wide = b"{" + b",".join(b'"k%07d":0' % i for i in range(620_000)) + b"}"
+        bombs = [b'{"x":' * 100_000 + b"1" + b"}" * 100_000,   # 100,000 deep
+                 b'{"a":' * 100_000,                            # unbalanced, a.a.a...
+                 b'{"a":' * 2000 + b"{}" + b"}" * 2000,         # within limits: a.b is null
+                 wide]
+        assert len(bombs[3]) <= MAX - len(HDR) and bombs[3].endswith(b"}")
+        errs = send_concurrently(c.port, [HDR + b + b"\n" for b in bombs])
+        assert not errs, f"daemon dropped a connection: {errs}"
+        control(c, "deep-objects-control")
+        c.note(f"objects 100,000 deep (closed and unclosed), 2,000 deep, and one with 620,000 "
+               f"keys ({len(bombs[3]) >> 20} MiB)")
+        c.expect_counter("unmatched", len(bombs), exact=True)
+
+
+def test_json_huge_array(abuse):
+    n = (MAX - len(HDR) - 3) // 2
+    bomb = HDR + b"[" + b"0," * (n - 1) + b"0]"
+    assert len(bomb) <= MAX
+    with abuse.case("json_huge_array", rss_mb=HUGE_RSS_MB, listeners=LISTEN, rules=RULES, extra_global=WORKERS,
+                    catch_all=False) as c:
+        c.start()
+        most = bombs_on_both_workers(c, bomb + b"\n")
+        control(c, "huge-array-control")
+        c.note(f"2 arrays of {n:,} integers ({len(bomb) / 2**20:.2f} MiB each), "
+               f"{most} parsed at the same time")
+        # '[*].a.b' over 4 million elements hits the JMESPath step limit.
+        c.expect_counter("error.match", 2, exact=True)
+        c.expect_counter("unmatched", 2, exact=True)
+
+
+def test_json_huge_array_of_objects(abuse):
+    unit = b'{"a":{"b":1}},'
+    k = (MAX - len(HDR) - 2) // len(unit)
+    bomb = HDR + b"[" + unit * (k - 1) + unit[:-1] + b"]"
+    assert len(bomb) <= MAX
+    with abuse.case("json_huge_array_of_objects", rss_mb=HUGE_RSS_MB, listeners=LISTEN,
+                    rules=RULES, extra_global=WORKERS, catch_all=False) as c:
+        c.start()
+        most = bombs_on_both_workers(c, bomb + b"\n")
+        control(c, "objects-array-control")
+        c.note(f"2 arrays of {k:,} objects {{\"a\":{{\"b\":1}}}} ({len(bomb) / 2**20:.2f} MiB "
+               f"each), {most} parsed at the same time")
+        # '[*].a.b' matches (a list of 1s) and the rule stops: unmatched.
+        c.expect_counter("unmatched", 2, exact=True)
