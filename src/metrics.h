@@ -44,6 +44,8 @@
     X(M_TOPIC_PARSE_FAILED, "error.topic_parse_failed",                          \
       "forward actions whose rendered topic was not a valid Kafka topic name")   \
     X(M_MATCH_ERROR, "error.match", "regex or JMESPath evaluations that failed (limits)") \
+    X(M_JSON_LIMIT, "error.json_limit",                                          \
+      "JSON messages not parsed for JMESPath or merge: too many values or too deep") \
     X(M_SHUTDOWN_PARTIAL, "error.shutdown_partial",                              \
       "unfinished lines dropped when hotdog closed a connection at shutdown")    \
     X(M_RESPOOLED, "spool.respooled",                                            \

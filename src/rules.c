@@ -223,11 +223,54 @@ static struct syslog_slice field_text(const struct syslog_msg *m, enum config_fi
     return (struct syslog_slice){NULL, 0};
 }
 
+/* The number of JSON values text would make (containers, and the items or members after a
+ * comma), counted without allocating. A DOM costs about 50 times its text for small values
+ * (an 8 MiB array of {"a":{"b":1}} takes 400 MB), so that many nodes from one client message
+ * would let any sender exhaust memory: above RULES_JSON_MAX_NODES the text is not parsed. */
+static size_t json_nodes(const char *p, size_t n) {
+    size_t nodes = 1;
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[' || c == ',' || c == ':') {
+            nodes++;
+        }
+    }
+    return nodes;
+}
+
+/* Parses text as a JSON object or array within the limits: NULL if it is not one, or is
+ * too large (more than RULES_JSON_MAX_NODES values) or too deep (jansson's 2048 levels);
+ * those two are counted in error.json_limit. */
+static json_t *parse_json(struct rules *r, const char *p, size_t n) {
+    size_t i = 0;
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++;
+    if (i == n || (p[i] != '{' && p[i] != '[')) return NULL; /* most log lines: no parse at all */
+    if (json_nodes(p + i, n - i) > RULES_JSON_MAX_NODES) {
+        count(r, M_JSON_LIMIT);
+        log_limited(L_WARN, "rules: a JSON message with more than %d values was not parsed "
+                    "(error.json_limit)", RULES_JSON_MAX_NODES);
+        return NULL;
+    }
+    json_error_t e;
+    json_t *doc = json_loadb(p, n, 0, &e);
+    if (!doc && json_error_code(&e) == json_error_stack_overflow) {
+        count(r, M_JSON_LIMIT);
+        log_limited(L_WARN, "rules: a JSON message nested too deeply was not parsed (error.json_limit)");
+    }
+    return doc;
+}
+
 /* The field's text as a JSON object or array, parsed at most once per message. */
 static json_t *field_json(struct rules *r, enum config_field f, struct syslog_slice text) {
     if (!(r->json_tried & (1u << f))) {
         r->json_tried |= 1u << f;
-        r->json[f] = json_loadb(text.p, text.n, 0, NULL);
+        r->json[f] = parse_json(r, text.p, text.n);
     }
     return r->json[f];
 }
@@ -333,7 +376,7 @@ static int do_merge(struct rules *r, const struct action *a, const struct syslog
                     int filled) {
     json_t *doc;
     if (filled) {
-        doc = json_loadb(r->out.p, r->out.len, 0, NULL);
+        doc = parse_json(r, r->out.p, r->out.len);
     } else {
         /* Take the parsed msg over (it is modified), so a later rule parses afresh. */
         doc = field_json(r, FIELD_MSG, field_text(m, FIELD_MSG));

@@ -9,6 +9,11 @@
 #include "metrics.h"
 #include "syslog.h"
 
+/* A message (or merge input) whose JSON would have more values than this is not parsed for
+ * JMESPath or merge (counted in error.json_limit): a DOM costs ~50x its text, so this bounds
+ * what one message can make a worker allocate to a few tens of MB. */
+#define RULES_JSON_MAX_NODES 200000
+
 /* Variables every template can use; ids of regex groups follow RULES_VAR_COUNT. */
 enum rules_var {
     VAR_MSG, VAR_VERSION, VAR_ISO8601, VAR_HOSTNAME, VAR_APPNAME, VAR_PROCID, VAR_MSGID,

@@ -186,6 +186,68 @@ TEST(merge_of_invalid_utf8_value_gives_replacement_character) {
     teardown(&f);
 }
 
+/* JSON bombs (abuse suite: an 8 MiB array of small objects made a worker allocate 400 MB):
+ * past RULES_JSON_MAX_NODES values, or too deep for jansson, the message is not parsed, is
+ * counted, and simply does not match; the same text within the limits does. */
+static char *json_array_of(size_t n, const char *item) {
+    size_t il = strlen(item), len = 0;
+    char *p = malloc(n * (il + 1) + 64);
+    ASSERT(p != NULL);
+    len += (size_t)sprintf(p, "<13>Oct 11 22:14:15 h app: [");
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p + len, item, il);
+        len += il;
+        p[len++] = i + 1 < n ? ',' : ']';
+    }
+    p[len] = 0;
+    return p;
+}
+
+TEST(json_bombs_are_not_parsed_and_are_counted) {
+    struct fixture f;
+    setup(&f, "  - jmespath: '[0].a'\n    field: msg\n    actions:\n      - type: forward\n        topic: ok\n");
+    /* {"a":1} is 3 values: 60,000 of them is 180,001 values, within the limit. */
+    char *fits = json_array_of(60000, "{\"a\":1}");
+    snap();
+    eval(&f, fits);
+    ASSERT_EQ_INT(f.out.forward, 1);
+    ASSERT_EQ_INT(delta(M_JSON_LIMIT), 0);
+    free(fits);
+    char *big = json_array_of(RULES_JSON_MAX_NODES / 3 + 1000, "{\"a\":1}");
+    snap();
+    eval(&f, big);
+    ASSERT_EQ_INT(f.out.forward, 0);
+    ASSERT_EQ_INT(delta(M_JSON_LIMIT), 1);
+    ASSERT_EQ_INT(delta(M_UNMATCHED), 1);
+    free(big);
+    /* Commas and brackets inside strings are not values. */
+    char *strings = json_array_of(1000, "{\"a\":\"[,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\\\"]\"}");
+    snap();
+    eval(&f, strings);
+    ASSERT_EQ_INT(f.out.forward, 1);
+    ASSERT_EQ_INT(delta(M_JSON_LIMIT), 0);
+    free(strings);
+    /* 100,000 levels of nesting: jansson stops at 2048, counted the same way. */
+    size_t depth = 100000;
+    char *deep = malloc(depth * 2 + 64);
+    ASSERT(deep != NULL);
+    size_t len = (size_t)sprintf(deep, "<13>Oct 11 22:14:15 h app: ");
+    memset(deep + len, '[', depth);
+    memset(deep + len + depth, ']', depth);
+    deep[len + 2 * depth] = 0;
+    snap();
+    eval(&f, deep);
+    ASSERT_EQ_INT(f.out.forward, 0);
+    ASSERT_EQ_INT(delta(M_JSON_LIMIT), 1);
+    free(deep);
+    /* Not JSON at all: not parsed, not counted as a limit. */
+    snap();
+    eval(&f, "<13>Oct 11 22:14:15 h app: [INFO] started");
+    ASSERT_EQ_INT(f.out.forward, 0);
+    ASSERT_EQ_INT(delta(M_JSON_LIMIT), 0);
+    teardown(&f);
+}
+
 TEST(merge_target_not_json_stops_rule_processing) {
     struct fixture f;
     setup(&f, "  - regex: '.*'\n    actions:\n      - type: merge\n        json: {a: 1}\n"
@@ -388,7 +450,8 @@ int main(int argc, char **argv) {
         TEST_ENTRY(absent_field_does_not_match_and_fields_are_selectable),
         TEST_ENTRY(invalid_rendered_topic_is_counted_and_next_rule_runs),
         TEST_ENTRY(no_rules_means_default_topic), TEST_ENTRY(template_errors_name_file_line_and_key),
-        TEST_ENTRY(message_json_is_parsed_at_most_once), TEST_ENTRY(template_syntax)};
+        TEST_ENTRY(message_json_is_parsed_at_most_once), TEST_ENTRY(template_syntax),
+        TEST_ENTRY(json_bombs_are_not_parsed_and_are_counted)};
     metrics_init(1);
     int rc = test_run("rules", argc, argv, tests, sizeof tests / sizeof tests[0]);
     metrics_free();
