@@ -47,10 +47,10 @@ $(B)/jp_compliance: tests/jp_compliance.c $(B)/libhotdog.a
 
 unit: $(UNIT_BINS) $(B)/jp_compliance
 
-# Everything CI runs: unit tests, the JMESPath compliance suite, and the end-to-end tests
-# against a real Kafka broker (started by the tests if it is not running).
+# Unit tests, the JMESPath compliance suite, and the end-to-end tests against a real Kafka
+# broker (started by the tests if it is not running). TEST_ARGS go to pytest (e.g. -k NAME).
 test: all unit
-	python3 tests/run_all.py --build $(B) --jmespath-suite $(JMESPATH_SUITE)
+	python3 tests/run_all.py --build $(B) --jmespath-suite $(JMESPATH_SUITE) -- $(TEST_ARGS)
 
 # The same tests with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:
