@@ -77,7 +77,10 @@ valgrind: unit
 # started if none answers on KAFKA_PORT. HOTDOG=path tests another binary (e.g. the ASan build).
 # Prints one line per case and a summary; per-case results in build/abuse-results.json.
 abuse: all
-	HOTDOG="$(or $(HOTDOG),$(B)/hotdog)" PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -p no:cacheprovider -q -rN --tb=short tests/abuse $(ABUSE_ARGS)
+	@rm -f build/abuse-results.json; \
+	HOTDOG="$(or $(HOTDOG),$(B)/hotdog)" PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -p no:cacheprovider -q -rN --tb=short tests/abuse $(ABUSE_ARGS); rc=$$?; \
+	python3 -c 'import json; d = json.load(open("build/abuse-results.json")); print("%d passed, %d failed" % (d["passed"], d["cases_tried"] - d["passed"]))' \
+	  || echo "0 passed, 1 failed"; exit $$rc
 
 # libFuzzer targets, one per parser; FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 30
