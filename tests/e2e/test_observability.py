@@ -206,7 +206,7 @@ def test_readyz_follows_the_broker(tmp_path):
     finally:
         if h:
             h.stop()
-        kafka("stop")
+        kafka("reset")  # stops it and removes its data dir: nothing left in .kafka/
 
 
 def test_status_page_shows_live_throughput_in_chromium(hotdog, tmp_path):
