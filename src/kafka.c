@@ -162,8 +162,21 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
         if (t) owned_add(&t->delivered, 1);
         record_latency(k, recv_us);
     } else {
-        /* A purge at shutdown is our doing, not a failure: the message goes to the spool. */
-        if (m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+        /* A purge at shutdown is our doing, not a failure: the message goes to the spool. One
+         * that came from the spool is written again if there is room (so that its old segment
+         * can go and the next start resumes exactly); if not, it is left unresolved: its
+         * segment is kept and replayed whole at the next start (duplicates, never a loss). */
+        int purged = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+        if (purged && slot) {
+            const char *topic = rd_kafka_topic_name(m->rkt);
+            struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = m->key,
+                                  .key_len = m->key_len, .payload = m->payload, .len = m->len};
+            if (spool_append(k->spool, &r) < 0) return;
+            metrics_add_any(M_RESPOOLED, 1);
+            spool_resolve(k->spool, slot);
+            return;
+        }
+        if (!purged) {
             metrics_add(k->shard, M_KAFKA_FAILED, 1);
             if (t) owned_add(&t->failed, 1);
             count_error(k, m->err);
