@@ -221,10 +221,12 @@ def test_status_page_shows_live_throughput_in_chromium(hotdog, tmp_path):
     def stream():
         with socket.create_connection(("127.0.0.1", h.port)) as s:
             i = 0
+            # A steady trickle, not bursts: Chromium's virtual clock can make two polls of
+            # /stats a few real milliseconds apart, and both must see the count move.
             while not stop.is_set():
-                s.sendall(b"".join(f"<13>Oct 11 22:14:15 h app: keep {i + k}\n".encode() for k in range(200)))
-                i += 200
-                time.sleep(0.01)
+                s.sendall(b"".join(f"<13>Oct 11 22:14:15 h app: keep {i + k}\n".encode() for k in range(10)))
+                i += 10
+                time.sleep(0.0005)
 
     t = threading.Thread(target=stream)
     t.start()
