@@ -5,7 +5,7 @@ import resource
 import socket
 import time
 
-from conftest import consume
+from conftest import HOTDOG, consume
 
 
 def rss_kb(pid):
@@ -50,8 +50,10 @@ def test_10000_idle_connections_and_one_active_sender(hotdog):
         msgs = consume(h.topic, n + 1000)
         active_msgs = sorted(int(m["payload"].split()[1]) for m in msgs if m["payload"].startswith("active"))
         assert active_msgs == list(range(1000))
-        # Generous bound: the point is that an idle connection costs no read buffer.
-        assert per_conn < 4096, f"{per_conn:.0f} bytes per idle connection"
+        # Generous bound: the point is that an idle connection costs no read buffer (64 KiB).
+        # ThreadSanitizer's allocator adds its own per-allocation overhead.
+        bound = 8192 if os.path.basename(os.path.dirname(os.path.abspath(HOTDOG))) == "tsan" else 4096
+        assert per_conn < bound, f"{per_conn:.0f} bytes per idle connection"
     finally:
         for s in idle:
             s.close()
