@@ -21,7 +21,7 @@ OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test unit asan tsan valgrind fuzz bench run clean install kafka-start kafka-stop abuse
+.PHONY: all test unit asan tsan valgrind fuzz bench bench-engine run clean install kafka-start kafka-stop abuse
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -104,13 +104,47 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard src/*.h)
 	@mkdir -p build/fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -Isrc -o $@ $< $(FUZZ_SRCS) $(LIBS)
 
-# End-to-end throughput against the local broker (see README, Benchmarks).
+# Benchmarks (bench/, README "Benchmarks"). `make bench`: hotdog side by side with rsyslog,
+# syslog-ng and the raw producer (kcat -P), end to end through a private broker on
+# BENCH_KAFKA_PORT (wiped before and after; BENCH_KEEP_BROKER=1 keeps it running), ~5 min.
+# `make bench-engine`: framing + parsing + rules on one core, and where the cycles go.
+# Both write bench/results/ (results.json, summary.md, throughput.png, engine-profile.md).
+# Quick run: make bench BENCH_LINES=200000 BENCH_RUNS=1.
+BENCH_KAFKA_PORT ?= 19492
+BENCH_KAFKA_CONTROLLER_PORT ?= $(shell echo $$(($(BENCH_KAFKA_PORT) + 1)))
+BENCH_LINES ?= 1000000
+BENCH_RUNS ?= 5
+# The broker gets Kafka's own production JVM defaults (kafka-server-start.sh: G1, 1 GB heap)
+# rather than kafka-local's start-up-time flags.
+BENCH_KAFKA_JVM ?= -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15
+BENCH_KAFKA = KAFKA_PORT=$(BENCH_KAFKA_PORT) KAFKA_CONTROLLER_PORT=$(BENCH_KAFKA_CONTROLLER_PORT) \
+  KAFKA_HEAP=1g KAFKA_JVM_PERF_OPTS="$(BENCH_KAFKA_JVM)" scripts/kafka-local
+
 $(B)/sender: bench/sender.c
 	$(CC) -O2 $(WARN) -o $@ $< -lpthread
 
-bench: all $(B)/sender
-	scripts/kafka-local start
-	bench/hotdog-e2e.sh -n 500000 -r 3 0 5 25
+$(B)/bench/hwm: bench/hwm.c
+	@mkdir -p $(@D)
+	$(CC) -O2 $(WARN) $(shell pkg-config --cflags rdkafka) -o $@ $< $(shell pkg-config --libs rdkafka)
+
+$(B)/bench/probe: bench/probe.c
+	@mkdir -p $(@D)
+	$(CC) -O2 $(WARN) $(shell pkg-config --cflags rdkafka) -o $@ $< $(shell pkg-config --libs rdkafka)
+
+$(B)/bench/engine: bench/engine.c $(B)/libhotdog.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libhotdog.a $(LIBS)
+
+bench: all $(B)/sender $(B)/bench/hwm $(B)/bench/probe
+	bench/setup-peers.sh
+	$(BENCH_KAFKA) reset
+	$(BENCH_KAFKA) start
+	BENCH_LINES=$(BENCH_LINES) BENCH_RUNS=$(BENCH_RUNS) python3 bench/bench.py --build $(B) \
+	  --kafka-port $(BENCH_KAFKA_PORT); rc=$$?; \
+	  [ "$(BENCH_KEEP_BROKER)" = 1 ] || $(BENCH_KAFKA) reset; exit $$rc
+
+bench-engine: $(B)/bench/engine
+	BENCH_LINES=$(BENCH_LINES) python3 bench/engine.py --build $(B)
 
 # Quickstart: install what is missing, build, start a local Kafka, run on the example config.
 run:

@@ -1,0 +1,737 @@
+#!/usr/bin/env python3
+"""bench/bench.py - `make bench`: hotdog side by side with rsyslog, syslog-ng and the raw
+producer limit (kcat -P), end to end through one local Kafka broker with acks=all.
+
+Every contender gets the same pre-framed corpus (bench/gen-corpus.py: N RFC 5424 lines of
+~200 bytes, half plain text, half JSON) on its own port over K TCP connections from
+bench/sender.c, and writes the message body to its own fresh topic. A run's wall time goes from
+the sender's first write (after its connections are up) to the moment the sum of the topic's
+high watermarks reaches N (bench/hwm.c polls it every 5 ms over one persistent connection).
+Runs are interleaved (each repetition runs every contender, in a rotated order), so the noise
+of a shared machine hits them alike; results are medians with min-max, and ratios are taken
+between runs of the same repetition.
+
+Also measured: CPU seconds of the contender process (utime+stime from /proc/PID/stat, before
+the first byte and after the last ack) and of the broker, peak RSS (VmHWM); hotdog's
+receive->ack latency p50/p99 at half its peak rate (its Prometheus histogram); hotdog with
+1,000 connections all sending (RSS); hotdog with syslog-ng's loggen as the sender.
+
+Raw per-run records go to build/bench/runs.jsonl; the summary to bench/results/ (results.json
+"e2e" section, summary.md and throughput.png via bench/report.py).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, "bench", "configs")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+CONTENDERS = {
+    "hotdog": "hotdog, catch-all rule",
+    "hotdog-rules": "hotdog, rules (regex + JMESPath + merge)",
+    "rsyslog": "rsyslog imptcp -> omkafka",
+    "syslog-ng": "syslog-ng network() -> kafka-c()",
+    "kcat": "kcat -P (raw producer limit)",
+    "hotdog-loggen": "hotdog, catch-all, loggen as the sender",
+    "probe": "librdkafka alone (bench/probe.c), same rate",
+}
+DEFAULT_ORDER = ["hotdog", "rsyslog", "syslog-ng", "kcat", "hotdog-rules", "hotdog-loggen"]
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def proc_cpu(pid):
+    """utime+stime of every thread of pid, in seconds, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def machine_cpu():
+    """(busy, steal) CPU seconds of the whole machine since boot, all cores together."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...
+    return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK, v[7] / CLK_TCK
+
+
+def proc_status(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])  # kB
+    except OSError:
+        pass
+    return None
+
+
+def child_cpu(p):
+    """Waits for child p; its user+system CPU seconds."""
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return ru.ru_utime + ru.ru_stime
+
+
+def med(v):
+    return statistics.median(v) if v else None
+
+
+def summarise(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": med(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+class Hwm:
+    """bench/hwm.c as a coprocess: one librdkafka handle for the whole benchmark."""
+
+    def __init__(self, exe, broker):
+        self.p = subprocess.Popen([exe, broker], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True, bufsize=1)
+
+    def ask(self, cmd):
+        self.p.stdin.write(cmd + "\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline().split()
+        if not line:
+            raise RuntimeError(f"hwm died answering {cmd!r}")
+        return line
+
+    def create(self, topic):
+        a = self.ask(f"create {topic}")
+        if a[0] != "ok":
+            raise RuntimeError(" ".join(a))
+
+    def wait(self, topic, n, secs):
+        a = self.ask(f"wait {topic} {n} {secs}")
+        return a[0] == "done", float(a[1]), int(a[2])
+
+    def count(self, topic):
+        return int(self.ask(f"count {topic}")[1])
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.b = os.path.abspath(a.build)
+        self.work = os.path.join(self.b, "bench")
+        self.logs = os.path.join(self.work, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+        self.broker = f"127.0.0.1:{a.kafka_port}"
+        self.runid = time.strftime("%H%M%S")
+        self.seq = 0
+        self.raw = open(os.path.join(self.work, "runs.jsonl"), "a")
+        self.sng = os.path.join(self.b, "syslog-ng")
+        self.records = []
+
+    # ------------------------------------------------------------------ inputs
+    def corpus(self):
+        n = self.a.lines
+        path = os.path.join(self.work, f"corpus-{n}.txt")
+        if not os.path.exists(path):
+            log(f"generating {path}")
+            with open(path + ".tmp", "wb") as f:
+                subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen-corpus.py"), str(n)],
+                               stdout=f, check=True)
+            os.rename(path + ".tmp", path)
+        bodies = os.path.join(self.work, f"bodies-{n}.txt")
+        if not os.path.exists(bodies):
+            with open(path, "rb") as f, open(bodies + ".tmp", "wb") as out:
+                out.writelines(line.split(b" ", 7)[7] for line in f)
+            os.rename(bodies + ".tmp", bodies)
+        k = self.a.conns
+        lg = os.path.join(self.work, f"loggen-{n}-{k}.txt")  # every loggen connection sends all of it
+        if not os.path.exists(lg):
+            with open(path, "rb") as f, open(lg + ".tmp", "wb") as out:
+                for i, line in enumerate(f):
+                    if i >= n // k:
+                        break
+                    out.write(line)
+            os.rename(lg + ".tmp", lg)
+        self.corpus_path, self.bodies_path, self.loggen_path = path, bodies, lg
+        self.corpus_bytes = os.path.getsize(path)
+        self.bodies_bytes = os.path.getsize(bodies)
+
+    def render(self, template, out, **kv):
+        with open(os.path.join(CONFIGS, template)) as f:
+            text = f.read()
+        for k, v in kv.items():
+            text = text.replace(f"@{k}@", str(v))
+        with open(out, "w") as f:
+            f.write(text)
+        return out
+
+    # ------------------------------------------------------------- contenders
+    def start(self, name, topic, port, conns, tag):
+        """Starts contender name listening on port; returns (Popen, extra info)."""
+        cfgdir = os.path.join(self.work, "cfg")
+        os.makedirs(cfgdir, exist_ok=True)
+        logf = open(os.path.join(self.logs, f"{tag}.log"), "w")
+        env = dict(os.environ)
+        info = {}
+        if name.startswith("hotdog"):
+            sp = free_port()
+            cfg = self.render("hotdog-rules.yml" if name == "hotdog-rules" else "hotdog-catchall.yml",
+                              os.path.join(cfgdir, f"{tag}.yml"), PORT=port, BROKER=self.broker,
+                              TOPIC=topic, STATUS_PORT=sp)
+            cmd = [self.hotdog, "-q", "-c", cfg]
+            info["status_port"] = sp
+        elif name == "rsyslog":
+            wd = os.path.join(self.work, "rsyslog", tag)
+            os.makedirs(wd, exist_ok=True)
+            cfg = self.render("rsyslog.conf", os.path.join(cfgdir, f"{tag}.rsyslog.conf"), PORT=port,
+                              BROKER=self.broker, TOPIC=topic, WORKDIR=wd, THREADS=self.a.peer_threads)
+            cmd = ["rsyslogd", "-n", "-f", cfg, "-i", os.path.join(wd, "pid")]
+        elif name == "syslog-ng":
+            wd = os.path.join(self.work, "syslog-ng", tag)
+            os.makedirs(wd, exist_ok=True)
+            cfg = self.render("syslog-ng.conf", os.path.join(cfgdir, f"{tag}.syslog-ng.conf"),
+                              PORT=port, BROKER=self.broker, TOPIC=topic, THREADS=self.a.peer_threads,
+                              MAXCONN=max(conns, 10), IWSIZE=max(100000, 1000 * conns))
+            lib = ":".join(os.path.join(self.sng, d) for d in
+                           ("usr/lib/syslog-ng", "usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"))
+            env["LD_LIBRARY_PATH"] = lib
+            cmd = [os.path.join(self.sng, "usr/sbin/syslog-ng"), "-F", "--no-caps",
+                   f"--module-path={self.sng}/usr/lib/syslog-ng/3.38", "-f", cfg,
+                   f"--persist-file={wd}/persist", f"--pidfile={wd}/pid", f"--control={wd}/ctl"]
+        else:
+            raise ValueError(name)
+        p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env,
+                             start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not listening(port):
+            if p.poll() is not None or time.monotonic() > deadline:
+                self.stop(p)
+                raise RuntimeError(f"{name} did not start listening; see {logf.name}")
+            time.sleep(0.05)
+        if "status_port" in info:
+            while not listening(info["status_port"]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        time.sleep(self.a.settle)  # let its producer connect and fetch metadata
+        return p, info
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def broker_pid(self):
+        try:
+            with open(os.path.join(self.a.kafka_dir, f"kafka-{self.a.kafka_port}.pid")) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def metrics(self, port):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        buckets = []
+        for m in re.finditer(r'^hotdog_kafka_producer_sent_seconds_bucket\{le="([^"]+)"\} (\d+)', text, re.M):
+            buckets.append((float("inf") if m.group(1) == "+Inf" else float(m.group(1)), int(m.group(2))))
+        s = re.search(r"^hotdog_kafka_producer_sent_seconds_sum (\S+)", text, re.M)
+        c = re.search(r"^hotdog_kafka_producer_sent_seconds_count (\S+)", text, re.M)
+        return {"buckets": buckets, "sum": float(s.group(1)) if s else 0.0,
+                "count": int(c.group(1)) if c else 0}
+
+    @staticmethod
+    def quantile(q, before, after):
+        """histogram_quantile over the difference of two cumulative log2 histograms (linear
+        interpolation inside the bucket, as Prometheus does), in milliseconds."""
+        b = [(le, a - o) for (le, a), (_, o) in zip(after["buckets"], before["buckets"])]
+        total = b[-1][1] if b else 0
+        if total <= 0:
+            return None
+        rank, lo, prev = q * total, 0.0, 0
+        for le, cum in b:
+            if cum >= rank:
+                if le == float("inf"):
+                    return lo * 1e3
+                return (lo + (le - lo) * (rank - prev) / max(cum - prev, 1)) * 1e3
+            lo, prev = le, cum
+        return None
+
+    # ------------------------------------------------------------------- runs
+    def run(self, name, rep, conns=None, rate=0, kind="throughput"):
+        conns = conns or self.a.conns
+        self.seq += 1
+        tag = f"{self.runid}-{self.seq:03d}-{name}-{kind}"
+        topic = f"bench-{tag}"
+        n = self.a.lines
+        self.hwm.create(topic)
+        bpid = self.broker_pid()
+        rec = {"contender": name, "kind": kind, "rep": rep, "conns": conns, "rate": rate,
+               "topic": topic, "lines": n, "bytes": self.corpus_bytes}
+        p = info = None
+        try:
+            if name == "kcat":
+                # kcat reads the bodies from a FIFO: it starts, connects and gets its producer id
+                # while nothing is written, like the forwarders during their settle time; then
+                # the clock starts and `cat` feeds it the file.
+                fifo = os.path.join(self.work, f"kcat-{tag}.fifo")
+                os.mkfifo(fifo)
+                cmd = ["kcat", "-P", "-q", "-b", self.broker, "-t", topic, "-X", "acks=all",
+                       "-X", "enable.idempotence=true", "-X", "linger.ms=5",
+                       "-X", "batch.num.messages=10000", "-X", "queue.buffering.max.messages=100000",
+                       "-l", fifo]
+                p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(self.logs, f"{tag}.log"), "w"))
+                time.sleep(self.a.settle)
+                c0 = proc_cpu(p.pid)
+                b0 = proc_cpu(bpid) if bpid else None
+                m0 = machine_cpu()
+                t0 = time.monotonic()
+                w = os.open(fifo, os.O_WRONLY)
+                feeder = subprocess.Popen(["cat", self.bodies_path], stdout=w)
+                os.close(w)
+                ok, t1, got = self.hwm.wait(topic, n, self.a.timeout)
+                b1 = proc_cpu(bpid) if bpid else None
+                m1 = machine_cpu()
+                rec["sender_cpu_s"] = child_cpu(feeder)
+                _, status, ru = os.wait4(p.pid, 0)
+                p.returncode = os.waitstatus_to_exitcode(status)
+                os.unlink(fifo)
+                cpu = ru.ru_utime + ru.ru_stime - c0  # its whole life minus the start
+                rss_kb = ru.ru_maxrss
+                rec["bytes"] = self.bodies_bytes
+            else:
+                port = free_port()
+                p, info = self.start("hotdog" if name == "hotdog-loggen" else name, topic, port, conns, tag)
+                before = self.metrics(info["status_port"]) if kind == "latency" else None
+                c0 = proc_cpu(p.pid)
+                b0 = proc_cpu(bpid) if bpid else None
+                m0 = machine_cpu()
+                if name == "hotdog-loggen":
+                    per_conn = n // conns
+                    rec["lines"] = n = per_conn * conns
+                    cmd = [os.path.join(ROOT, "scripts", "loggen"), "-S", "-i", "-R", self.loggen_path, "-d",
+                           f"--active-connections={conns}", "-r", "100000000", "-I", "3600", "-Q",
+                           "127.0.0.1", str(port)]
+                    t0 = time.monotonic()
+                    sp = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                          stderr=open(os.path.join(self.logs, f"{tag}.loggen.log"), "w"))
+                    ok, t1, got = self.hwm.wait(topic, n, self.a.timeout)
+                    rec["sender_cpu_s"] = child_cpu(sp)
+                else:
+                    cmd = [os.path.join(self.b, "sender"), self.corpus_path, "127.0.0.1", str(port), str(conns)]
+                    if rate:
+                        cmd.append(str(int(rate)))
+                    sp = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                    ok, t1, got = self.hwm.wait(topic, n, self.a.timeout + (n / rate if rate else 0))
+                    err = sp.stderr.read()
+                    rec["sender_cpu_s"] = child_cpu(sp)
+                    m = re.search(r"t0=([\d.]+) t1=([\d.]+)", err or "")
+                    if not m:
+                        raise RuntimeError(f"sender failed: {err.strip()}")
+                    t0 = float(m.group(1))
+                    rec["send_s"] = float(m.group(2)) - t0
+                c1 = proc_cpu(p.pid)
+                b1 = proc_cpu(bpid) if bpid else None
+                m1 = machine_cpu()
+                cpu = c1 - c0 if c0 is not None and c1 is not None else None
+                rss_kb = proc_status(p.pid, "VmHWM")
+                if kind == "latency":
+                    after = self.metrics(info["status_port"])
+                    timed = after["count"] - before["count"]
+                    rec["latency"] = {
+                        "p50_ms": self.quantile(0.50, before, after),
+                        "p99_ms": self.quantile(0.99, before, after),
+                        "mean_ms": (after["sum"] - before["sum"]) / timed * 1e3 if timed else None,
+                        "timed": timed}
+            secs = t1 - t0
+            busy, steal = m1[0] - m0[0], m1[1] - m0[1]
+            mine = (cpu or 0) + ((b1 - b0) if b0 is not None and b1 is not None else 0) + rec.get("sender_cpu_s", 0)
+            rec.update({"machine_busy_s": busy, "steal_s": steal, "other_cpu_s": max(busy - mine, 0.0),
+                        "loadavg": os.getloadavg()[0]})
+            rec.update({"complete": ok, "delivered": got, "secs": secs,
+                        "msgs_s": got / secs if secs > 0 else None,
+                        "mb_s": rec["bytes"] * got / n / secs / 1e6 if secs > 0 else None,
+                        "cpu_s": cpu, "rss_mb": rss_kb / 1024 if rss_kb else None,
+                        "broker_cpu_s": b1 - b0 if b0 is not None and b1 is not None else None})
+        except Exception as e:  # a contender that fails is recorded, the benchmark goes on
+            rec.update({"complete": False, "error": str(e)})
+        finally:
+            if p is not None and p.returncode is None:
+                self.stop(p)
+            fifo = os.path.join(self.work, f"kcat-{tag}.fifo")
+            if os.path.exists(fifo):
+                os.unlink(fifo)
+        if rec.get("complete") and name != "kcat" and self.hwm.count(topic) != n:
+            rec["extra_after_stop"] = self.hwm.count(topic) - n
+        self.raw.write(json.dumps(rec) + "\n")
+        self.raw.flush()
+        self.records.append(rec)
+        lat = rec.get("latency") or {}
+        log(f"{name:13s} {kind:10s} rep {rep} conns {conns:4d}: "
+            + (f"{rec['secs']:.2f} s, {rec['msgs_s']:,.0f} msgs/s, {rec['mb_s']:.1f} MB/s, cpu "
+               f"{rec['cpu_s'] if rec['cpu_s'] is not None else float('nan'):.2f} s, rss {rec['rss_mb'] or 0:.1f} MB"
+               + (f", p50 {lat['p50_ms']:.2f} ms p99 {lat['p99_ms']:.2f} ms" if lat.get("p99_ms") is not None else "")
+               if rec.get("secs") else "")
+            + ("" if rec.get("complete") else f" INCOMPLETE: {rec.get('error') or rec.get('delivered')}"))
+        time.sleep(self.a.pause)
+        return rec
+
+    def probe(self, rep, rate):
+        """The latency baseline: bench/probe.c, a bare librdkafka producer with the same
+        settings, producing the bodies at the same rate (exact percentiles)."""
+        self.seq += 1
+        topic = f"bench-{self.runid}-{self.seq:03d}-probe-latency"
+        self.hwm.create(topic)
+        r = subprocess.run([os.path.join(self.work, "probe"), self.broker, topic, self.bodies_path,
+                            str(int(rate)), str(self.a.lines)], capture_output=True, text=True)
+        f = dict(zip(r.stdout.split()[::2], r.stdout.split()[1::2]))
+        rec = {"contender": "probe", "kind": "latency", "rep": rep, "rate": rate, "lines": self.a.lines,
+               "complete": r.returncode == 0 and f.get("delivered") == str(self.a.lines)}
+        if rec["complete"]:
+            rec.update({"delivered": int(f["delivered"]), "secs": float(f["secs"]),
+                        "msgs_s": int(f["delivered"]) / float(f["secs"]),
+                        "latency": {"p50_ms": float(f["p50_ms"]), "p99_ms": float(f["p99_ms"]),
+                                    "mean_ms": float(f["mean_ms"]), "max_ms": float(f["max_ms"])}})
+            log(f"probe         latency    rep {rep}: {rec['msgs_s']:,.0f} msgs/s, p50 {f['p50_ms']} ms "
+                f"p99 {f['p99_ms']} ms")
+        else:
+            rec["error"] = (r.stderr or r.stdout).strip()[-300:]
+            log(f"probe failed: {rec['error']}")
+        self.raw.write(json.dumps(rec) + "\n")
+        self.raw.flush()
+        self.records.append(rec)
+        time.sleep(self.a.pause)
+
+    def profile(self, top=25):
+        """One extra hotdog (catch-all) run with perf sampling the whole process: where its CPU
+        goes end to end, by thread and by function. Not counted in the results."""
+        self.seq += 1
+        tag = f"{self.runid}-{self.seq:03d}-hotdog-profile"
+        topic = f"bench-{tag}"
+        n = self.a.lines
+        self.hwm.create(topic)
+        port = free_port()
+        p, _ = self.start("hotdog", topic, port, self.a.conns, tag)
+        data = os.path.join(self.work, "perf-e2e.data")
+        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "1999", "-p", str(p.pid),
+                                 "-o", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        sp = subprocess.Popen([os.path.join(self.b, "sender"), self.corpus_path, "127.0.0.1", str(port),
+                               str(self.a.conns)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        ok, t1, got = self.hwm.wait(topic, n, self.a.timeout)
+        t0 = float(re.search(r"t0=([\d.]+)", sp.stderr.read()).group(1))
+        sp.wait()
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
+        self.stop(p)
+        log(f"profile run: {n / (t1 - t0):,.0f} msgs/s under perf")
+
+        def report(sort, limit):
+            r = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", sort,
+                                "--percent-limit", "0.4"], capture_output=True, text=True)
+            rows = []
+            for line in r.stdout.splitlines():
+                if line.startswith("#") or not line.strip():
+                    continue
+                m = re.match(r"\s+([\d.]+)%\s+(.+?)\s*$", line)
+                if m:
+                    rows.append((float(m.group(1)), re.split(r"\s{2,}", m.group(2).strip())))
+            return rows[:limit]
+        by_thread = report("comm", 12)
+        by_dso = report("dso", 10)
+        by_sym = report("comm,dso,symbol", top)
+        os.unlink(data)
+        md = ["# hotdog end to end: where the CPU goes", "",
+              f"Generated by `make bench` ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%MZ}): "
+              f"one extra run of hotdog with the catch-all rule ({n:,} lines, {self.a.conns} connections, "
+              f"{n / (t1 - t0):,.0f} msgs/s under perf), `perf record -e cpu-clock -F 1999 -p PID` "
+              "(time-based sampling of every thread of hotdog, kernel included; no call graphs: neither "
+              "hotdog nor librdkafka keeps frame pointers). Shares of hotdog's samples.", "",
+              "By thread: " + ", ".join(f"`{r[1][0]}` {r[0]:.1f}%" for r in by_thread) + ".", "",
+              "By object: " + ", ".join(f"{r[1][0]} {r[0]:.1f}%" for r in by_dso) + ".", "",
+              "| % | thread | object | function |", "|---|---|---|---|"]
+        for pct, cols in by_sym:
+            cols = cols + [""] * (3 - len(cols))
+            md.append(f"| {pct:.1f} | `{cols[0]}` | {cols[1]} | `{cols[2].replace('[.] ', '').replace('[k] ', '')}` |")
+        out_dir = os.path.join(ROOT, self.a.out)
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "e2e-profile.md"), "w") as f:
+            f.write("\n".join(md) + "\n")
+        log(f"wrote {os.path.join(out_dir, 'e2e-profile.md')}")
+
+    # ------------------------------------------------------------------ main
+    def available(self, name):
+        if name in ("hotdog", "hotdog-rules"):
+            return os.access(os.path.join(self.b, "hotdog"), os.X_OK)
+        if name == "hotdog-loggen":
+            return subprocess.run([os.path.join(ROOT, "scripts", "loggen"), "--help"],
+                                  capture_output=True).returncode == 0
+        if name == "rsyslog":
+            return shutil.which("rsyslogd") and os.path.exists("/usr/lib/x86_64-linux-gnu/rsyslog/omkafka.so")
+        if name == "syslog-ng":
+            return os.access(os.path.join(self.sng, "usr/sbin/syslog-ng"), os.X_OK) and \
+                os.path.exists(os.path.join(self.sng, "usr/lib/syslog-ng/3.38/libkafka.so"))
+        if name == "kcat":
+            return shutil.which("kcat") is not None
+        return False
+
+    def snapshot(self):
+        """Copies build/hotdog aside: the build directory is shared, and a rebuild during the
+        benchmark must not change the binary under test halfway."""
+        src = os.path.join(self.b, "hotdog")
+        os.makedirs(os.path.join(self.work, "under-test"), exist_ok=True)
+        self.hotdog = os.path.join(self.work, "under-test", "hotdog")
+        shutil.copy2(src, self.hotdog)
+        self.commit = git_describe()
+
+    def main(self):
+        a = self.a
+        self.snapshot()
+        self.corpus()
+        names = [c for c in a.contenders.split(",") if c]
+        missing = [c for c in names if not self.available(c)]
+        if missing:
+            log(f"not available, skipped: {', '.join(missing)} (run bench/setup-peers.sh)")
+        names = [c for c in names if c not in missing]
+        self.hwm = Hwm(os.path.join(self.work, "hwm"), self.broker)
+        t_start = time.time()
+        log(f"{a.lines:,} lines ({self.corpus_bytes / 1e6:.0f} MB), {a.conns} connections, {a.runs} runs: "
+            f"{', '.join(names)}")
+        for rep in range(a.runs):
+            order = names[rep % len(names):] + names[:rep % len(names)]
+            for name in order:
+                self.run(name, rep)
+        peak = {}
+        for name in ("hotdog", "hotdog-rules"):
+            v = [r["msgs_s"] for r in self.records
+                 if r["contender"] == name and r["kind"] == "throughput" and r.get("complete")]
+            if v:
+                peak[name] = med(v)
+        if a.latency:
+            for rep in range(min(a.runs, 3)):
+                for name, pk in peak.items():
+                    self.run(name, rep, rate=pk / 2, kind="latency")
+                if "hotdog" in peak:
+                    self.probe(rep, peak["hotdog"] / 2)
+        if a.many_conns and "hotdog" in names:
+            for rep in range(min(a.runs, 3)):
+                self.run("hotdog", rep, conns=a.many_conns, kind="many-conns")
+        if a.profile and "hotdog" in names and shutil.which("perf"):
+            self.profile()
+        self.hwm.close()
+        self.write(names, peak, time.time() - t_start)
+
+    def versions(self):
+        def out(cmd, env=None):
+            try:
+                return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=10).stdout
+            except (OSError, subprocess.TimeoutExpired):
+                return ""
+        v = {}
+        v["hotdog"] = out([self.hotdog, "--version"]).strip().replace("hotdog ", "") + f" ({self.commit})"
+        v["rsyslog"] = " ".join(out(["rsyslogd", "-v"]).split()[1:2])
+        lib = ":".join(os.path.join(self.sng, d) for d in
+                       ("usr/lib/syslog-ng", "usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"))
+        sv = out([os.path.join(self.sng, "usr/sbin/syslog-ng"), "--version"], dict(os.environ, LD_LIBRARY_PATH=lib))
+        v["syslog-ng"] = (re.findall(r"\(([\d.]+)\)", sv) or [""])[0]
+        kv = out(["kcat", "-V"])
+        v["kcat"] = (re.findall(r"Version (\S+)", kv) or [""])[0]
+        v["librdkafka"] = out(["pkg-config", "--modversion", "rdkafka"]).strip()
+        jars = [f for f in os.listdir(os.path.join(self.a.kafka_dir, "libs")) if f.startswith("kafka_2")] \
+            if os.path.isdir(os.path.join(self.a.kafka_dir, "libs")) else []
+        v["kafka"] = jars[0].replace(".jar", "") if jars else ""
+        return v
+
+    def write(self, names, peak, elapsed):
+        a = self.a
+        recs = self.records
+        res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
+               "elapsed_s": round(elapsed), "lines": a.lines, "bytes": self.corpus_bytes,
+               "body_bytes": self.bodies_bytes, "conns": a.conns, "runs": a.runs,
+               "machine": machine(), "versions": self.versions(), "contenders": {}}
+        for name in names:
+            rs = [r for r in recs if r["contender"] == name and r["kind"] == "throughput"]
+            ok = [r for r in rs if r.get("complete")]
+            res["contenders"][name] = {
+                "label": CONTENDERS[name], "runs": len(rs), "complete": len(ok),
+                "errors": [r.get("error") or f"delivered {r.get('delivered')} of {r['lines']}"
+                           for r in rs if not r.get("complete")],
+                **{k: summarise([r.get(k) for r in ok])
+                   for k in ("secs", "msgs_s", "mb_s", "cpu_s", "rss_mb", "broker_cpu_s", "sender_cpu_s",
+                             "other_cpu_s", "steal_s", "loadavg")},
+                "msgs_per_cpu_s": summarise([r["delivered"] / r["cpu_s"] for r in ok if r.get("cpu_s")]),
+            }
+        # Ratios between runs of the same repetition.
+        def per_rep(num, dens, key="msgs_s", higher=True):
+            out = []
+            for rep in range(a.runs):
+                def val(n):
+                    r = [x for x in recs if x["contender"] == n and x["kind"] == "throughput"
+                         and x["rep"] == rep and x.get("complete")]
+                    return r[0].get(key) if r else None
+                x = val(num)
+                ys = [val(d) for d in dens]
+                ys = [y for y in ys if y]
+                if x and ys:
+                    out.append(x / (max(ys) if higher else min(ys)))
+            return summarise(out)
+        peers = [p for p in ("rsyslog", "syslog-ng") if p in names]
+        res["ratios"] = {}
+        for h in ("hotdog", "hotdog-rules"):
+            if h not in names:
+                continue
+            if peers:
+                res["ratios"][f"{h}/best-peer"] = per_rep(h, peers)
+            if "kcat" in names:
+                res["ratios"][f"{h}/limit"] = per_rep(h, ["kcat"])
+        # CPU efficiency (messages per CPU-second of the forwarder), same repetition.
+        for h in ("hotdog", "hotdog-rules"):
+            if h in names and peers:
+                v = []
+                for rep in range(a.runs):
+                    def eff(n):
+                        r = [x for x in recs if x["contender"] == n and x["kind"] == "throughput"
+                             and x["rep"] == rep and x.get("complete") and x.get("cpu_s")]
+                        return r[0]["delivered"] / r[0]["cpu_s"] if r else None
+                    x, ys = eff(h), [y for y in (eff(p) for p in peers) if y]
+                    if x and ys:
+                        v.append(x / max(ys))
+                res["ratios"][f"{h}/best-peer cpu-efficiency"] = summarise(v)
+        lat = {}
+        if "hotdog" in peak:
+            peak = dict(peak, probe=peak["hotdog"])
+        for h, pk in peak.items():
+            rs = [r for r in recs if r["contender"] == h and r["kind"] == "latency" and r.get("complete")]
+            if rs:
+                lat[h] = {"target_rate": pk / 2,
+                          "msgs_s": summarise([r["msgs_s"] for r in rs]),
+                          "p50_ms": summarise([r["latency"]["p50_ms"] for r in rs]),
+                          "p99_ms": summarise([r["latency"]["p99_ms"] for r in rs]),
+                          "mean_ms": summarise([r["latency"]["mean_ms"] for r in rs])}
+        res["latency"] = lat
+        tp = [r for r in recs if r["kind"] == "throughput" and r.get("complete")]
+        res["noise"] = {k: summarise([r.get(k) for r in tp]) for k in ("other_cpu_s", "steal_s", "loadavg")}
+        try:
+            with open(f"/proc/{self.broker_pid()}/cmdline") as f:
+                res["broker_jvm"] = " ".join(x for x in f.read().split("\0") if x.startswith("-X"))
+        except (OSError, TypeError):
+            res["broker_jvm"] = ""
+        rs = [r for r in recs if r["kind"] == "many-conns"]
+        if rs:
+            ok = [r for r in rs if r.get("complete")]
+            res["many_conns"] = {"conns": a.many_conns, "runs": len(rs), "complete": len(ok),
+                                 **{k: summarise([r.get(k) for r in ok])
+                                    for k in ("msgs_s", "mb_s", "cpu_s", "rss_mb")}}
+        out_dir = os.path.join(ROOT, a.out)
+        os.makedirs(out_dir, exist_ok=True)
+        path = os.path.join(out_dir, "results.json")
+        try:
+            with open(path) as f:
+                doc = json.load(f)
+        except (OSError, ValueError):
+            doc = {}
+        doc["e2e"] = res
+        with open(path + ".tmp", "w") as f:
+            json.dump(doc, f, indent=1, sort_keys=False)
+            f.write("\n")
+        os.replace(path + ".tmp", path)
+        log(f"wrote {path}")
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "report.py"), "--out", out_dir,
+                        "--work", self.work], check=False)
+
+
+def git_describe():
+    """The commit of the tree being measured, with -dirty when src/ has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src"], capture_output=True,
+                               text=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except OSError:
+        return ""
+
+
+def machine():
+    m = {"cpus": os.cpu_count(), "kernel": platform.release()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            m["cpu"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            m["mem_gb"] = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        m["os"] = next(l.split("=", 1)[1].strip().strip('"') for l in open("/etc/os-release")
+                       if l.startswith("PRETTY_NAME="))
+    except (OSError, StopIteration):
+        pass
+    return m
+
+
+def main():
+    env = os.environ.get
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lines", type=int, default=int(env("BENCH_LINES", 1000000)))
+    ap.add_argument("--runs", type=int, default=int(env("BENCH_RUNS", 5)),
+                    help="interleaved repetitions of every contender (latency and 1,000-connection "
+                         "runs: at most 3)")
+    ap.add_argument("--conns", type=int, default=int(env("BENCH_CONNS", 4)))
+    ap.add_argument("--contenders", default=env("BENCH_CONTENDERS", ",".join(DEFAULT_ORDER)))
+    ap.add_argument("--many-conns", type=int, default=int(env("BENCH_MANY_CONNS", 1000)),
+                    help="hotdog run with this many connections, all sending (0: skip)")
+    ap.add_argument("--no-latency", dest="latency", action="store_false")
+    ap.add_argument("--no-profile", dest="profile", action="store_false",
+                    help="skip the extra hotdog run under perf (bench/results/e2e-profile.md)")
+    ap.add_argument("--peer-threads", type=int, default=int(env("BENCH_PEER_THREADS", 2)),
+                    help="worker threads of rsyslog and syslog-ng (hotdog: one per core)")
+    ap.add_argument("--kafka-port", type=int, default=int(env("BENCH_KAFKA_PORT", 19492)))
+    ap.add_argument("--kafka-dir", default=env("KAFKA_DIR", os.path.join(ROOT, ".kafka")))
+    ap.add_argument("--build", default=env("B", os.path.join(ROOT, "build")))
+    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--settle", type=float, default=1.0, help="seconds between start and first byte")
+    ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
+    ap.add_argument("--timeout", type=float, default=float(env("BENCH_TIMEOUT", 180)))
+    Bench(ap.parse_args()).main()
+
+
+if __name__ == "__main__":
+    main()
