@@ -248,6 +248,25 @@ TEST(json_bombs_are_not_parsed_and_are_counted) {
     teardown(&f);
 }
 
+/* The catch-all fast path (PCRE2 is skipped for '.*' and a few exact spellings) must keep
+ * PCRE2's answers: '.*' matches anything, even empty or multi-line text; '^.*$' is not a
+ * catch-all (it cannot cross a newline) and still goes through PCRE2. */
+TEST(catch_all_regex_matches_like_pcre2) {
+    struct fixture f;
+    setup(&f, "  - regex: '^.*$'\n    actions:\n      - type: forward\n        topic: anchored\n"
+              "  - regex: '.*'\n    actions:\n      - type: forward\n        topic: all\n        key: '{{msg}}'\n");
+    eval(&f, "<13>Oct 11 22:14:15 h app: one line");
+    ASSERT_EQ_INT(f.out.forward, 1);
+    ASSERT_EQ_STR(f.out.topic, "anchored");
+    eval(&f, "<13>Oct 11 22:14:15 h app: two\nlines");
+    ASSERT_EQ_INT(f.out.forward, 1);
+    ASSERT_EQ_STR(f.out.topic, "all");
+    ASSERT_EQ_MEM(f.out.key, f.out.keylen, "two\nlines");
+    eval(&f, "<13>Oct 11 22:14:15 h app: ");
+    ASSERT_EQ_INT(f.out.forward, 1);
+    teardown(&f);
+}
+
 TEST(merge_target_not_json_stops_rule_processing) {
     struct fixture f;
     setup(&f, "  - regex: '.*'\n    actions:\n      - type: merge\n        json: {a: 1}\n"
@@ -451,7 +470,7 @@ int main(int argc, char **argv) {
         TEST_ENTRY(invalid_rendered_topic_is_counted_and_next_rule_runs),
         TEST_ENTRY(no_rules_means_default_topic), TEST_ENTRY(template_errors_name_file_line_and_key),
         TEST_ENTRY(message_json_is_parsed_at_most_once), TEST_ENTRY(template_syntax),
-        TEST_ENTRY(json_bombs_are_not_parsed_and_are_counted)};
+        TEST_ENTRY(json_bombs_are_not_parsed_and_are_counted), TEST_ENTRY(catch_all_regex_matches_like_pcre2)};
     metrics_init(1);
     int rc = test_run("rules", argc, argv, tests, sizeof tests / sizeof tests[0]);
     metrics_free();
