@@ -341,6 +341,8 @@ struct kafka_topic *kafka_topic(struct kafka *k, const char *name) {
 
 struct kafka_topics {
     struct kafka *k;
+    const char *last;           /* the name looked up last (a key of slot), and its handle: */
+    struct kafka_topic *last_t; /* most messages go where the previous one went */
     size_t n, cap; /* open addressing, cap a power of two */
     struct {
         char *name;
@@ -375,9 +377,14 @@ static void topics_insert(struct kafka_topics *c, char *name, uint32_t h, struct
 }
 
 struct kafka_topic *kafka_topics_get(struct kafka_topics *c, const char *name) {
+    if (c->last && !strcmp(c->last, name)) return c->last_t;
     uint32_t h = fnv1a(name);
     for (size_t i = h & (c->cap - 1); c->slot[i].name; i = (i + 1) & (c->cap - 1))
-        if (c->slot[i].hash == h && !strcmp(c->slot[i].name, name)) return c->slot[i].t;
+        if (c->slot[i].hash == h && !strcmp(c->slot[i].name, name)) {
+            c->last = c->slot[i].name;
+            c->last_t = c->slot[i].t;
+            return c->last_t;
+        }
     struct kafka_topic *t = kafka_topic(c->k, name);
     if (c->n >= KAFKA_TOPIC_CACHE) return t;
     if ((c->n + 1) * 2 > c->cap) { /* keep the load under one half */
@@ -393,6 +400,8 @@ struct kafka_topic *kafka_topics_get(struct kafka_topics *c, const char *name) {
     char *copy = strdup(name);
     if (!copy) abort();
     topics_insert(c, copy, h, t);
+    c->last = copy;
+    c->last_t = t;
     return t;
 }
 
