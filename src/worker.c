@@ -36,8 +36,6 @@
 
 enum { RECV_AGAIN = -1, RECV_ERROR = -2 };
 
-static int paused(const struct worker *w);
-
 /* Adds the message to the records bound for the spool. */
 static void stage(struct worker *w, const char *topic, const char *payload, size_t len,
                   const char *key, size_t keylen, int64_t recv_us) {
@@ -60,13 +58,8 @@ int worker_stage_flush(struct worker *w) {
         log_limited(L_ERROR, "worker %d: spool %s: %u message(s) from UDP or a backpressure: false "
                     "listener dropped", w->id, r == -ENOSPC ? "full" : "write failed", n);
     } else {
-        if (!w->paused_since || !paused(w)) {
-            metrics_add(w->m, M_QUEUE_FULL, 1);
-            w->paused_since = clock_us();
-        }
-        log_limited(L_WARN, "worker %d: spool %s, pausing reads (backpressure, nothing dropped)",
-                    w->id, r == -ENOSPC ? "full (max_bytes)" : "write failed");
-        return -1;
+        if (r != -ENOSPC) log_limited(L_ERROR, "worker %d: spool write failed, pausing reads", w->id);
+        return -1; /* the caller pauses (worker_pause), or is already paused and retries */
     }
     w->stage.len = 0;
     w->nstage = 0;
@@ -137,8 +130,12 @@ int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us
 
 void worker_pause(struct worker *w) {
     metrics_add(w->m, M_QUEUE_FULL, 1);
-    log_limited(L_WARN, "worker %d: Kafka producer queue full, pausing reads (backpressure, "
-                "nothing dropped)", w->id);
+    if (w->nstage) /* worker_stage_flush has said why: the spool is full */
+        log_limited(L_WARN, "worker %d: spool full (max_bytes), pausing reads (backpressure, "
+                    "nothing dropped)", w->id);
+    else
+        log_limited(L_WARN, "worker %d: Kafka producer queue full, pausing reads (backpressure, "
+                    "nothing dropped)", w->id);
     w->paused_since = clock_us();
 }
 
