@@ -123,19 +123,24 @@ static int permanent(rd_kafka_resp_err_t e) {
     }
 }
 
+/* Writes a message that Kafka did not take back into the spool: 0, or -1 when the spool is
+ * full or failing. runs on: any thread. */
+static int respool(struct kafka *k, const char *topic, const void *key, size_t keylen,
+                   const void *payload, size_t len) {
+    struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = key,
+                          .key_len = keylen, .payload = payload, .len = len};
+    if (spool_append(k->spool, &r) < 0) return -1;
+    metrics_add_any(M_RESPOOLED, 1);
+    return 0;
+}
+
 /* A message that failed: back into the spool if the error is retriable and there is one,
  * else into the dead-letter file, else counted as lost. runs on: any thread. */
 static void rescue(struct kafka *k, const char *topic, const void *key, size_t keylen,
                    const void *payload, size_t len, rd_kafka_resp_err_t err, int never_retry) {
-    if (k->spool && !never_retry && !permanent(err)) {
-        struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = key,
-                              .key_len = keylen, .payload = payload, .len = len};
-        if (spool_append(k->spool, &r) == 0) {
-            metrics_add_any(M_RESPOOLED, 1);
-            return;
-        }
-        /* The spool is full or failing: the dead-letter file is the last resort. */
-    }
+    /* A full or failing spool leaves the dead-letter file as the last resort. */
+    if (k->spool && !never_retry && !permanent(err) && respool(k, topic, key, keylen, payload, len) == 0)
+        return;
     if (k->dl) {
         if (deadletter_write(k->dl, topic, key, keylen, payload, len, rd_kafka_err2name(err),
                              rd_kafka_err2str(err)) == 0) {
@@ -168,12 +173,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
          * segment is kept and replayed whole at the next start (duplicates, never a loss). */
         int purged = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
         if (purged && slot) {
-            const char *topic = rd_kafka_topic_name(m->rkt);
-            struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = m->key,
-                                  .key_len = m->key_len, .payload = m->payload, .len = m->len};
-            if (spool_append(k->spool, &r) < 0) return;
-            metrics_add_any(M_RESPOOLED, 1);
-            spool_resolve(k->spool, slot);
+            if (respool(k, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len) == 0)
+                spool_resolve(k->spool, slot);
             return;
         }
         if (!purged) {

@@ -157,8 +157,19 @@ static int compile_actions(struct rule *ru, const char *path, size_t i, char *er
     return 0;
 }
 
-static pthread_once_t names_once;
-static void init_names(void);
+/* Facility and severity names with their lengths, measured once at the first rules_new (a
+ * strlen of each per message showed in the engine profile). */
+static struct syslog_slice facility_slices[24], severity_slices[8];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void init_names(void) {
+    for (int i = 0; i < 24; i++) facility_slices[i] = (struct syslog_slice){syslog_facility_name(i), strlen(syslog_facility_name(i))};
+    for (int i = 0; i < 8; i++) severity_slices[i] = (struct syslog_slice){syslog_severity_name(i), strlen(syslog_severity_name(i))};
+}
+
+static struct syslog_slice name_slice(const struct syslog_slice *tab, int n, int v) {
+    return v >= 0 && v < n ? tab[v] : (struct syslog_slice){NULL, 0};
+}
 
 struct rules *rules_new(const struct config *c, struct metrics_shard *shard, char *err,
                         size_t errlen) {
@@ -229,8 +240,8 @@ static struct syslog_slice field_text(const struct syslog_msg *m, enum config_fi
     case FIELD_APPNAME: return m->appname;
     case FIELD_PROCID: return m->procid;
     case FIELD_MSGID: return m->msgid;
-    case FIELD_FACILITY: return cstr(syslog_facility_name(m->facility));
-    case FIELD_SEVERITY: return cstr(syslog_severity_name(m->severity));
+    case FIELD_FACILITY: return name_slice(facility_slices, 24, m->facility);
+    case FIELD_SEVERITY: return name_slice(severity_slices, 8, m->severity);
     }
     return (struct syslog_slice){NULL, 0};
 }
@@ -383,20 +394,6 @@ static int valid_topic(const char *t, size_t n) {
             return 0;
     }
     return 1;
-}
-
-/* Facility and severity names with their lengths, measured once at the first rules_new (a
- * strlen of each per message showed in the engine profile). */
-static struct syslog_slice facility_slices[24], severity_slices[8];
-static pthread_once_t names_once = PTHREAD_ONCE_INIT;
-
-static void init_names(void) {
-    for (int i = 0; i < 24; i++) facility_slices[i] = cstr(syslog_facility_name(i));
-    for (int i = 0; i < 8; i++) severity_slices[i] = cstr(syslog_severity_name(i));
-}
-
-static struct syslog_slice name_slice(const struct syslog_slice *tab, int n, int v) {
-    return v >= 0 && v < n ? tab[v] : (struct syslog_slice){NULL, 0};
 }
 
 static void set_builtins(struct rules *r, const struct syslog_msg *m) {

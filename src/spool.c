@@ -356,6 +356,13 @@ static unsigned next_to_read(struct spool *s) {
     return best;
 }
 
+/* Bytes that left the backlog (handed out, or dropped by a tear). Only the reader thread
+ * subtracts, so the clamp (against a count from a previous run's files) cannot race. */
+static void backlog_sub(struct spool *s, uint64_t n) {
+    uint64_t bl = atomic_load(&s->backlog);
+    atomic_fetch_sub(&s->backlog, n < bl ? n : bl);
+}
+
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -376,7 +383,7 @@ static void tear(struct spool *s, struct seg *g) {
     pthread_mutex_lock(&s->lock);
     s->bytes -= dropped;
     g->bytes = s->rd_off;
-    atomic_fetch_sub(&s->backlog, dropped < atomic_load(&s->backlog) ? dropped : atomic_load(&s->backlog));
+    backlog_sub(s, dropped);
     if (s->cur == (unsigned)(g - s->segs)) s->cur = 0; /* never append behind a tear */
     if (g->wfd >= 0) close(g->wfd);
     g->wfd = -1;
@@ -439,8 +446,7 @@ static int read_some(struct spool *s, struct seg *g, uint64_t avail, int sealed)
         }
         g->produced++;
         atomic_fetch_add(&s->replayed, 1);
-        uint64_t bl = atomic_load(&s->backlog);
-        atomic_fetch_sub(&s->backlog, (uint64_t)used < bl ? (uint64_t)used : bl);
+        backlog_sub(s, (uint64_t)used);
         off += (size_t)used;
         s->rd_off += (uint64_t)used;
         progress = 1;

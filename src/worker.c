@@ -46,6 +46,16 @@ static void stage(struct worker *w, const char *topic, const char *payload, size
     w->stage_spill = w->spill;
 }
 
+/* Gives up the messages the worker holds (the one the producer refused, those staged for
+ * the spool) and returns how many they were, for the caller to count as lost. */
+static uint64_t held_discard(struct worker *w) {
+    uint64_t n = (uint64_t)w->retry.active + w->nstage;
+    w->retry.active = 0;
+    w->stage.len = 0;
+    w->nstage = 0;
+    return n;
+}
+
 int worker_stage_flush(struct worker *w) {
     if (!w->nstage) return 0;
     unsigned n = w->nstage;
@@ -235,11 +245,8 @@ static int conn_process(struct worker *w, struct conn *c, const char *buf, size_
     w->src_udp = 0;
     long used = process(w, c, buf, len, recv_us, &blocked);
     if (used < 0) {
-        if (worker_stage_flush(w) < 0) { /* the spool is full: what it held is lost */
-            metrics_add(w->m, M_LOST, w->nstage);
-            w->stage.len = 0;
-            w->nstage = 0;
-        }
+        if (worker_stage_flush(w) < 0) /* the spool is full: what it held is lost */
+            metrics_add(w->m, M_LOST, held_discard(w));
         conn_close(w, c);
         return 1;
     }
@@ -550,10 +557,7 @@ static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
         if (have) memcpy(w->rbuf, c->tail, have);
         if (conn_process(w, c, w->rbuf, have + (size_t)r, clock_us())) return;
     }
-    uint64_t lost = count_frames(c) + (uint64_t)w->retry.active + w->nstage;
-    w->retry.active = 0;
-    w->stage.len = 0;
-    w->nstage = 0;
+    uint64_t lost = count_frames(c) + held_discard(w);
     metrics_add(w->m, M_SHUTDOWN_LOST, lost);
     log_error("worker %d: %s: %llu message(s) could not be queued before the shutdown deadline",
               w->id, c->peer, (unsigned long long)lost);
@@ -572,10 +576,7 @@ static void shutdown_drain(struct worker *w) {
     int64_t deadline = clock_us() + w->sh->cfg->kafka.shutdown_timeout_ms * 1000;
     /* What the producer refused comes first: it was received before anything still unread. */
     if (w->blocked_udp && unblock_until(w, deadline, NULL) < 0) {
-        uint64_t lost = (uint64_t)udp_pending(w) + (uint64_t)w->retry.active + w->nstage;
-        w->retry.active = 0;
-        w->stage.len = 0;
-        w->nstage = 0;
+        uint64_t lost = (uint64_t)udp_pending(w) + held_discard(w);
         w->blocked_udp = 0;
         metrics_add(w->m, M_SHUTDOWN_LOST, lost);
         log_error("worker %d: %llu datagram(s) could not be queued before the shutdown deadline",
