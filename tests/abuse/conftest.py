@@ -91,16 +91,7 @@ def raise_nofile():
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def poll(pred, timeout, interval=0.02, what="condition"):
-    """pred() until truthy (returned) or TimeoutError after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+poll = clients.wait_for  # pred() until truthy (returned), or TimeoutError after timeout s
 
 
 # --------------------------------------------------------------------------- raw senders

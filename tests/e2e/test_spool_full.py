@@ -10,6 +10,8 @@ import threading
 import time
 import urllib.request
 
+import clients
+
 from conftest import BOOTSTRAP, Hotdog, consume, free_port, unique_topic
 
 
@@ -41,14 +43,8 @@ def stats(sport):
         return json.load(r)["stats"]
 
 
-def wait_for(pred, timeout=60, what=""):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+def wait_for(pred, timeout=60, what="condition"):
+    return clients.wait_for(pred, timeout, interval=0.1, what=what)
 
 
 def vm_hwm_mb(pid):
