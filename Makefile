@@ -10,11 +10,11 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLA
 LIBS    := $(PKG_LIBS) -lpthread
 
 # Product modules, in pipeline order (main.c is separate so tests can link the rest).
-MODULES := log metrics config tls listener worker worker_udp frame syslog rules template merge testmode \
+MODULES := log metrics config tls listener worker worker_udp frame syslog rules jsonio template merge testmode \
            stats statsd status \
            jp_lex jp_parse jp_eval jp_func jp_value kafka spool deadletter
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
-FUZZERS := frame syslog jmespath config template spool
+FUZZERS := frame syslog jmespath config template spool jsonio
 
 B       ?= build
 OBJS    := $(MODULES:%=$(B)/obj/%.o)
@@ -90,7 +90,7 @@ fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
 	@: > build/fuzz/summary.txt; \
 	for f in $(FUZZERS); do \
 	  mkdir -p build/fuzz/corpus_$$f; \
-	  case $$f in frame|syslog) d=-dict=fuzz/syslog.dict;; jmespath) d=-dict=fuzz/jmespath.dict;; *) d=;; esac; \
+	  case $$f in frame|syslog) d=-dict=fuzz/syslog.dict;; jmespath) d=-dict=fuzz/jmespath.dict;; jsonio) d=-dict=fuzz/json.dict;; *) d=;; esac; \
 	  echo "== fuzz_$$f ($(FUZZ_SECONDS) s)"; \
 	  build/fuzz/fuzz_$$f $$d -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -rss_limit_mb=2048 \
 	    -artifact_prefix=build/fuzz/crash-$$f- build/fuzz/corpus_$$f fuzz/corpus/$$f > build/fuzz/$$f.log 2>&1; rc=$$?; \

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "jsonio.h"
+
 /* The templates of the map's string values, in the order a depth-first walk of the map meets
  * them; jansson keeps object keys in insertion order, so every walk meets them the same way. */
 struct merge {
@@ -63,24 +65,6 @@ void merge_free(struct merge *m) {
     free(m);
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-    unsigned c = p[0];
-    size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (!k || k > n || (k == 2 && c < 0xc2)) return 0;
-    for (size_t i = 1; i < k; i++)
-        if ((p[i] & 0xc0) != 0x80) return 0;
-    if (k == 3) {
-        unsigned cp = (c & 0x0f) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
-        if (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    }
-    if (k == 4) {
-        unsigned cp = (c & 0x07) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
-        if (cp < 0x10000 || cp > 0x10ffff) return 0;
-    }
-    return k;
-}
-
 /* A JSON string of s[0..n). Variables hold whatever clients sent; bytes that are not UTF-8
  * become U+FFFD, since JSON text must be UTF-8 (and jansson refuses to dump anything else). */
 json_t *merge_string(const char *s, size_t n, struct buf *tmp) {
@@ -88,7 +72,7 @@ json_t *merge_string(const char *s, size_t n, struct buf *tmp) {
     if (j) return j;
     tmp->len = 0;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_len((const unsigned char *)s + i, n - i);
+        size_t k = jsonio_utf8_len((const unsigned char *)s + i, n - i);
         if (k) buf_append(tmp, s + i, k);
         else buf_append(tmp, "\xEF\xBF\xBD", 3);
         i += k ? k : 1;

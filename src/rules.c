@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "jmespath.h"
+#include "jsonio.h"
 #include "log.h"
 #include "merge.h"
 #include "template.h"
@@ -51,7 +52,7 @@ struct rules {
     pcre2_match_data *md;
     struct syslog_slice *vars;
     size_t nvars;
-    struct buf out, topic, key, value, scratch[2];
+    struct buf out, topic, key, value, scratch[2], jtmp;
     /* Each field's text parsed as JSON, at most once per message however many rules ask. */
     json_t *json[FIELD_MSGID + 1];
     unsigned json_tried;
@@ -226,6 +227,7 @@ void rules_free(struct rules *r) {
     buf_free(&r->value);
     buf_free(&r->scratch[0]);
     buf_free(&r->scratch[1]);
+    buf_free(&r->jtmp);
     free(r);
 }
 
@@ -267,22 +269,8 @@ static size_t json_nodes(const char *p, size_t n) {
     return nodes;
 }
 
-/* Serialises doc at the end of b in one pass when b's spare room is enough (the buffers are
- * reused, so after the first messages it is): json_dumpb sized first and wrote second, twice
- * the work, half of a JMESPath+merge rule's time (bench/results/engine-profile.md). */
-static void dump_into(struct buf *b, json_t *doc, size_t flags) {
-    size_t room = b->cap - b->len;
-    if (room < 256) {
-        buf_reserve(b, 256);
-        room = b->cap - b->len;
-    }
-    size_t n = json_dumpb(doc, b->p + b->len, room, flags);
-    if (n > room) n = json_dumpb(doc, buf_reserve(b, n), n, flags);
-    b->len += n;
-}
-
 /* Parses text as a JSON object or array within the limits: NULL if it is not one, or is
- * too large (more than RULES_JSON_MAX_NODES values) or too deep (jansson's 2048 levels);
+ * too large (more than RULES_JSON_MAX_NODES values) or too deep (JSONIO_MAX_DEPTH, jansson's 2048 levels);
  * those two are counted in error.json_limit. */
 static json_t *parse_json(struct rules *r, const char *p, size_t n) {
     size_t i = 0;
@@ -294,9 +282,9 @@ static json_t *parse_json(struct rules *r, const char *p, size_t n) {
                     "(error.json_limit)", RULES_JSON_MAX_NODES);
         return NULL;
     }
-    json_error_t e;
-    json_t *doc = json_loadb(p, n, 0, &e);
-    if (!doc && json_error_code(&e) == json_error_stack_overflow) {
+    enum jsonio_err e;
+    json_t *doc = jsonio_parse(p + i, n - i, &r->jtmp, &e);
+    if (!doc && e == JSONIO_DEPTH) {
         count(r, M_JSON_LIMIT);
         log_limited(L_WARN, "rules: a JSON message nested too deeply was not parsed (error.json_limit)");
     }
@@ -363,7 +351,7 @@ static int match(struct rules *r, struct rule *ru, const struct syslog_msg *m) {
         if (json_is_string(res)) {
             buf_append(&r->value, json_string_value(res), json_string_length(res));
         } else {
-            dump_into(&r->value, res, JSON_COMPACT | JSON_ENCODE_ANY);
+            jsonio_dump(&r->value, res);
         }
         r->vars[VAR_VALUE] = (struct syslog_slice){buf_cstr(&r->value), r->value.len};
     }
@@ -428,7 +416,7 @@ static int do_merge(struct rules *r, const struct action *a, const struct syslog
     }
     merge_apply(a->merge, doc, r->vars, r->scratch);
     r->out.len = 0;
-    dump_into(&r->out, doc, JSON_COMPACT);
+    jsonio_dump(&r->out, doc);
     json_decref(doc);
     return 0;
 }
