@@ -231,10 +231,6 @@ void rules_free(struct rules *r) {
     free(r);
 }
 
-static struct syslog_slice cstr(const char *s) {
-    return (struct syslog_slice){s, s ? strlen(s) : 0};
-}
-
 static struct syslog_slice field_text(const struct syslog_msg *m, enum config_field f) {
     switch (f) {
     case FIELD_MSG: return m->msg.p ? m->msg : (struct syslog_slice){"", 0};
@@ -276,7 +272,9 @@ static json_t *parse_json(struct rules *r, const char *p, size_t n) {
     size_t i = 0;
     while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++;
     if (i == n || (p[i] != '{' && p[i] != '[')) return NULL; /* most log lines: no parse at all */
-    if (json_nodes(p + i, n - i) > RULES_JSON_MAX_NODES) {
+    /* json_nodes counts at most one value per byte after the first, so text shorter than
+     * the limit (every ordinary log line) needs no count. */
+    if (n - i >= RULES_JSON_MAX_NODES && json_nodes(p + i, n - i) > RULES_JSON_MAX_NODES) {
         count(r, M_JSON_LIMIT);
         log_limited(L_WARN, "rules: a JSON message with more than %d values was not parsed "
                     "(error.json_limit)", RULES_JSON_MAX_NODES);
@@ -368,8 +366,13 @@ static void set_iso8601(struct rules *r) {
         strftime(r->iso, 24, "%Y-%m-%dT%H:%M:%S", &tm);
         r->iso_sec = ts.tv_sec;
     }
-    snprintf(r->iso + 19, sizeof r->iso - 19, ".%06ld+00:00", ts.tv_nsec / 1000);
-    r->vars[VAR_ISO8601] = cstr(r->iso);
+    /* ".uuuuuu+00:00" by hand: snprintf cost 900 instructions a message (callgrind). */
+    char *o = r->iso + 19;
+    long us = ts.tv_nsec / 1000;
+    o[0] = '.';
+    for (int i = 6; i >= 1; i--, us /= 10) o[i] = (char)('0' + us % 10);
+    memcpy(o + 7, "+00:00", 7);
+    r->vars[VAR_ISO8601] = (struct syslog_slice){r->iso, 19 + 13};
 }
 
 /* Kafka's rule for topic names: 1-249 characters of [A-Za-z0-9._-]. */

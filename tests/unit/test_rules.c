@@ -1,5 +1,6 @@
 /* test_rules.c - unit tests for rule semantics, templates and merge (the original's rules). */
 #include <stdlib.h>
+#include <time.h>
 
 #include "config.h"
 #include "merge.h"
@@ -111,6 +112,18 @@ TEST(iso8601_is_rfc3339_with_offset) {
     ASSERT_EQ_INT(f.out.len, strlen("2026-11-24T01:02:03.123456+00:00"));
     ASSERT(f.out.payload[4] == '-' && f.out.payload[10] == 'T' && f.out.payload[19] == '.');
     ASSERT(memcmp(f.out.payload + 26, "+00:00", 6) == 0);
+    for (int i = 20; i < 26; i++) ASSERT(f.out.payload[i] >= '0' && f.out.payload[i] <= '9');
+    /* The microseconds are written by hand: they must be now's, zero-padded. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm = {0};
+    char when[20];
+    memcpy(when, f.out.payload, 19);
+    when[19] = 0;
+    ASSERT(strptime(when, "%Y-%m-%dT%H:%M:%S", &tm));
+    double got = (double)timegm(&tm) + atoi(f.out.payload + 20) / 1e6;
+    double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    ASSERT(got <= now && got > now - 2);
     teardown(&f);
 }
 
