@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "frame.h"
+#include "jsonio.h"
 #include "metrics.h"
 #include "rules.h"
 #include "syslog.h"
@@ -112,6 +113,7 @@ __attribute__((noinline)) uint64_t engine_pass(struct cfg *k, struct metrics_sha
 }
 
 int main(int argc, char **argv) {
+    jsonio_fast_alloc(); /* as hotdog's main does */
     int runs = 5, passes = 1, o;
     while ((o = getopt(argc, argv, "r:p:")) != -1) {
         if (o == 'r') runs = atoi(optarg);

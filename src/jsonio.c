@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,94 @@ size_t jsonio_utf8_len(const unsigned char *p, size_t n) {
         if (cp < 0x10000 || cp > 0x10ffff) return 0;
     }
     return k;
+}
+
+/* --------------------------------------------------------------------------- allocator */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define JSONIO_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define JSONIO_SANITIZED 1
+#endif
+#endif
+
+#define CLASS_STEP 16
+#define CLASSES 16 /* 16, 32, ... 256 bytes */
+#define BIG CLASSES
+
+/* Every block starts with its class; 16 bytes keep what follows aligned as malloc's is. */
+union hdr {
+    unsigned cls;
+    char align[16];
+};
+
+struct cache {
+    union hdr *head[CLASSES]; /* free blocks, linked through their first bytes after hdr */
+    unsigned n[CLASSES];
+    int registered;
+};
+
+static _Thread_local struct cache cache;
+static pthread_key_t cache_key;
+
+static void cache_release(void *arg) {
+    struct cache *c = arg;
+    for (int k = 0; k < CLASSES; k++) {
+        while (c->head[k]) {
+            union hdr *h = c->head[k];
+            c->head[k] = *(union hdr **)(h + 1);
+            free(h);
+        }
+        c->n[k] = 0;
+    }
+    c->registered = 0; /* frees after this (other destructors) go straight to free() */
+}
+
+static void *fast_malloc(size_t n) {
+    if (n > CLASS_STEP * CLASSES) {
+        union hdr *h = malloc(sizeof *h + n);
+        if (!h) return NULL;
+        h->cls = BIG;
+        return h + 1;
+    }
+    unsigned k = n ? (unsigned)((n - 1) / CLASS_STEP) : 0;
+    struct cache *c = &cache;
+    union hdr *h = c->head[k];
+    if (h) {
+        c->head[k] = *(union hdr **)(h + 1);
+        c->n[k]--;
+        return h + 1;
+    }
+    if (!c->registered) { /* so that a thread's lists are freed when it ends */
+        c->registered = 1;
+        pthread_setspecific(cache_key, c);
+    }
+    h = malloc(sizeof *h + CLASS_STEP * (k + 1));
+    if (!h) return NULL;
+    h->cls = k;
+    return h + 1;
+}
+
+static void fast_free(void *p) {
+    if (!p) return;
+    union hdr *h = (union hdr *)p - 1;
+    struct cache *c = &cache;
+    unsigned k = h->cls;
+    if (k == BIG || c->n[k] >= JSONIO_CACHE_BLOCKS || !c->registered) {
+        free(h);
+        return;
+    }
+    *(union hdr **)p = c->head[k];
+    c->head[k] = h;
+    c->n[k]++;
+}
+
+void jsonio_fast_alloc(void) {
+#ifndef JSONIO_SANITIZED
+    if (pthread_key_create(&cache_key, cache_release) != 0) return;
+    json_set_alloc_funcs(fast_malloc, fast_free);
+#endif
 }
 
 /* ------------------------------------------------------------------------------ reader */
@@ -88,13 +177,38 @@ static void put_utf8(struct buf *b, unsigned cp) {
     b->len += k;
 }
 
+/* The length of the run at p[0..n) of bytes that are neither '"', '\\' nor control
+ * characters, and, if ascii, below 0x80: 8 bytes per step (bit tricks from "Bit
+ * Twiddling Hacks": a byte of w is zero / below 0x20 when its flag bit is set; a flagged
+ * word may hold false positives above the first true one, so the tail is checked bytewise
+ * by the caller's table). */
+static inline size_t plain_run(const unsigned char *p, size_t n, int ascii) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+        uint64_t hit = ((q - ones) & ~q) | ((bs - ones) & ~bs) | ((w - ones * 0x20) & ~w);
+        if (ascii) hit |= w;
+        if (hit & highs) break;
+    }
+    return i;
+}
+
+/* Bytes a string can hold as they are and that need no further look: printable ASCII
+ * other than '"' and '\\'. */
+static const unsigned char plain[256] = {
+    [0x20 ... 0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1}; /* all but '"', '\\' */
+
 /* Reads the string whose opening quote is at r->p. Sets *s, *n to its decoded bytes: in the
  * text itself when it has no escapes (returns 0), else in r->tmp, valid until the next
  * string (returns 1). Returns -1 if it is not a valid string. */
 static int read_string(struct rd *r, const char **s, size_t *n) {
     const unsigned char *p = ++r->p, *end = r->end;
     for (;;) { /* the common case: no escape */
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+        p += plain_run(p, (size_t)(end - p), 1);
+        while (p < end && plain[*p]) p++;
         if (p == end || *p < 0x20) return -1;
         if (*p == '"') {
             *s = (const char *)r->p;
@@ -128,7 +242,7 @@ static int read_string(struct rd *r, const char **s, size_t *n) {
         }
         if (c != '\\') {
             const unsigned char *q = p;
-            while (q < end && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\') q++;
+            while (q < end && plain[*q]) q++;
             buf_append(b, (const char *)p, (size_t)(q - p));
             p = q;
             continue;
@@ -380,10 +494,21 @@ static const unsigned char must_escape[256] = {
     ['"'] = 1, ['\\'] = 1};
 
 static void dump_string(struct buf *b, const char *s, size_t n) {
-    buf_append(b, "\"", 1);
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    size_t run = plain_run(p, n, 0);
+    while (run < n && !must_escape[p[run]]) run++;
+    if (run == n) { /* nothing to escape: the common case, one copy */
+        char *o = buf_reserve(b, n + 2);
+        o[0] = '"';
+        memcpy(o + 1, s, n);
+        o[n + 1] = '"';
+        b->len += n + 2;
+        return;
+    }
+    buf_append(b, "\"", 1);
     while (p < end) {
         const unsigned char *q = p;
+        q += plain_run(q, (size_t)(end - q), 0);
         while (q < end && !must_escape[*q]) q++;
         buf_append(b, (const char *)p, (size_t)(q - p));
         if (q == end) break;

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "deadletter.h"
+#include "jsonio.h"
 #include "kafka.h"
 #include "listener.h"
 #include "log.h"
@@ -295,6 +296,7 @@ int main(int argc, char **argv) {
         {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
         {"test", required_argument, NULL, 't'},   {"format", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
+    jsonio_fast_alloc(); /* before anything allocates a jansson value */
     const char *path = "hotdog.yml", *test = NULL;
     enum testmode_format fmt = TESTMODE_TEXT;
     int check = 0, o;
