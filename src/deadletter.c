@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jsonio.h"
 #include "log.h"
 
 struct deadletter {
@@ -91,7 +92,7 @@ int deadletter_write(struct deadletter *d, const char *topic, const char *key, s
     ssize_t r = write(d->fd, line, n + 1);
     int e = errno;
     pthread_mutex_unlock(&d->lock);
-    free(line);
+    jsonio_free(line);
     if (r != (ssize_t)(n + 1)) {
         log_limited(L_ERROR, "dead letters: cannot write to %s: %s", d->path,
                     r < 0 ? strerror(e) : "short write");

@@ -112,6 +112,13 @@ static void fast_free(void *p) {
     c->n[k]++;
 }
 
+void jsonio_free(void *p) {
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f);
+    f(p);
+}
+
 void jsonio_fast_alloc(void) {
 #ifndef JSONIO_SANITIZED
     if (pthread_key_create(&cache_key, cache_release) != 0) return;

@@ -49,6 +49,9 @@ void jsonio_dump(struct buf *b, const json_t *v);
  * block freed by another thread joins that thread's lists. Call once, first thing in main,
  * before jansson allocates anything. A no-op under ASan/TSan, so they see every block. */
 void jsonio_fast_alloc(void);
+/* Frees what jansson allocated for the caller (json_dumps' text) with jansson's current free
+ * function: after jsonio_fast_alloc that is not free(). */
+void jsonio_free(void *p);
 #define JSONIO_CACHE_BLOCKS 1024
 
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one (overlong forms,

@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "jsonio.h"
 #include "log.h"
 #include "statsd.h"
 #include "version.h"
@@ -75,7 +76,7 @@ static void render_stats(struct status *s) {
     json_object_set_new(root, "stats", stats);
     char *txt = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(9));
     buf_append(&s->body, txt, strlen(txt));
-    free(txt);
+    jsonio_free(txt);
     json_decref(root);
 }
 
@@ -132,7 +133,7 @@ static int render_ready(struct status *s) {
     if (reason[0]) json_object_set_new(o, "reason", json_string(reason));
     char *txt = json_dumps(o, JSON_COMPACT);
     buf_append(&s->body, txt, strlen(txt));
-    free(txt);
+    jsonio_free(txt);
     json_decref(o);
     return reason[0] ? 503 : 200;
 }
