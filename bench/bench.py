@@ -189,9 +189,17 @@ class Bench:
         self.corpus_bytes = os.path.getsize(path)
         self.bodies_bytes = os.path.getsize(bodies)
 
+    def extra_conf(self):
+        """--producer-conf as (key, value) pairs: the same extra settings for every contender."""
+        return [tuple(kv.split("=", 1)) for kv in self.a.producer_conf.split(",") if "=" in kv]
+
     def render(self, template, out, **kv):
         with open(os.path.join(CONFIGS, template)) as f:
             text = f.read()
+        extra = self.extra_conf()
+        kv.setdefault("EXTRA_HOTDOG", "".join(f"      {k}: '{v}'\n" for k, v in extra))
+        kv.setdefault("EXTRA_RSYSLOG", "".join(f', "{k}={v}"' for k, v in extra))
+        kv.setdefault("EXTRA_SYSLOGNG", "".join(f' "{k}" => "{v}"' for k, v in extra))
         for k, v in kv.items():
             text = text.replace(f"@{k}@", str(v))
         with open(out, "w") as f:
@@ -312,8 +320,8 @@ class Bench:
                 os.mkfifo(fifo)
                 cmd = ["kcat", "-P", "-q", "-b", self.broker, "-t", topic, "-X", "acks=all",
                        "-X", "enable.idempotence=true", "-X", "linger.ms=5",
-                       "-X", "batch.num.messages=10000", "-X", "queue.buffering.max.messages=100000",
-                       "-l", fifo]
+                       "-X", "batch.num.messages=10000", "-X", "compression.codec=lz4", "-X", "queue.buffering.max.messages=100000",
+                       *[a for k, v in self.extra_conf() for a in ("-X", f"{k}={v}")], "-l", fifo]
                 p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.logs, f"{tag}.log"), "w"))
                 time.sleep(self.a.settle)
@@ -723,6 +731,9 @@ def main():
                     help="skip the extra hotdog run under perf (bench/results/e2e-profile.md)")
     ap.add_argument("--peer-threads", type=int, default=int(env("BENCH_PEER_THREADS", 2)),
                     help="worker threads of rsyslog and syslog-ng (hotdog: one per core)")
+    ap.add_argument("--producer-conf", default=env("BENCH_PRODUCER_CONF", ""),
+                    help="extra librdkafka settings for every contender, K=V,K=V (e.g. "
+                         "compression.type=zstd)")
     ap.add_argument("--kafka-port", type=int, default=int(env("BENCH_KAFKA_PORT", 19492)))
     ap.add_argument("--kafka-dir", default=env("KAFKA_DIR", os.path.join(ROOT, ".kafka")))
     ap.add_argument("--build", default=env("B", os.path.join(ROOT, "build")))

@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *kv[][2] = {{"bootstrap.servers", argv[1]}, {"acks", "all"}, {"enable.idempotence", "true"},
-                           {"linger.ms", "5"}, {"batch.num.messages", "10000"},
+                           {"linger.ms", "5"}, {"batch.num.messages", "10000"}, {"compression.codec", "lz4"},
                            {"queue.buffering.max.messages", "100000"}, {"log_level", "3"}};
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
         if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], err, sizeof err)) {
