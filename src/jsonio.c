@@ -31,6 +31,24 @@ size_t jsonio_utf8_len(const unsigned char *p, size_t n) {
     return k;
 }
 
+int jsonio_valid_utf8(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        for (; i + 8 <= n; i += 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (w & 0x8080808080808080ull) break;
+        }
+        while (i < n && p[i] < 0x80) i++;
+        if (i == n) break;
+        size_t k = jsonio_utf8_len(p + i, n - i);
+        if (!k) return 0;
+        i += k;
+    }
+    return 1;
+}
+
 /* --------------------------------------------------------------------------- allocator */
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)

@@ -54,6 +54,9 @@ void jsonio_fast_alloc(void);
 void jsonio_free(void *p);
 #define JSONIO_CACHE_BLOCKS 1024
 
+/* 1 if s[0..n) is all valid UTF-8 (ASCII checked 8 bytes at a time). */
+int jsonio_valid_utf8(const char *s, size_t n);
+
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one (overlong forms,
  * surrogates and code points above U+10FFFF are not). */
 size_t jsonio_utf8_len(const unsigned char *p, size_t n);

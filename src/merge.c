@@ -68,8 +68,7 @@ void merge_free(struct merge *m) {
 /* A JSON string of s[0..n). Variables hold whatever clients sent; bytes that are not UTF-8
  * become U+FFFD, since JSON text must be UTF-8 (and jansson refuses to dump anything else). */
 json_t *merge_string(const char *s, size_t n, struct buf *tmp) {
-    json_t *j = json_stringn(s, n);
-    if (j) return j;
+    if (jsonio_valid_utf8(s, n)) return json_stringn_nocheck(s, n);
     tmp->len = 0;
     for (size_t i = 0; i < n;) {
         size_t k = jsonio_utf8_len((const unsigned char *)s + i, n - i);
@@ -82,23 +81,24 @@ json_t *merge_string(const char *s, size_t n, struct buf *tmp) {
 
 static void apply_walk(const struct merge *m, json_t *src, json_t *dst, size_t *ti,
                        const struct syslog_slice *vars, struct buf *scratch) {
-    const char *key;
-    json_t *v;
-    json_object_foreach(src, key, v) {
+    for (void *it = json_object_iter(src); it; it = json_object_iter_next(src, it)) {
+        const char *key = json_object_iter_key(it);
+        size_t klen = json_object_iter_key_len(it);
+        json_t *v = json_object_iter_value(it);
         if (json_is_object(v)) {
-            json_t *d = json_object_get(dst, key);
+            json_t *d = json_object_getn(dst, key, klen);
             if (!json_is_object(d)) {
                 d = json_object();
-                json_object_set_new(dst, key, d);
+                json_object_setn_new_nocheck(dst, key, klen, d);
             }
             apply_walk(m, v, d, ti, vars, scratch);
         } else if (json_is_string(v)) {
             scratch[0].len = 0;
             tmpl_render(m->t[(*ti)++], vars, &scratch[0]);
-            json_object_set_new(dst, key, merge_string(scratch[0].p ? scratch[0].p : "",
-                                                       scratch[0].len, &scratch[1]));
+            json_object_setn_new_nocheck(dst, key, klen, merge_string(scratch[0].p ? scratch[0].p : "",
+                                                                      scratch[0].len, &scratch[1]));
         } else {
-            json_object_set_new(dst, key, json_deep_copy(v));
+            json_object_setn_new_nocheck(dst, key, klen, json_deep_copy(v));
         }
     }
 }

@@ -215,6 +215,26 @@ TEST(utf8_sequences) {
     ASSERT_EQ_INT(jsonio_utf8_len((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
     ASSERT_EQ_INT(jsonio_utf8_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0);
     ASSERT_EQ_INT(jsonio_utf8_len((const unsigned char *)"\xf8\x88\x80\x80", 4), 0);
+    ASSERT(jsonio_valid_utf8("", 0));
+    ASSERT(jsonio_valid_utf8("plain ascii, longer than eight bytes", 36));
+    ASSERT(jsonio_valid_utf8("0123456789abcd\xc3\xa9" "fgh\xf0\x9f\x98\x80", 23));
+    ASSERT(jsonio_valid_utf8("a\0b", 3));
+    ASSERT(!jsonio_valid_utf8("0123456789abcd\xc3", 15));
+    ASSERT(!jsonio_valid_utf8("01234567\xed\xa0\x80", 11));
+    ASSERT(!jsonio_valid_utf8("\xff", 1));
+    /* Against the byte-by-byte definition, at every offset of a mixed buffer. */
+    const char mix[] = "abc\xc3\xa9" "defghij\xe2\x82\xac" "klmnopqr\xf0\x9f\x98\x80" "stu\x80" "vwxyz0123456\xc3";
+    for (size_t off = 0; off < sizeof mix - 1; off++)
+        for (size_t len = 0; off + len <= sizeof mix - 1; len++) {
+            const unsigned char *p = (const unsigned char *)mix + off;
+            size_t i = 0;
+            while (i < len) {
+                size_t k = jsonio_utf8_len(p + i, len - i);
+                if (!k) break;
+                i += k;
+            }
+            ASSERT_EQ_INT(jsonio_valid_utf8(mix + off, len), i == len);
+        }
 }
 
 TEST_MAIN("jsonio", TEST_ENTRY(accepts_what_jansson_accepts), TEST_ENTRY(refuses_what_jansson_refuses),
