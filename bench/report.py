@@ -48,7 +48,7 @@ def e2e_md(e, targets):
                f"plain text, half JSON; bodies {e['body_bytes'] / e['lines']:.0f} bytes), pre-framed, sent "
                f"over {e['conns']} TCP connections by `bench/sender.c`; each contender writes the body to "
                f"its own fresh topic on one local broker with `acks=all`, idempotence, `linger.ms=5`, "
-               f"`batch.num.messages=10000`. Wall time from the first byte sent to the last message "
+               f"`batch.num.messages=10000`, `compression.codec=lz4`. Wall time from the first byte sent to the last message "
                f"acknowledged (sum of the topic's high watermarks = N). {e['runs']} interleaved runs: "
                f"median (min–max). Machine: {m.get('cpus')} cores ({m.get('cpu', '?')}), {m.get('os', '')}, "
                f"shared by the sender, the contender and the broker (and other jobs). Total benchmark time "
@@ -93,8 +93,8 @@ def e2e_md(e, targets):
     lat = e.get("latency") or {}
     if lat:
         out.append("Receive→ack latency at half of peak: the sender paced at half the median msgs/s of the "
-                   "runs above; hotdog's `hotdog_kafka_producer_sent_seconds` histogram (log2 buckets from "
-                   "64 µs: quantiles interpolated inside a bucket, so within a factor 2; the mean is exact). "
+                   "runs above; hotdog's `hotdog_kafka_producer_sent_seconds` histogram (four buckets per power "
+                   "of two from 64 µs: quantiles interpolated inside a bucket, so within 25%; the mean is exact). "
                    "Baseline: `bench/probe.c`, librdkafka alone with the same settings producing the same "
                    "bodies at hotdog's rate, produce()→delivery report, exact percentiles — the broker's "
                    "and the machine's share of the latency. `linger.ms=5` puts a floor of ~5 ms under p50.\n")

@@ -100,8 +100,7 @@ static void owned_add(_Atomic uint64_t *c, uint64_t n) {
 static void record_latency(struct kafka *k, int64_t recv_us) {
     int64_t d = clock_us() - recv_us;
     if (recv_us <= 0 || d < 0) return;
-    int b = 0;
-    while (b < KAFKA_LATENCY_BUCKETS && d >= (int64_t)1 << (b + 6)) b++;
+    int b = kafka_latency_bucket((uint64_t)d);
     owned_add(&k->lat[b], 1);
     owned_add(&k->lat_count, 1);
     owned_add(&k->lat_sum_us, (uint64_t)d);

@@ -74,9 +74,23 @@ void kafka_foreach_topic(struct kafka *k, void (*fn)(const char *topic, uint64_t
                                                      uint64_t delivered, uint64_t failed, void *arg),
                          void *arg);
 
-/* Receive-to-ack latency: bucket i counts deliveries that took less than 2^(i+6) us (64 us
- * up to ~9 minutes); the last bucket counts the rest. */
-#define KAFKA_LATENCY_BUCKETS 24
+/* Receive-to-ack latency: four buckets per power of two from 64 us to ~18 minutes, so that
+ * a quantile read from them is off by at most a quarter of its octave. Bucket i counts
+ * deliveries below kafka_latency_bound_us(i) (and at or above bucket i-1's bound); the last
+ * bucket counts the rest. */
+#define KAFKA_LATENCY_OCTAVES 24
+#define KAFKA_LATENCY_BUCKETS (KAFKA_LATENCY_OCTAVES * 4)
+static inline uint64_t kafka_latency_bound_us(int i) {
+    return ((uint64_t)64 << (i / 4)) * (uint64_t)(5 + i % 4) / 4;
+}
+/* The bucket of a latency of d us: d in [2^msb * (4+s)/4, 2^msb * (5+s)/4) is bucket
+ * 4 * (msb - 6) + s, where s is the two bits after the most significant one. */
+static inline int kafka_latency_bucket(uint64_t d) {
+    if (d < 64) return 0;
+    int msb = 63 - __builtin_clzll(d);
+    int b = 4 * (msb - 6) + (int)((d >> (msb - 2)) & 3);
+    return b < KAFKA_LATENCY_BUCKETS ? b : KAFKA_LATENCY_BUCKETS;
+}
 struct kafka_latency {
     uint64_t bucket[KAFKA_LATENCY_BUCKETS + 1]; /* not cumulative */
     uint64_t count, sum_us;

@@ -94,7 +94,7 @@ static void latency_stats(struct stats *s, struct kafka *k) {
         st->suffix = "_bucket";
         st->label = "le";
         if (i < KAFKA_LATENCY_BUCKETS)
-            snprintf(st->label_value, sizeof st->label_value, "%g", (double)((uint64_t)1 << (i + 6)) / 1e6);
+            snprintf(st->label_value, sizeof st->label_value, "%g", (double)kafka_latency_bound_us(i) / 1e6);
         else
             snprintf(st->label_value, sizeof st->label_value, "+Inf");
     }
