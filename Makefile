@@ -113,7 +113,7 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard src/*.h)
 BENCH_KAFKA_PORT ?= 19492
 BENCH_KAFKA_CONTROLLER_PORT ?= $(shell echo $$(($(BENCH_KAFKA_PORT) + 1)))
 BENCH_LINES ?= 1000000
-BENCH_RUNS ?= 5
+BENCH_RUNS ?= 7
 # The broker gets Kafka's own production JVM defaults (kafka-server-start.sh: G1, 1 GB heap)
 # rather than kafka-local's start-up-time flags.
 BENCH_KAFKA_JVM ?= -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15
