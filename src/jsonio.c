@@ -370,32 +370,28 @@ static json_t *read_number(struct rd *r) {
 
 static json_t *read_value(struct rd *r);
 
+/* Consumes c after optional whitespace; 1 if it was there. */
+static int eat(struct rd *r, unsigned char c) {
+    skip_ws(r);
+    if (r->p == r->end || *r->p != c) return 0;
+    r->p++;
+    return 1;
+}
+
 static json_t *read_array(struct rd *r) {
     json_t *a = json_array();
     if (!a) return fail(r, JSONIO_NOMEM);
     r->p++;
-    skip_ws(r);
-    if (r->p < r->end && *r->p == ']') {
-        r->p++;
-        return a;
-    }
-    for (;;) {
+    if (eat(r, ']')) return a;
+    do {
         json_t *v = read_value(r);
         if (!v) goto err;
         if (json_array_append_new(a, v) < 0) {
             fail(r, JSONIO_NOMEM);
             goto err;
         }
-        skip_ws(r);
-        if (r->p == r->end) goto syntax;
-        if (*r->p == ']') {
-            r->p++;
-            return a;
-        }
-        if (*r->p != ',') goto syntax;
-        r->p++;
-    }
-syntax:
+    } while (eat(r, ','));
+    if (eat(r, ']')) return a;
     fail(r, JSONIO_SYNTAX);
 err:
     json_decref(a);
@@ -406,13 +402,10 @@ static json_t *read_object(struct rd *r) {
     json_t *o = json_object();
     if (!o) return fail(r, JSONIO_NOMEM);
     r->p++;
-    skip_ws(r);
-    if (r->p < r->end && *r->p == '}') {
-        r->p++;
-        return o;
-    }
+    if (eat(r, '}')) return o;
     char *owned = NULL;
-    for (;;) {
+    do {
+        skip_ws(r);
         if (r->p == r->end || *r->p != '"') goto syntax;
         const char *k;
         size_t klen;
@@ -427,9 +420,7 @@ static json_t *read_object(struct rd *r) {
             memcpy(owned, k, klen);
             k = owned;
         }
-        skip_ws(r);
-        if (r->p == r->end || *r->p != ':') goto syntax;
-        r->p++;
+        if (!eat(r, ':')) goto syntax;
         json_t *v = read_value(r);
         if (!v) goto err;
         if (json_object_setn_new_nocheck(o, k, klen, v) < 0) {
@@ -438,16 +429,8 @@ static json_t *read_object(struct rd *r) {
         }
         free(owned);
         owned = NULL;
-        skip_ws(r);
-        if (r->p == r->end) goto syntax;
-        if (*r->p == '}') {
-            r->p++;
-            return o;
-        }
-        if (*r->p != ',') goto syntax;
-        r->p++;
-        skip_ws(r);
-    }
+    } while (eat(r, ','));
+    if (eat(r, '}')) return o;
 syntax:
     fail(r, JSONIO_SYNTAX);
 err:

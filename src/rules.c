@@ -266,8 +266,8 @@ static size_t json_nodes(const char *p, size_t n) {
 }
 
 /* Parses text as a JSON object or array within the limits: NULL if it is not one, or is
- * too large (more than RULES_JSON_MAX_NODES values) or too deep (JSONIO_MAX_DEPTH, jansson's 2048 levels);
- * those two are counted in error.json_limit. */
+ * too large (more than RULES_JSON_MAX_NODES values) or too deep (JSONIO_MAX_DEPTH, 2048
+ * levels, as jansson); those two are counted in error.json_limit. */
 static json_t *parse_json(struct rules *r, const char *p, size_t n) {
     size_t i = 0;
     while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++;
