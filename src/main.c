@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "deadletter.h"
 #include "jsonio.h"
@@ -366,16 +367,41 @@ int main(int argc, char **argv) {
         return rc;
     }
     /* systemd (Type=notify): READY once serving, RELOADING around a reload, STOPPING at the
-     * end, and a watchdog ping at half the interval systemd asks for. Without systemd these
-     * calls do nothing. */
+     * end. Without systemd these calls do nothing. Every second (or every half watchdog
+     * interval if shorter) each worker's event loop is pinged (worker_check); the watchdog
+     * is fed only while every worker answered within one watchdog interval, so systemd
+     * restarts a daemon whose worker is stuck, not only one whose main thread is. */
     uint64_t watchdog_us = 0;
     if (sd_watchdog_enabled(0, &watchdog_us) <= 0) watchdog_us = 0;
+    int64_t tick_us = 1000000;
+    if (watchdog_us && (int64_t)watchdog_us / 2 < tick_us) tick_us = (int64_t)watchdog_us / 2;
+    int64_t next_tick = clock_us() + tick_us;
+    int *stuck = calloc((size_t)d.nworkers, sizeof *stuck); /* NULL: the checks only log less */
     sd_notifyf(0, "READY=1\nSTATUS=%zu listener(s), %d worker(s)", d.nlisteners, d.nworkers);
     for (;;) {
-        struct timespec half = {(time_t)(watchdog_us / 2000000), (long)(watchdog_us / 2 % 1000000) * 1000};
-        int sig = watchdog_us ? sigtimedwait(&sigs, NULL, &half) : sigwaitinfo(&sigs, NULL);
+        int64_t wait = next_tick - clock_us();
+        if (wait < 0) wait = 0;
+        struct timespec ts = {(time_t)(wait / 1000000), (long)(wait % 1000000) * 1000};
+        int sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig < 0) {
-            if (errno == EAGAIN) sd_notify(0, "WATCHDOG=1");
+            if (errno != EAGAIN) continue;
+            int64_t now = clock_us();
+            next_tick = now + tick_us;
+            int alive = 1;
+            for (int i = 0; i < d.nworkers; i++) {
+                int64_t waited = worker_check(d.workers[i], now);
+                if (watchdog_us && waited >= (int64_t)watchdog_us) alive = 0;
+                if (waited >= WORKER_STALL_US) {
+                    if (stuck) stuck[i] = 1;
+                    log_limited(L_WARN, "worker %d: its event loop has not turned for %.1f s%s", i,
+                                (double)waited / 1e6, watchdog_us ? "" : " (no systemd watchdog to act on it)");
+                } else if (stuck && stuck[i] && !waited) {
+                    stuck[i] = 0;
+                    log_info("worker %d: its event loop turns again", i);
+                }
+            }
+            if (alive && watchdog_us) sd_notify(0, "WATCHDOG=1");
+            else if (!alive) log_limited(L_ERROR, "a worker is stuck: watchdog pings withheld, systemd will restart hotdog");
             continue;
         }
         if (sig == SIGHUP) {
@@ -390,6 +416,7 @@ int main(int argc, char **argv) {
             break;
         }
     }
+    free(stuck);
     rc = stop(&d);
     cleanup(&d);
     return rc;

@@ -123,6 +123,10 @@ void stats_collect(const struct stats_sources *src, struct stats *s) {
     gauge(s, "connections",
           (int64_t)(metrics_get(M_CONN_ACCEPTED) - metrics_get(M_CONN_CLOSED)), "connections",
           "open client connections");
+    int64_t stalled = 0;
+    for (int i = 0; i < src->nworkers; i++) stalled += worker_stalled(src->workers[i]);
+    gauge(s, "workers.stalled", stalled, "workers_stalled",
+          "workers whose event loop has not turned for 5 s or more");
     for (size_t i = 0; i < src->nlisteners; i++) {
         const struct listener *l = &src->listeners[i];
         if (l->cfg->protocol == PROTO_UDP) continue;

@@ -487,6 +487,9 @@ static void control_drain(struct worker *w) {
     uint64_t v;
     ssize_t r = read(w->evfd, &v, sizeof v);
     (void)r; /* EAGAIN only: the eventfd is a doorbell, its value is meaningless */
+    /* Answers main's liveness ping: this loop is turning. */
+    atomic_store_explicit(&w->pong, atomic_load_explicit(&w->ping, memory_order_relaxed),
+                          memory_order_relaxed);
 }
 
 /* Counts the complete messages left in a connection's tail that will never be forwarded. */
@@ -706,6 +709,24 @@ void worker_stop(struct worker *w) {
     ssize_t r = write(w->evfd, &one, sizeof one);
     (void)r; /* a full eventfd counter still wakes the worker */
 }
+
+int64_t worker_check(struct worker *w, int64_t now) {
+    unsigned ping = atomic_load_explicit(&w->ping, memory_order_relaxed);
+    if (atomic_load_explicit(&w->pong, memory_order_relaxed) != ping) {
+        int64_t waited = now - w->ping_us;
+        if (waited >= WORKER_STALL_US) atomic_store(&w->stalled, 1);
+        return waited;
+    }
+    atomic_store(&w->stalled, 0);
+    atomic_store_explicit(&w->ping, ping + 1, memory_order_relaxed);
+    w->ping_us = now;
+    uint64_t one = 1;
+    ssize_t r = write(w->evfd, &one, sizeof one);
+    (void)r; /* a full eventfd counter still wakes the worker */
+    return 0;
+}
+
+int worker_stalled(const struct worker *w) { return atomic_load(&w->stalled); }
 
 void worker_join(struct worker *w) {
     if (w->started) pthread_join(w->thread, NULL);

@@ -4,6 +4,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "kafka.h"
@@ -30,6 +31,15 @@ int worker_start(struct worker *w);
  * sent, close them, and return. Async-signal-safe (one write to an eventfd). */
 void worker_stop(struct worker *w);
 void worker_join(struct worker *w);
+/* Liveness, called by main at a steady interval: if the worker answered the previous call's
+ * ping (its event loop turned since), sends a new one and returns 0. Otherwise returns how
+ * long, in microseconds, the unanswered ping has waited: a loop stuck for that long. A
+ * worker that was never started never answers. runs on: main thread. */
+int64_t worker_check(struct worker *w, int64_t now);
+/* Whether the last worker_check found a ping unanswered for WORKER_STALL_US or more (the
+ * workers.stalled gauge). runs on: any thread. */
+#define WORKER_STALL_US 5000000
+int worker_stalled(const struct worker *w);
 void worker_free(struct worker *w);
 /* Hands the worker a new rules instance (ownership passes to the worker), tagged with a
  * generation. The worker switches to it between two messages and frees the old one.

@@ -93,6 +93,11 @@ struct worker {
     struct kafka_topics *topics;  /* this worker's topic handle cache */
     int64_t paused_since;
     atomic_int stop;
+    /* Liveness (worker_check): main bumps ping and rings the doorbell; the loop copies it to
+     * pong at its next turn. ping_us is main's alone; stalled is read by /stats. */
+    atomic_uint ping, pong;
+    int64_t ping_us;
+    atomic_int stalled;
 };
 
 /* Parses one message, runs the rules and queues the result; -ENOBUFS when the producer is

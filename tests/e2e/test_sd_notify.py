@@ -4,6 +4,7 @@ import socket
 import time
 
 from conftest import Hotdog, config, free_port, unique_topic
+from faults_helpers import stats
 
 
 def test_ready_watchdog_reloading_stopping(kafka, tmp_path):
@@ -11,7 +12,9 @@ def test_ready_watchdog_reloading_stopping(kafka, tmp_path):
     rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     rx.bind(path)
     rx.settimeout(10)
-    h = Hotdog(tmp_path, config(free_port(), unique_topic()),
+    sport = free_port()
+    h = Hotdog(tmp_path, config(free_port(), unique_topic(),
+                                extra_global=f"  status:\n    address: 127.0.0.1\n    port: {sport}\n"),
                env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
     h.start()
     got = []
@@ -31,6 +34,9 @@ def test_ready_watchdog_reloading_stopping(kafka, tmp_path):
         until("WATCHDOG=1")
         until("WATCHDOG=1")
         assert time.monotonic() - t0 < 2  # pinged at half of the 400 ms interval
+        # The pings above were sent because every worker's loop answered its own ping.
+        st = stats(sport)
+        assert st is not None and st["workers.stalled"] == 0, st
         h.proc.send_signal(signal.SIGHUP)
         until("RELOADING=1")
         until("READY=1")
