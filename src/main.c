@@ -243,6 +243,18 @@ static void cleanup(struct daemon *d) {
     metrics_free();
 }
 
+/* A regex that runs without PCRE2's JIT still matches, several times slower: say so once per
+ * configuration loaded, not silently. */
+static void warn_no_jit(const struct config *c, const struct rules *r) {
+    size_t first = 0;
+    char why[256];
+    size_t n = rules_jit_fallback(r, &first, why, sizeof why);
+    if (!n) return;
+    log_warn("%s:%d: 'rules[%zu].regex': %zu regex rule(s) run without PCRE2's JIT (%s), "
+             "several times slower. Is executable memory denied (MemoryDenyWriteExecute=, "
+             "seccomp)?", c->path, c->rules[first].matcher_line, first, n, why);
+}
+
 /* SIGHUP: re-reads the configuration. If it is valid, every worker switches to the new rules
  * (templates, default topic) between two messages; no connection is closed and no message is
  * lost. What only a restart can change is named in the log. TLS material is re-read too. */
@@ -256,6 +268,7 @@ static void reload(struct daemon *d, const char *path) {
         config_free(nc);
         return;
     }
+    warn_no_jit(nc, check);
     rules_free(check);
     if (config_needs_restart(d->cfg, nc, err, sizeof err))
         log_warn("SIGHUP: '%s' changed: restart hotdog to apply it (rules, templates and the "
@@ -331,6 +344,7 @@ int main(int argc, char **argv) {
     struct daemon d = {0};
     d.cfg = config_load(path, err, sizeof err);
     if (d.cfg) d.rules = rules_new(d.cfg, NULL, err, sizeof err);
+    if (d.rules) warn_no_jit(d.cfg, d.rules);
     if (!d.cfg || !d.rules || (!test && check_tls(d.cfg, err, sizeof err) < 0)) {
         fprintf(stderr, "hotdog: %s\n", err);
         cleanup(&d);

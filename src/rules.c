@@ -35,7 +35,7 @@ struct action {
 struct rule {
     const struct config_rule *cfg;
     pcre2_code *re;
-    int jit;
+    int jit, jit_rc;
     struct jp_expr *jp;
     struct action *actions;
     size_t nactions;
@@ -96,8 +96,11 @@ static int compile_regex(struct rule *ru, const char *path, size_t i, char *err,
                  ru->cfg->matcher_line, i, (char *)msg, (size_t)off);
         return -1;
     }
-    /* JIT is an optimisation: where the platform lacks it, the interpreter still matches. */
-    ru->jit = pcre2_jit_compile(ru->re, PCRE2_JIT_COMPLETE) == 0;
+    /* JIT is an optimisation: where the platform lacks it (no executable memory, as under
+     * MemoryDenyWriteExecute=), the interpreter still matches, several times slower.
+     * rules_jit_fallback tells main, which warns once. */
+    ru->jit_rc = pcre2_jit_compile(ru->re, PCRE2_JIT_COMPLETE);
+    ru->jit = ru->jit_rc == 0;
     /* The catch-all rule: '.*' matches the empty string at offset 0 of any text, so running
      * it only walks the whole message (half of a catch-all config's time in the engine
      * profile). Only these exact spellings: '^.*$' for one does not match across a newline. */
@@ -105,6 +108,20 @@ static int compile_regex(struct rule *ru, const char *path, size_t i, char *err,
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
         if (!strcmp(ru->cfg->regex, all[k])) ru->match_all = 1;
     return 0;
+}
+
+size_t rules_jit_fallback(const struct rules *r, size_t *first, char *why, size_t whylen) {
+    size_t n = 0;
+    for (size_t i = r->n; i-- > 0;) {
+        const struct rule *ru = &r->v[i];
+        if (!ru->re || ru->jit) continue;
+        n++;
+        *first = i;
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ru->jit_rc, msg, sizeof msg);
+        snprintf(why, whylen, "%s", (char *)msg);
+    }
+    return n;
 }
 
 static int compile_jmespath(struct rule *ru, const char *path, size_t i, char *err,

@@ -41,6 +41,10 @@ struct rules;
 struct rules *rules_new(const struct config *c, struct metrics_shard *shard, char *err,
                         size_t errlen);
 void rules_free(struct rules *r);
+/* How many regex rules run without PCRE2's JIT (its compiler failed: no executable memory
+ * under MemoryDenyWriteExecute= or a seccomp filter, or no JIT on this CPU); the first one's
+ * index and PCRE2's reason in *first and why. They still match, more slowly. */
+size_t rules_jit_fallback(const struct rules *r, size_t *first, char *why, size_t whylen);
 
 /* Runs the rules, in order, over msg. With no rules configured, every message goes to
  * global.kafka.topic. runs on: the thread that owns r. */

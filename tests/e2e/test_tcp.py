@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import BOOTSTRAP, HOTDOG, ROOT, Hotdog, config, consume, free_port, unique_topic
 
 
@@ -216,6 +218,35 @@ def test_check_mode(tmp_path):
     assert r.returncode == 0 and r.stdout.startswith("hotdog ")
     r = subprocess.run([HOTDOG, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "global.kafka.timeout_ms" in r.stdout
+
+
+def deny_write_execute():
+    """preexec_fn: the child may not map memory both writable and executable, as under
+    systemd's MemoryDenyWriteExecute= (prctl PR_SET_MDWE, Linux 6.3+; kept across exec)."""
+    import ctypes
+    if ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0:  # PR_MDWE_REFUSE_EXEC_GAIN
+        os._exit(99)
+
+
+def test_regex_without_jit_is_warned_once_with_file_and_line(tmp_path):
+    cfg = tmp_path / "nojit.yml"
+    cfg.write_text(config(1514, "t") + "rules:\n  - jmespath: 'a'\n    actions: [{type: stop}]\n"
+                   "  - regex: 'a+b'\n    actions: [{type: forward}]\n"
+                   "  - regex: 'c'\n    actions: [{type: forward}]\n")
+    r = subprocess.run([HOTDOG, "--check", "-c", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 0 and "JIT" not in r.stderr, r.stderr
+    r = subprocess.run([HOTDOG, "--check", "-c", str(cfg)], capture_output=True, text=True,
+                       preexec_fn=deny_write_execute)
+    if r.returncode == 99:
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
+    assert r.returncode == 0, r.stderr  # still valid: the interpreter matches
+    assert r.stderr.count("JIT") == 1, r.stderr
+    assert (f"{cfg}:13: 'rules[1].regex': 2 regex rule(s) run without PCRE2's JIT (no more "
+            "memory)") in r.stderr, r.stderr
+    # And it still matches what the JIT would: test mode over the same rules, JIT denied.
+    r = subprocess.run([HOTDOG, "-c", str(cfg), "--test", "-"], input="<13>Oct 11 22:14:15 h app: xaab\n",
+                       capture_output=True, text=True, preexec_fn=deny_write_execute)
+    assert r.returncode == 0 and r.stdout == "Line 1 matches on:\n\t - a+b\n", (r.stdout, r.stderr)
 
 
 def test_unreadable_tls_certificate_stops_start_up_with_path_and_reason(tmp_path):
