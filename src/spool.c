@@ -27,6 +27,12 @@
 #define ROTATE_MS 1000     /* a written segment is sealed after this, so acked data is deleted */
 #define READ_BUF (1u << 20)
 #define IDLE_WAIT_MS 100
+/* Acknowledgements are tracked per chunk of up to CHUNK_RECS consecutive records of one
+ * segment; the handle of its chunk travels with each record (16 bits of the message opaque).
+ * At most NCHUNKS - 1 chunks are in flight: about 2 million records. */
+#define CHUNK_RECS SPOOL_CHUNK_RECS
+#define NCHUNKS 8192u
+#define CURSOR_MS 25       /* while running, the cursor is rewritten this often if it moved */
 
 /* ---- CRC32C (Castagnoli): SSE4.2 where the CPU has it, a table otherwise ---- */
 
@@ -139,6 +145,14 @@ long spool_decode(const char *buf, size_t n, struct spool_rec *r) {
 
 /* ---- the spool ---- */
 
+/* Records handed out from one segment, consecutively, starting at offset off. */
+struct chunk {
+    _Atomic unsigned slot;   /* the segment's slot: read by spool_resolve on other threads */
+    uint64_t seg_id, off;    /* replayer thread only */
+    uint32_t produced;       /* replayer thread only */
+    _Atomic uint32_t resolved;
+};
+
 struct seg {
     int used;
     uint64_t id;
@@ -174,6 +188,15 @@ struct spool {
     void *arg;
     unsigned rd;         /* slot being read, 0 = none */
     uint64_t rd_off;
+    /* The chunks in flight, oldest first: a ring of handles 1..NCHUNKS-1 (replayer thread;
+     * spool_resolve touches only their resolved counts). ccur: the one being filled. */
+    struct chunk *chunks;
+    unsigned ctail, ccount, ccur;
+    /* Where the reader is (or stopped): everything before it was handed out. */
+    uint64_t pos_id, pos_off;
+    int have_pos;
+    uint64_t cur_id_written, cur_off_written; /* the cursor file's content, 0 0: none yet */
+    int64_t cursor_ms;
     char *rbuf;
     size_t rcap;
     /* figures */
@@ -316,10 +339,76 @@ int spool_append(struct spool *s, const struct spool_rec *r) {
     return rc;
 }
 
-void spool_resolve(struct spool *s, unsigned slot) {
+void spool_resolve(struct spool *s, unsigned handle) {
+    if (!handle || handle >= NCHUNKS) return;
+    struct chunk *c = &s->chunks[handle];
+    unsigned slot = atomic_load_explicit(&c->slot, memory_order_relaxed);
     if (!slot || slot >= s->nslots) return;
     atomic_fetch_add_explicit(&s->segs[slot].resolved, 1, memory_order_release);
+    atomic_fetch_add_explicit(&c->resolved, 1, memory_order_release);
     atomic_fetch_add_explicit(&s->resolved, 1, memory_order_relaxed);
+}
+
+static unsigned ring_handle(unsigned pos) { return pos % (NCHUNKS - 1) + 1; }
+
+/* Frees the oldest chunks whose every record is resolved, except the one being filled.
+ * runs on: the replayer thread (or spool_close once it has stopped). */
+static void chunks_advance(struct spool *s) {
+    while (s->ccount) {
+        unsigned h = ring_handle(s->ctail);
+        struct chunk *c = &s->chunks[h];
+        if (h == s->ccur || atomic_load_explicit(&c->resolved, memory_order_acquire) != c->produced)
+            break;
+        atomic_store_explicit(&c->slot, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->resolved, 0, memory_order_relaxed);
+        c->produced = 0;
+        s->ctail = (s->ctail + 1) % (NCHUNKS - 1);
+        s->ccount--;
+    }
+}
+
+/* The chunk for the next record of the segment in slot, at offset off (the reader's
+ * position): the one being filled, or a new one. 0 when all NCHUNKS - 1 are in flight.
+ * runs on: the replayer thread. */
+static unsigned chunk_for(struct spool *s, unsigned slot, uint64_t seg_id, uint64_t off) {
+    if (s->ccur) {
+        struct chunk *c = &s->chunks[s->ccur];
+        if (atomic_load_explicit(&c->slot, memory_order_relaxed) == slot && c->produced < CHUNK_RECS)
+            return s->ccur;
+        s->ccur = 0;
+    }
+    chunks_advance(s);
+    if (s->ccount == NCHUNKS - 1) return 0;
+    unsigned h = ring_handle(s->ctail + s->ccount);
+    s->ccount++;
+    struct chunk *c = &s->chunks[h];
+    c->seg_id = seg_id;
+    c->off = off;
+    c->produced = 0;
+    atomic_store_explicit(&c->resolved, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->slot, slot, memory_order_relaxed);
+    s->ccur = h;
+    return h;
+}
+
+/* The low watermark: segment id and offset before which every record handed out was
+ * resolved (and, in that segment, every record before it was handed out). 0 when unknown
+ * (nothing handed out in this run). runs on: the replayer thread (or close, once stopped). */
+static int watermark(struct spool *s, uint64_t *id, uint64_t *off) {
+    chunks_advance(s);
+    if (s->ccount) {
+        struct chunk *c = &s->chunks[ring_handle(s->ctail)];
+        if (ring_handle(s->ctail) != s->ccur ||
+            atomic_load_explicit(&c->resolved, memory_order_acquire) != c->produced) {
+            *id = c->seg_id;
+            *off = c->off;
+            return 1;
+        }
+    }
+    if (!s->have_pos) return 0;
+    *id = s->pos_id;
+    *off = s->pos_off;
+    return 1;
 }
 
 uint64_t spool_backlog(const struct spool *s) {
@@ -392,6 +481,8 @@ static void tear(struct spool *s, struct seg *g) {
     pthread_mutex_unlock(&s->lock);
 }
 
+static void cursor_tick(struct spool *s);
+
 /* Hands out the records of [rd_off, avail) of the segment being read. Returns 1 if it made
  * progress, 0 if not, -1 when stopping. */
 static int read_some(struct spool *s, struct seg *g, uint64_t avail, int sealed) {
@@ -438,17 +529,28 @@ static int read_some(struct spool *s, struct seg *g, uint64_t avail, int sealed)
             return 1;
         }
         if (g->old) r.recv_us = 0;
+        unsigned h;
+        while (!(h = chunk_for(s, (unsigned)(g - s->segs), g->id, s->rd_off))) {
+            if (!atomic_load(&s->running)) return -1;
+            sleep_ms(5); /* two million records in flight: wait for acknowledgements */
+            cursor_tick(s);
+        }
         for (;;) {
-            int rc = s->produce(s->arg, &r, (unsigned)(g - s->segs));
+            int rc = s->produce(s->arg, &r, h);
             if (rc != -ENOBUFS) break;
             if (!atomic_load(&s->running)) return -1;
             sleep_ms(5); /* the producer is full: it drains in batches */
+            cursor_tick(s); /* acknowledgements keep coming meanwhile */
         }
+        s->chunks[h].produced++;
         g->produced++;
         atomic_fetch_add(&s->replayed, 1);
         backlog_sub(s, (uint64_t)used);
         off += (size_t)used;
         s->rd_off += (uint64_t)used;
+        s->pos_id = g->id;
+        s->pos_off = s->rd_off;
+        s->have_pos = 1;
         progress = 1;
     }
     return progress;
@@ -468,11 +570,27 @@ static void sync_interval(struct spool *s) {
     }
 }
 
+static void put_cursor(struct spool *s, uint64_t id, uint64_t off, int sync);
+
+/* While running, the cursor follows the low watermark, so that a crash (kill -9) replays
+ * what was in flight and at most CURSOR_MS of acknowledgements, not whole segments. Not
+ * synced: after a power failure an older cursor (or none) only means more duplicates. */
+static void cursor_tick(struct spool *s) {
+    int64_t now = clock_ms();
+    if (now - s->cursor_ms < CURSOR_MS) return;
+    s->cursor_ms = now;
+    uint64_t id, off;
+    if (!watermark(s, &id, &off) || off <= MAGIC_LEN) return;
+    if (id == s->cur_id_written && off == s->cur_off_written) return;
+    put_cursor(s, id, off, 0);
+}
+
 /* runs on: the replayer thread. */
 static void *replay_main(void *arg) {
     struct spool *s = arg;
     while (atomic_load(&s->running)) {
         sync_interval(s);
+        cursor_tick(s);
         pthread_mutex_lock(&s->lock);
         /* Seal a quiet current segment once read, so that it can be deleted when acked. */
         if (s->cur && s->rd == s->cur && s->rd_off == s->segs[s->cur].bytes &&
@@ -563,7 +681,8 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen) {
     pthread_cond_init(&s->cond, NULL);
     s->rcap = READ_BUF;
     s->rbuf = malloc(s->rcap);
-    if (!s->rbuf) abort();
+    s->chunks = calloc(NCHUNKS, sizeof *s->chunks);
+    if (!s->rbuf || !s->chunks) abort();
     s->next_id = 1;
     s->synced_ms = clock_ms();
     if (mkdir(o->path, 0750) < 0 && errno != EEXIST) {
@@ -648,6 +767,7 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen) {
     return s;
 fail:
     free(s->rbuf);
+    free(s->chunks);
     free(s->dir);
     free(s->segs);
     pthread_mutex_destroy(&s->lock);
@@ -675,7 +795,7 @@ uint64_t spool_pending(struct spool *s) { return atomic_load(&s->backlog); }
  * resolved, else where this run started reading it (else that segment is replayed whole:
  * duplicates rather than a loss). Locked. */
 static void write_cursor(struct spool *s) {
-    char path[4096], tmp[4200];
+    char path[4096];
     snprintf(path, sizeof path, "%s/cursor", s->dir);
     struct seg *g = NULL;
     for (unsigned i = 1; i < s->nslots; i++)
@@ -685,21 +805,36 @@ static void write_cursor(struct spool *s) {
         off = g->start;
         if (s->rd && g == &s->segs[s->rd] && atomic_load(&g->resolved) == g->produced) off = s->rd_off;
     }
+    /* Within that segment, the watermark may be further on: acknowledged records in flight
+     * when the reader stopped, or a reader that stopped mid-segment waiting for Kafka. */
+    uint64_t wid, woff;
+    if (g && watermark(s, &wid, &woff) && wid == g->id && woff > off && woff <= g->bytes) off = woff;
     if (off <= MAGIC_LEN) {
         unlink(path);
         return;
     }
+    put_cursor(s, g->id, off, 1);
+}
+
+static void put_cursor(struct spool *s, uint64_t id, uint64_t off, int sync) {
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/cursor", s->dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        log_error("spool: cannot write %s: %s (the next start replays more than needed)", tmp, strerror(errno));
+        log_limited(L_ERROR, "spool: cannot write %s: %s (the next start replays more than needed)", tmp,
+                    strerror(errno));
         return;
     }
-    fprintf(f, "%" PRIu64 " %" PRIu64 "\n", g->id, off);
+    fprintf(f, "%" PRIu64 " %" PRIu64 "\n", id, off);
     fflush(f);
-    fsync(fileno(f));
+    if (sync) fsync(fileno(f));
     fclose(f);
-    if (rename(tmp, path) == 0) sync_dir(s);
+    if (rename(tmp, path) == 0) {
+        s->cur_id_written = id;
+        s->cur_off_written = off;
+        if (sync) sync_dir(s);
+    }
 }
 
 void spool_close(struct spool *s) {
@@ -726,6 +861,7 @@ void spool_close(struct spool *s) {
     else log_info("spool: empty");
     sync_dir(s);
     free(s->rbuf);
+    free(s->chunks);
     free(s->segs);
     free(s->dir);
     pthread_mutex_destroy(&s->lock);

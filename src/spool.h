@@ -14,7 +14,8 @@
  * every record read from it is resolved. A torn or corrupt record (short, or CRC mismatch) ends
  * its segment: the file is truncated there and the tear is logged and counted. At close, the
  * reader's position is kept in the file "cursor" so the next start does not replay what was
- * already acknowledged. */
+ * already acknowledged; while the replayer runs, the cursor follows the acknowledgements (see
+ * SPOOL_CHUNK_RECS), so a crash replays little more than what was in flight. */
 #ifndef HOTDOG_SPOOL_H
 #define HOTDOG_SPOOL_H
 
@@ -69,8 +70,8 @@ int spool_commit(struct spool *s, const char *data, size_t len, unsigned nrecs);
 /* Encodes and commits a single record (the rare paths: delivery failures, shutdown). */
 int spool_append(struct spool *s, const struct spool_rec *r);
 
-/* The replayer's produce callback: hands one record to Kafka. slot identifies the segment it
- * came from, for spool_resolve. Returns 0 when taken, -ENOBUFS to be called again with the
+/* The replayer's produce callback: hands one record to Kafka. slot (1..65535) is the handle
+ * to pass to spool_resolve: it identifies the record's segment and chunk. Returns 0 when taken, -ENOBUFS to be called again with the
  * same record later (the producer is full), or another negative value when the record
  * failed for good (the callee has dealt with it, e.g. dead-lettered it, and must resolve it). */
 typedef int (*spool_produce_fn)(void *arg, const struct spool_rec *r, unsigned slot);
@@ -79,8 +80,14 @@ typedef int (*spool_produce_fn)(void *arg, const struct spool_rec *r, unsigned s
 int spool_start(struct spool *s, spool_produce_fn produce, void *arg);
 /* Stops the replayer; records not yet handed out stay in the spool. */
 void spool_stop(struct spool *s);
-/* A record handed out from slot is done with. runs on: any thread; lock-free. */
+/* A record handed out with this handle is done with. runs on: any thread; lock-free. */
 void spool_resolve(struct spool *s, unsigned slot);
+
+/* Acknowledgements are tracked per chunk of this many consecutive records of a segment.
+ * While the replayer runs, the file "cursor" follows the oldest chunk not fully resolved
+ * (rewritten every 25 ms when it moved), so a crash replays what was in flight, rounded
+ * down to a chunk, plus at most 25 ms of acknowledgements: not whole segments. */
+#define SPOOL_CHUNK_RECS 256u
 
 /* Bytes committed and not yet handed to the producer (a relaxed read, for the hot path). */
 uint64_t spool_backlog(const struct spool *s);
