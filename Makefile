@@ -14,7 +14,7 @@ MODULES := log metrics config tls listener worker worker_udp frame syslog rules 
            stats statsd status \
            jp_lex jp_parse jp_eval jp_func jp_value kafka spool deadletter
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
-FUZZERS := frame syslog jmespath config template spool jsonio
+FUZZERS := frame syslog jmespath config template spool jsonio tls
 
 B       ?= build
 OBJS    := $(MODULES:%=$(B)/obj/%.o)
@@ -103,6 +103,11 @@ fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
 build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard src/*.h)
 	@mkdir -p build/fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -Isrc -o $@ $< $(FUZZ_SRCS) $(LIBS)
+
+# The TLS target also links the listener's context builder (tls.c).
+build/fuzz/fuzz_tls: fuzz/fuzz_tls.c $(FUZZ_SRCS) src/tls.c $(wildcard src/*.h)
+	@mkdir -p build/fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -Isrc -o $@ $< $(FUZZ_SRCS) src/tls.c $(LIBS)
 
 # Benchmarks (bench/, README "Benchmarks"). `make bench`: hotdog side by side with rsyslog,
 # syslog-ng and the raw producer (kcat -P), end to end through a private broker on
