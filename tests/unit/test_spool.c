@@ -987,15 +987,10 @@ TEST(cursor_advances_across_runs) {
     fx_cleanup();
 }
 
-TEST(cursor_survives_a_crash_of_the_next_run) {
-    /* The cursor says "records before this offset of that segment were acknowledged": still
-     * true if the next run dies before its clean close, so the start after the crash resumes
-     * there too (no needless duplicates, no loss). The crash is a child process that opens the
-     * spool, reports through a pipe, and SIGKILLs itself (as kill -9 would; an exit would also
-     * make valgrind report the spool it never closed as a leak). */
-    fx_setup();
-    const unsigned n = 20, k = 6;
-    close_with_cursor_after(n, k);
+/* Runs body(arg) in a child process that reports its one-character verdict through a pipe,
+ * then dies by SIGKILL (as kill -9 would; an exit would also make valgrind report the spool
+ * it never closed as a leak). Returns the verdict. */
+static char in_crashing_child(char (*body)(void *), void *arg) {
     fflush(stdout);
     fflush(stderr);
     int p[2];
@@ -1003,9 +998,7 @@ TEST(cursor_survives_a_crash_of_the_next_run) {
     pid_t pid = fork();
     ASSERT(pid >= 0);
     if (pid == 0) {
-        char err[256];
-        struct spool *s = spool_open(&fx.o, err, sizeof err);
-        char ok = s && has_file("cursor") ? 'y' : 'n';
+        char ok = body(arg);
         if (write(p[1], &ok, 1) != 1) _exit(2);
         kill(getpid(), SIGKILL);
         _exit(3);
@@ -1014,10 +1007,28 @@ TEST(cursor_survives_a_crash_of_the_next_run) {
     char ok = 0;
     ASSERT_EQ_INT(read(p[0], &ok, 1), 1);
     close(p[0]);
-    ASSERT_EQ_INT(ok, 'y');
     int status = 0;
     ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
     ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    return ok;
+}
+
+static char open_and_see_cursor(void *arg) {
+    (void)arg;
+    char err[256];
+    struct spool *s = spool_open(&fx.o, err, sizeof err);
+    return s && has_file("cursor") ? 'y' : 'n';
+}
+
+TEST(cursor_survives_a_crash_of_the_next_run) {
+    /* The cursor says "records before this offset of that segment were acknowledged": still
+     * true if the next run dies before its clean close, so the start after the crash resumes
+     * there too (no needless duplicates, no loss). The crash is a child process that opens the
+     * spool and dies. */
+    fx_setup();
+    const unsigned n = 20, k = 6;
+    close_with_cursor_after(n, k);
+    ASSERT_EQ_INT(in_crashing_child(open_and_see_cursor, NULL), 'y');
     ASSERT(has_file("cursor"));
     fx_open();
     struct coll *c = fx_start_resolving();
@@ -1056,39 +1067,29 @@ static uint64_t cursor_offset(void) {
  * stays in flight; the others are resolved from this thread in reverse order. Once the
  * running spool's cursor says want_off (not at a clean close: there is none), the child dies
  * by SIGKILL. */
+struct crash_plan {
+    unsigned accept, hole;
+    uint64_t want_off;
+};
+
+static char replay_until_cursor(void *arg) {
+    const struct crash_plan *pl = arg;
+    char err[256];
+    fx.s = spool_open(&fx.o, err, sizeof err);
+    if (!fx.s) return 'n';
+    struct coll *c = fx_start(pl->accept, 0, 0);
+    int64_t end = now_ms() + WAIT_TIMEOUT_MS;
+    while (got_count(c) < pl->accept && now_ms() < end) nap_ms(2);
+    if (got_count(c) != pl->accept) return 'n';
+    for (size_t i = pl->accept; i-- > 0;)
+        if (i != pl->hole) spool_resolve(fx.s, c->got.v[i].slot);
+    while (cursor_offset() != pl->want_off && now_ms() < end) nap_ms(2);
+    return cursor_offset() == pl->want_off ? 'y' : 'c';
+}
+
 static void crash_when_cursor_at(unsigned accept, unsigned hole, uint64_t want_off) {
-    fflush(stdout);
-    fflush(stderr);
-    int p[2];
-    ASSERT(pipe(p) == 0);
-    pid_t pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        char err[256];
-        fx.s = spool_open(&fx.o, err, sizeof err);
-        char ok = 'n';
-        if (fx.s) {
-            struct coll *c = fx_start(accept, 0, 0);
-            int64_t end = now_ms() + WAIT_TIMEOUT_MS;
-            while (got_count(c) < accept && now_ms() < end) nap_ms(2);
-            if (got_count(c) == accept) {
-                for (size_t i = accept; i-- > 0;)
-                    if (i != hole) spool_resolve(fx.s, c->got.v[i].slot);
-                while (cursor_offset() != want_off && now_ms() < end) nap_ms(2);
-                ok = cursor_offset() == want_off ? 'y' : 'c';
-            }
-        }
-        if (write(p[1], &ok, 1) != 1) _exit(2);
-        kill(getpid(), SIGKILL);
-        _exit(3);
-    }
-    close(p[1]);
-    char ok = 0;
-    ASSERT_EQ_INT(read(p[0], &ok, 1), 1);
-    close(p[0]);
-    int status = 0;
-    ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
-    ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    struct crash_plan pl = {accept, hole, want_off};
+    char ok = in_crashing_child(replay_until_cursor, &pl);
     if (ok != 'y') fprintf(stderr, "  cursor at %llu, expected %llu\n", (unsigned long long)cursor_offset(),
                            (unsigned long long)want_off);
     ASSERT_EQ_INT(ok, 'y');
