@@ -52,8 +52,8 @@ static void usage(FILE *out) {
 
 struct daemon {
     struct config *cfg; /* as started: listeners, producer and workers keep using it */
-    /* Configurations loaded by SIGHUP, newest last: their rules run in the workers. Kept
-     * until exit, as rules borrow them (a few KiB per reload). */
+    /* Configurations loaded by SIGHUP, newest last: rules borrow them. An older one is
+     * freed once every worker runs the rules of a newer one. */
     struct config **reloaded;
     size_t nreloaded;
     unsigned gen;
@@ -284,11 +284,19 @@ static void reload(struct daemon *d, const char *path) {
     d->reloaded = list;
     d->reloaded[d->nreloaded++] = nc;
     /* Every worker switches at its next loop turn; say "reloaded" only once all have. */
-    for (int waited = 0; waited < 5000; waited++) {
-        int all = 1;
+    int all = 0;
+    for (int waited = 0; waited < 5000 && !all; waited++) {
+        all = 1;
         for (int i = 0; i < d->nworkers; i++) all &= worker_rules_gen(d->workers[i]) == gen;
-        if (all) break;
-        usleep(1000);
+        if (!all) usleep(1000);
+    }
+    if (all) { /* no rules of an older configuration remain: free those */
+        for (size_t i = 0; i + 1 < d->nreloaded; i++) config_free(d->reloaded[i]);
+        d->reloaded[0] = nc;
+        d->nreloaded = 1;
+    } else {
+        log_warn("SIGHUP: a worker has not switched to the new rules within 5 s; older "
+                 "configurations stay in memory until it has");
     }
     for (size_t i = 0; i < d->nlisteners; i++) {
         if (d->listeners[i].cfg->protocol != PROTO_TLS) continue;
@@ -299,8 +307,8 @@ static void reload(struct daemon *d, const char *path) {
     }
     if (d->dl && deadletter_reopen(d->dl) == 0)
         log_info("SIGHUP: dead-letter file %s reopened", d->cfg->kafka.dead_letter);
-    log_info("SIGHUP: configuration reloaded: %zu rule(s), default topic '%s'", nc->nrules,
-             nc->kafka.topic);
+    log_info("SIGHUP: configuration reloaded: %zu rule(s), default topic '%s' (%zu reloaded "
+             "configuration(s) in memory)", nc->nrules, nc->kafka.topic, d->nreloaded);
 }
 
 int main(int argc, char **argv) {

@@ -58,6 +58,7 @@ struct rules {
     unsigned json_tried;
     time_t iso_sec;
     char iso[48];
+    unsigned gen; /* rules_set_gen: which reload made this instance */
 };
 
 static void count(struct rules *r, enum metrics_counter c) {
@@ -219,6 +220,9 @@ err:
     rules_free(r);
     return NULL;
 }
+
+void rules_set_gen(struct rules *r, unsigned gen) { r->gen = gen; }
+unsigned rules_gen(const struct rules *r) { return r->gen; }
 
 void rules_free(struct rules *r) {
     if (!r) return;

@@ -41,6 +41,9 @@ struct rules;
 struct rules *rules_new(const struct config *c, struct metrics_shard *shard, char *err,
                         size_t errlen);
 void rules_free(struct rules *r);
+/* A tag for the owner: the reload generation this instance was compiled for (0 at start). */
+void rules_set_gen(struct rules *r, unsigned gen);
+unsigned rules_gen(const struct rules *r);
 /* How many regex rules run without PCRE2's JIT (its compiler failed: no executable memory
  * under MemoryDenyWriteExecute= or a seccomp filter, or no JIT on this CPU); the first one's
  * index and PCRE2's reason in *first and why. They still match, more slowly. */

@@ -598,7 +598,7 @@ static void take_new_rules(struct worker *w) {
     rules_free(w->rules);
     w->rules = r;
     pthread_mutex_unlock(&w->rules_lock);
-    atomic_store(&w->gen, atomic_load(&w->next_gen));
+    atomic_store(&w->gen, rules_gen(r)); /* the generation of exactly these rules */
 }
 
 static void *worker_main(void *arg) {
@@ -753,7 +753,7 @@ void worker_free(struct worker *w) {
 }
 
 void worker_set_rules(struct worker *w, struct rules *r, unsigned gen) {
-    atomic_store(&w->next_gen, gen); /* before the pointer: the worker reads them in turn */
+    rules_set_gen(r, gen);
     rules_free(atomic_exchange(&w->next_rules, r)); /* one it never took */
     uint64_t one = 1;
     ssize_t n = write(w->evfd, &one, sizeof one);

@@ -42,7 +42,8 @@ int64_t worker_check(struct worker *w, int64_t now);
 int worker_stalled(const struct worker *w);
 void worker_free(struct worker *w);
 /* Hands the worker a new rules instance (ownership passes to the worker), tagged with a
- * generation. The worker switches to it between two messages and frees the old one.
+ * generation. The worker switches to it between two messages and frees the old one; once
+ * worker_rules_gen says gen, no rules of an older generation exist in this worker.
  * runs on: main thread. */
 void worker_set_rules(struct worker *w, struct rules *r, unsigned gen);
 /* How many rules the worker runs now. runs on: any thread. */

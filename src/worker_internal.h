@@ -89,7 +89,7 @@ struct worker {
     struct rules *rules;          /* this worker's own compiled rules */
     _Atomic(struct rules *) next_rules; /* handed over by a reload, taken between messages */
     pthread_mutex_t rules_lock; /* held while rules is swapped or its counters are read */
-    atomic_uint next_gen, gen;
+    atomic_uint gen; /* rules_gen of the rules it runs: once it is the newest, older are gone */
     struct kafka_topics *topics;  /* this worker's topic handle cache */
     int64_t paused_since;
     atomic_int stop;
