@@ -18,25 +18,32 @@ def rules_to(topic):
 """
 
 
-def test_sighup_under_a_running_stream_switches_rules_and_loses_nothing(hotdog):
-    t1, t2 = unique_topic("old"), unique_topic("new")
-    h = hotdog(rules=rules_to(t1))
+def start_stream(port, batch):
+    """One connection sending `seq=N` lines, batch at a time, until stop is set. sent[0] is
+    how many were sent so far."""
     sent = [0]
     stop = threading.Event()
-    marks = {}
 
     def stream():
-        with socket.create_connection(("127.0.0.1", h.port)) as s:
+        with socket.create_connection(("127.0.0.1", port)) as s:
             i = 0
             while not stop.is_set():
                 s.sendall(b"".join(f"<13>Oct 11 22:14:15 h app: seq={i + k}\n".encode()
-                                   for k in range(50)))
-                i += 50
+                                   for k in range(batch)))
+                i += batch
                 sent[0] = i
                 time.sleep(0.002)
 
     t = threading.Thread(target=stream)
     t.start()
+    return sent, stop, t
+
+
+def test_sighup_under_a_running_stream_switches_rules_and_loses_nothing(hotdog):
+    t1, t2 = unique_topic("old"), unique_topic("new")
+    h = hotdog(rules=rules_to(t1))
+    marks = {}
+    sent, stop, t = start_stream(h.port, 50)
     try:
         while sent[0] < 5000:
             time.sleep(0.01)
@@ -98,21 +105,7 @@ def test_forty_reloads_under_a_stream_free_the_old_configurations(hotdog):
     topics = [unique_topic("a"), unique_topic("b")]
     h = hotdog(rules=rules_to(topics[0]))
     base = h.cfg.read_text()
-    sent = [0]
-    stop = threading.Event()
-
-    def stream():
-        with socket.create_connection(("127.0.0.1", h.port)) as s:
-            i = 0
-            while not stop.is_set():
-                s.sendall(b"".join(f"<13>Oct 11 22:14:15 h app: seq={i + k}\n".encode()
-                                   for k in range(20)))
-                i += 20
-                sent[0] = i
-                time.sleep(0.002)
-
-    t = threading.Thread(target=stream)
-    t.start()
+    sent, stop, t = start_stream(h.port, 20)
     try:
         for r in range(1, 41):
             h.cfg.write_text(base.replace(topics[0], topics[r % 2]))
