@@ -398,7 +398,6 @@ int main(int argc, char **argv) {
     int64_t tick_us = 1000000;
     if (watchdog_us && (int64_t)watchdog_us / 2 < tick_us) tick_us = (int64_t)watchdog_us / 2;
     int64_t next_tick = clock_us() + tick_us;
-    int *stuck = calloc((size_t)d.nworkers, sizeof *stuck); /* NULL: the checks only log less */
     sd_notifyf(0, "READY=1\nSTATUS=%zu listener(s), %d worker(s)", d.nlisteners, d.nworkers);
     for (;;) {
         int64_t wait = next_tick - clock_us();
@@ -411,14 +410,13 @@ int main(int argc, char **argv) {
             next_tick = now + tick_us;
             int alive = 1;
             for (int i = 0; i < d.nworkers; i++) {
+                int was_stalled = worker_stalled(d.workers[i]); /* the check below resets it */
                 int64_t waited = worker_check(d.workers[i], now);
                 if (watchdog_us && waited >= (int64_t)watchdog_us) alive = 0;
                 if (waited >= WORKER_STALL_US) {
-                    if (stuck) stuck[i] = 1;
                     log_limited(L_WARN, "worker %d: its event loop has not turned for %.1f s%s", i,
                                 (double)waited / 1e6, watchdog_us ? "" : " (no systemd watchdog to act on it)");
-                } else if (stuck && stuck[i] && !waited) {
-                    stuck[i] = 0;
+                } else if (was_stalled && !waited) {
                     log_info("worker %d: its event loop turns again", i);
                 }
             }
@@ -438,7 +436,6 @@ int main(int argc, char **argv) {
             break;
         }
     }
-    free(stuck);
     rc = stop(&d);
     cleanup(&d);
     return rc;
