@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jsonio.h"
+#include "log.h"
 #include "merge.h"
 #include "rules.h"
 #include "syslog.h"
@@ -84,12 +86,20 @@ static void print_json(struct rules *r, size_t lineno, const struct syslog_msg *
     json_decref(line);
 }
 
-static void print_text(struct rules *r, size_t lineno, const struct syslog_msg *m, FILE *out) {
+/* The original hotdog's -t: each rule is tried on the raw line, not on a parsed message (no
+ * syslog parsing), so only `field: msg` rules can run; the others are skipped (warned once, in
+ * testmode_run). A rule with no matcher never matches. */
+static void print_text(struct rules *r, const struct config *c, size_t lineno, const char *line,
+                       size_t n, FILE *out) {
+    struct syslog_msg m = {.format = SYSLOG_UNPARSED, .pri = -1, .facility = -1, .severity = -1,
+                           .msg = {line, n}};
     int any = 0;
     for (size_t i = 0; i < rules_count(r); i++) {
-        if (!rules_matches(r, i, m)) continue;
+        const char *pattern = rules_pattern(r, i);
+        if (c->rules[i].field != FIELD_MSG || !pattern || !rules_matches(r, i, &m)) continue;
         if (!any++) fprintf(out, "Line %zu matches on:\n", lineno);
-        fprintf(out, "\t - %s\n", rules_pattern(r, i));
+        fprintf(out, "\t - %s: %s\n", strcmp(rules_matcher(r, i), "regex") ? "JMESPath" : "Regex",
+                pattern);
     }
 }
 
@@ -109,19 +119,38 @@ int testmode_run(const struct config *c, const char *path, enum testmode_format 
     size_t cap = 0, lineno = 0;
     ssize_t n;
     struct buf tmp = {0};
+    if (fmt == TESTMODE_TEXT)
+        for (size_t i = 0; i < c->nrules; i++)
+            if (c->rules[i].field != FIELD_MSG)
+                log_warn("%s:%d: test mode only runs `field: msg` rules; this `field: %s` rule is "
+                         "skipped", c->path, c->rules[i].line, config_field_name(c->rules[i].field));
+    int bad = 0;
     while ((n = getline(&line, &cap, in)) >= 0) {
         lineno++;
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
-        struct syslog_msg m;
-        int perr = syslog_parse(line, (size_t)n, &m) != 0;
-        if (fmt == TESTMODE_JSON) print_json(r, lineno, &m, perr, out, &tmp);
-        else print_text(r, lineno, &m, out);
+        if (fmt == TESTMODE_JSON) {
+            while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+            struct syslog_msg m;
+            int perr = syslog_parse(line, (size_t)n, &m) != 0;
+            print_json(r, lineno, &m, perr, out, &tmp);
+            continue;
+        }
+        /* Line ends as the original reads them: LF, or CR LF (one CR only). */
+        if (n && line[n - 1] == '\n' && --n && line[n - 1] == '\r') n--;
+        /* The original reads its test file as UTF-8 text and stops at the first line that is
+         * not; stopping there too keeps the output the same. */
+        if (!jsonio_valid_utf8(line, (size_t)n)) {
+            snprintf(err, errlen, "%s: line %zu is not valid UTF-8; test mode stops there", path,
+                     lineno);
+            bad = 1;
+            break;
+        }
+        print_text(r, c, lineno, line, (size_t)n, out);
     }
-    int rerr = ferror(in);
+    int rerr = !bad && ferror(in);
     if (rerr) snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
     free(line);
     buf_free(&tmp);
     rules_free(r);
     if (in != stdin) fclose(in);
-    return rerr ? -1 : 0;
+    return rerr || bad ? -1 : 0;
 }

@@ -97,15 +97,17 @@ def test_test_mode_text_and_json(tmp_path):
     r = subprocess.run([HOTDOG, "-c", str(cfg), "-t", str(lines)], capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 0, r.stderr
+    # As the original's -t: rules run on the raw line (so '^hello' does not match a line that
+    # starts with its PRI), and the `field: hostname` rule is skipped with a warning.
     assert r.stdout == ("Line 1 matches on:\n"
-                        "\t - ^hello\\s+(?P<name>\\w+)\n"
-                        "\t - ^db\\d+$\n"
-                        "\t - .*\n"
+                        "\t - Regex: .*\n"
                         "Line 2 matches on:\n"
-                        "\t - meta.topic\n"
-                        "\t - .*\n"
+                        "\t - JMESPath: meta.topic\n"
+                        "\t - Regex: .*\n"
                         "Line 3 matches on:\n"
-                        "\t - .*\n")
+                        "\t - Regex: .*\n")
+    assert re.search(r"rules\.yml:\d+: test mode only runs `field: msg` rules; this `field: "
+                     r"hostname` rule is skipped", r.stderr)
 
     r = subprocess.run([HOTDOG, "-c", str(cfg), "-t", "-", "--format", "json"],
                        input=lines.read_text() + "<165>1 2003-10-11T22:14:15.003Z h a 1 m "
