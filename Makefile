@@ -21,7 +21,7 @@ OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test unit asan tsan valgrind fuzz bench bench-engine run clean install kafka-start kafka-stop abuse
+.PHONY: all test compat unit asan tsan valgrind fuzz bench bench-engine run clean install kafka-start kafka-stop abuse
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -51,6 +51,16 @@ unit: $(UNIT_BINS) $(B)/jp_compliance
 # broker (started by the tests if it is not running). TEST_ARGS go to pytest (e.g. -k NAME).
 test: all unit
 	python3 tests/run_all.py --build $(B) --jmespath-suite $(JMESPATH_SUITE) -- $(TEST_ARGS)
+
+# Drop-in comparison with the original hotdog 0.5.1 (tests/compat): the reference binary and ours
+# on the same configs and corpus against one broker, and the parser against the original's two
+# parsing crates (a test-only Rust program). Skips where ../shared/reference is missing.
+compat: all $(B)/compat/parse_dump
+	python3 tests/run_all.py --build $(B) --compat -- $(COMPAT_ARGS)
+
+$(B)/compat/parse_dump: tests/compat/parse_dump.c $(B)/libhotdog.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libhotdog.a $(LIBS)
 
 # The same tests with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:

@@ -37,12 +37,12 @@ def run_binary(cmd, env=None):
     return passed, failed, 0
 
 
-def run_pytest(build, extra):
-    xml = Path(build) / "e2e-junit.xml"
+def run_pytest(build, extra, suite="e2e"):
+    xml = Path(build) / f"{suite}-junit.xml"
     env = dict(os.environ, HOTDOG_BIN=str(Path(build).resolve() / "hotdog"),
                PYTHONDONTWRITEBYTECODE="1")
     cmd = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", f"--junitxml={xml}",
-           str(ROOT / "tests" / "e2e"), *extra]
+           str(ROOT / "tests" / suite), *extra]
     print(f"== {' '.join(cmd)}", flush=True)
     r = subprocess.run(cmd, env=env)
     if not xml.exists():
@@ -64,6 +64,8 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--jmespath-suite", default=str(ROOT.parent / "shared/testdata/jmespath"))
     ap.add_argument("--no-e2e", action="store_true")
+    ap.add_argument("--compat", action="store_true",
+                    help="only the drop-in comparison with the original (tests/compat)")
     ap.add_argument("pytest_args", nargs="*")
     a = ap.parse_args()
     b = Path(a.build)
@@ -75,6 +77,10 @@ def main():
 
     figures = Path(os.environ.get("HOTDOG_FIGURES", ROOT / "build" / "test-output" / "fault-figures.txt"))
     figures.unlink(missing_ok=True)
+    if a.compat:
+        add(run_pytest(b, a.pytest_args, suite="compat"))
+        print(f"\n{totals[0]} passed, {totals[1]} failed" + (f", {totals[2]} skipped" if totals[2] else ""))
+        return 1 if totals[1] else 0
     for t in sorted(b.glob("test_*")):
         if os.access(t, os.X_OK) and t.is_file():
             add(run_binary([t]))
