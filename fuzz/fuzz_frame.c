@@ -8,7 +8,7 @@
 struct out {
     char *buf; /* frames, each preceded by its length */
     size_t len, cap;
-    int oversize, bad;
+    int truncated, bad;
 };
 
 static void put(struct out *o, const void *p, size_t n) {
@@ -22,8 +22,8 @@ static void put(struct out *o, const void *p, size_t n) {
 }
 
 /* Frames in[0..n) delivered in reads of `chunk` bytes, into a buffer the way a worker does. */
-static void run(const uint8_t *in, size_t n, size_t chunk, size_t max, struct out *o) {
-    struct frame_state st = {0};
+static void run(const uint8_t *in, size_t n, size_t chunk, size_t max, int mode, struct out *o) {
+    struct frame_state st = {.mode = mode};
     char *buf = malloc(n + 1);
     size_t have = 0, pos = 0;
     if (!buf) abort();
@@ -46,8 +46,8 @@ static void run(const uint8_t *in, size_t n, size_t chunk, size_t max, struct ou
                 if (f.n > max || f.p < buf || f.p + f.n > buf + have) abort();
                 put(o, &f.n, sizeof f.n);
                 put(o, f.p, f.n);
+                o->truncated += f.truncated;
             }
-            if (s == FRAME_OVERSIZE) o->oversize++;
             memmove(buf, buf + f.consumed, have - f.consumed);
             have -= f.consumed;
             if (s == FRAME_AGAIN && f.consumed == 0) break;
@@ -58,15 +58,16 @@ static void run(const uint8_t *in, size_t n, size_t chunk, size_t max, struct ou
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 2) return 0;
+    if (size < 3) return 0;
     size_t max = 1 + data[0] % 64, chunk = 1 + data[1] % 17;
-    data += 2;
-    size -= 2;
+    int mode = data[2] % 3; /* enum frame_mode */
+    data += 3;
+    size -= 3;
     struct out whole = {0}, split = {0};
-    run(data, size, size ? size : 1, max, &whole);
-    run(data, size, chunk, max, &split);
+    run(data, size, size ? size : 1, max, mode, &whole);
+    run(data, size, chunk, max, mode, &split);
     if (whole.bad != split.bad) abort();
-    if (!whole.bad && (whole.len != split.len || whole.oversize != split.oversize ||
+    if (!whole.bad && (whole.len != split.len || whole.truncated != split.truncated ||
                        (whole.len && memcmp(whole.buf, split.buf, whole.len))))
         abort();
     free(whole.buf);

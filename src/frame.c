@@ -9,7 +9,7 @@ static size_t strip_eol(const char *p, size_t n) {
     return n;
 }
 
-/* Continues discarding an oversize frame. Returns 1 while still discarding. */
+/* Continues discarding the rest of an over-long frame. Returns 1 while still discarding. */
 static int discard(struct frame_state *st, const char *buf, size_t len, struct frame *out) {
     if (st->skip) {
         size_t k = st->skip < len ? st->skip : len;
@@ -30,91 +30,95 @@ static int discard(struct frame_state *st, const char *buf, size_t len, struct f
     return 0;
 }
 
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
 /* Parses an octet count at buf. Returns the number of bytes of "COUNT SP" (> 0), 0 if the frame
- * is not octet counted, -1 if more input is needed to decide, -2 if the count is invalid. */
-static long parse_count(const char *buf, size_t len, size_t *count) {
+ * is LF framed, -1 if more input is needed to decide, -2 if the count is invalid. */
+static long parse_count(int mode, const char *buf, size_t len, size_t max, size_t *count) {
+    if (mode == FRAME_LF) return 0;
+    int octet = mode == FRAME_OCTET;
+    if (buf[0] < '1' || buf[0] > '9') return octet ? -2 : 0;
     size_t i = 0, v = 0;
-    if (buf[0] < '1' || buf[0] > '9') return 0;
-    while (i < len && buf[i] >= '0' && buf[i] <= '9') {
-        if (i == FRAME_MAX_COUNT_DIGITS) {
-            /* Ten digits: either a bad count or a line that merely starts with a number. A
-             * line like "1700000000 epoch ..." is LF-framed text; only digits then SP mean
-             * a count, so look for that SP before declaring the stream corrupt. */
-            while (i < len && buf[i] >= '0' && buf[i] <= '9') i++;
-            if (i == len) return -1;
-            return buf[i] == ' ' ? -2 : 0;
-        }
-        v = v * 10 + (size_t)(buf[i] - '0');
+    while (i < len && is_digit(buf[i])) {
+        /* A run of digits longer than max can be neither a count nor a line that fits: frame
+         * it as a line (cut at max) rather than wait for its end with no bound. */
+        if (i > max) return octet ? -2 : 0;
+        if (i < FRAME_MAX_COUNT_DIGITS) v = v * 10 + (size_t)(buf[i] - '0');
         i++;
     }
     if (i == len) return -1;
-    if (buf[i] != ' ') return 0;
+    if (buf[i] != ' ') return octet ? -2 : 0;
+    if (!octet) {
+        /* "5 apples and pears" is a line. Only a PRI after the space says octet counting. */
+        if (i + 1 == len) return -1;
+        if (buf[i + 1] != '<') return 0;
+    }
+    /* Ten digits or more: a count no max_message_size allows, so the stream is corrupt. */
+    if (i > FRAME_MAX_COUNT_DIGITS) return -2;
     *count = v;
     return (long)i + 1;
 }
 
 enum frame_status frame_next(struct frame_state *st, const char *buf, size_t len, size_t max,
                              int eof, struct frame *out) {
-    out->p = NULL;
-    out->n = 0;
-    out->consumed = 0;
-    out->octet_counted = 0;
+    *out = (struct frame){0};
     if (discard(st, buf, len, out)) return FRAME_AGAIN;
 
     for (;;) {
         if (out->consumed == len) return FRAME_AGAIN;
         const char *b = buf + out->consumed;
         size_t n = len - out->consumed;
+        if (st->mode == FRAME_OCTET && (b[0] == '\n' || b[0] == '\r')) {
+            out->consumed++; /* an LF or CRLF after a frame, outside its count */
+            continue;
+        }
         size_t count = 0;
-        long hdr = parse_count(b, n, &count);
+        long hdr = parse_count(st->mode, b, n, max, &count);
         if (hdr == -2) return FRAME_BAD_COUNT;
         if (hdr == -1 && !eof) return FRAME_AGAIN;
         if (hdr > 0) {
             size_t avail = n - (size_t)hdr;
-            if (count > max) {
-                size_t k = count < avail ? count : avail;
-                st->skip = count - k;
-                out->consumed += (size_t)hdr + k;
-                return FRAME_OVERSIZE;
-            }
-            if (avail < count && !eof) return FRAME_AGAIN;
+            /* A count within max + 2 may still fit once its trailing CRLF is stripped: wait
+             * for all of it. A larger one is cut at max as soon as max bytes are here. */
+            size_t need = count > max + 2 ? max : count;
+            if (avail < need && !eof) return FRAME_AGAIN;
             size_t take = avail < count ? avail : count;
+            size_t mn = strip_eol(b + hdr, take);
             out->p = b + hdr;
-            out->n = strip_eol(out->p, take);
-            out->consumed += (size_t)hdr + take;
             out->octet_counted = 1;
+            out->consumed += (size_t)hdr + take;
+            st->skip = count - take;
+            if (count > max + 2 ? take >= max : mn > max) {
+                out->n = max;
+                out->truncated = 1;
+            } else {
+                out->n = mn;
+            }
             return FRAME_MSG;
         }
         /* LF framing (also the fallback for an undecidable count at EOF). */
         size_t scan = n < max + 2 ? n : max + 2;
         const char *lf = memchr(b, '\n', scan);
-        if (!lf) {
-            if (n > max + 1) {
-                /* Consume only what was scanned: an LF later in the buffer ends the
-                 * oversize frame, and discard() finds it on the next call. */
-                st->skip_to_lf = 1;
-                out->consumed += scan;
-                return FRAME_OVERSIZE;
-            }
-            if (!eof) return FRAME_AGAIN;
+        size_t mn;
+        if (lf) {
+            out->consumed += (size_t)(lf - b) + 1;
+            mn = strip_eol(b, (size_t)(lf - b) + 1);
+        } else if (n > max + 1) {
+            /* Longer than max even without a CRLF: deliver its start, and discard() drops
+             * the rest up to its LF, however far that is. */
+            st->skip_to_lf = 1;
+            out->consumed += scan;
+            mn = max + 1;
+        } else if (eof) {
             out->consumed += n;
-            size_t mn = strip_eol(b, n);
-            if (mn > max) return FRAME_OVERSIZE;
-            if (mn == 0) continue;
-            out->p = b;
-            out->n = mn;
-            return FRAME_MSG;
+            mn = strip_eol(b, n);
+        } else {
+            return FRAME_AGAIN;
         }
-        size_t fl = (size_t)(lf - b);
-        size_t mn = strip_eol(b, fl + 1);
-        if (mn > max) {
-            out->consumed += fl + 1;
-            return FRAME_OVERSIZE;
-        }
-        out->consumed += fl + 1;
         if (mn == 0) continue; /* blank line: not a message */
         out->p = b;
-        out->n = mn;
+        out->n = mn > max ? max : mn;
+        out->truncated = mn > max;
         return FRAME_MSG;
     }
 }

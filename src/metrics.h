@@ -8,17 +8,23 @@
 /* Every counter hotdog keeps. The names are the original hotdog's statsd names where it had
  * one, so existing dashboards keep working. */
 #define METRICS_COUNTERS(X)                                                      \
-    X(M_LINES, "lines", "messages framed and accepted from clients")             \
+    X(M_RECEIVED, "received", "messages framed and accepted from clients, parsed or not") \
+    X(M_LINES, "lines", "messages that parsed as syslog (the original hotdog's meaning)") \
     X(M_PARSE_ERROR, "error.log_parse", "lines neither RFC 5424 nor RFC 3164")   \
-    X(M_OVERSIZE, "error.oversize_frame", "frames over max_message_size, skipped") \
+    X(M_TRUNCATED, "error.truncated",                                          \
+      "frames or datagrams over max_message_size, delivered cut to it")         \
     X(M_BAD_COUNT, "error.bad_octet_count", "connections closed on a bad octet count") \
     X(M_CONN_ACCEPTED, "connections.accepted", "TCP connections accepted")       \
     X(M_CONN_CLOSED, "connections.closed", "TCP connections closed")             \
     X(M_READ_ERROR, "error.read", "connections closed on a socket error")        \
     X(M_ACCEPT_ERROR, "error.accept", "accept(2) failures")                      \
-    X(M_KAFKA_SUBMITTED, "kafka.submitted", "messages handed to the producer")   \
+    X(M_KAFKA_PRODUCED, "kafka.produced", "messages handed to the producer")     \
+    X(M_KAFKA_SUBMITTED, "kafka.submitted",                                      \
+      "messages acknowledged by a broker (the original hotdog's name)")          \
     X(M_KAFKA_DELIVERED, "kafka.delivered", "messages acknowledged by a broker") \
     X(M_KAFKA_FAILED, "kafka.failed", "messages whose delivery failed")          \
+    X(M_KAFKA_PRODUCER_ERROR, "kafka.producer.error",                            \
+      "failed deliveries and messages the producer refused, all errors")         \
     X(M_KAFKA_PRODUCE_ERROR, "error.internal_push_failed",                       \
       "messages the producer refused (not queue-full)")                          \
     X(M_QUEUE_FULL, "error.full_internal_queue",                                 \
@@ -37,10 +43,13 @@
     X(M_UDP_KERNEL_DROPS, "error.udp_kernel_drops",                              \
       "datagrams the kernel dropped because the receive buffer was full")       \
     X(M_UNMATCHED, "unmatched", "messages no rule forwarded (not sent)")        \
-    X(M_MERGE_TARGET_NOT_JSON, "error.merge_target_not_json",                    \
-      "merge actions whose input was not a JSON object (rule processing stopped)") \
-    X(M_MERGE_INVALID_JSON, "error.merge_of_invalid_json",                       \
-      "merge maps that were not an object (refused at start-up, so always 0)")   \
+    /* The original hotdog's names, by its meaning: merge_of_invalid_json when the message  \
+     * (the target of the merge) is not JSON, merge_target_not_json when the rendered merge  \
+     * map is not an object. */                                                  \
+    X(M_MERGE_TARGET_NOT_JSON, "error.merge_of_invalid_json",                    \
+      "merge actions whose message was not JSON (rule processing stopped)")      \
+    X(M_MERGE_INVALID_JSON, "error.merge_target_not_json",                       \
+      "merge actions whose merge map was not a JSON object")                     \
     X(M_TOPIC_PARSE_FAILED, "error.topic_parse_failed",                          \
       "forward actions whose rendered topic was not a valid Kafka topic name")   \
     X(M_MATCH_ERROR, "error.match", "regex or JMESPath evaluations that failed (limits)") \

@@ -81,6 +81,13 @@ int worker_stage_flush(struct worker *w) {
 static int submit(struct worker *w, const char *topic, const char *payload, size_t len,
                   const char *key, size_t keylen, int64_t recv_us) {
     struct spool *sp = w->sh->spool;
+    /* A rendered topic that Kafka would refuse fails here, for good: never spooled (it would
+     * fail again at every replay), never a topic handle or a cache entry. */
+    if (!kafka_topic_valid(topic)) {
+        kafka_refuse_topic(w->sh->kafka, topic, payload, len, key, keylen, 0);
+        metrics_add(w->m, M_KAFKA_PRODUCE_ERROR, 1);
+        return 0;
+    }
     /* Under mode: always everything goes through the spool; otherwise what cannot wait does,
      * as long as the spool holds older messages (so that they stay in order). */
     if (sp && (w->sh->spool_always || (w->spill && spool_backlog(sp)))) {
@@ -88,7 +95,7 @@ static int submit(struct worker *w, const char *topic, const char *payload, size
         return 0;
     }
     struct kafka_topic *t = kafka_topics_get(w->topics, topic);
-    int r = kafka_produce(w->sh->kafka, t, payload, len, key, keylen, recv_us, 0);
+    int r = kafka_produce(w->sh->kafka, t, payload, len, key, keylen, 0);
     if (r == -ENOBUFS && w->spill && sp) {
         stage(w, topic, payload, len, key, keylen, recv_us);
         return 0;
@@ -107,10 +114,9 @@ static int submit(struct worker *w, const char *topic, const char *payload, size
         buf_append(&w->retry.payload, payload, len);
         buf_append(&w->retry.key, key, keylen);
         w->retry.has_key = key != NULL;
-        w->retry.recv_us = recv_us;
         return r;
     }
-    metrics_add(w->m, r == 0 ? M_KAFKA_SUBMITTED : M_KAFKA_PRODUCE_ERROR, 1);
+    metrics_add(w->m, r == 0 ? M_KAFKA_PRODUCED : M_KAFKA_PRODUCE_ERROR, 1);
     return 0;
 }
 
@@ -119,10 +125,10 @@ static int retry_submit(struct worker *w) {
     if (!w->retry.active) return 0;
     int r = kafka_produce(w->sh->kafka, w->retry.topic, w->retry.payload.p ? w->retry.payload.p : "",
                           w->retry.payload.len, w->retry.has_key ? buf_cstr(&w->retry.key) : NULL,
-                          w->retry.key.len, w->retry.recv_us, 0);
+                          w->retry.key.len, 0);
     if (r == -ENOBUFS) return r;
     w->retry.active = 0;
-    metrics_add(w->m, r == 0 ? M_KAFKA_SUBMITTED : M_KAFKA_PRODUCE_ERROR, 1);
+    metrics_add(w->m, r == 0 ? M_KAFKA_PRODUCED : M_KAFKA_PRODUCE_ERROR, 1);
     return 0;
 }
 
@@ -131,8 +137,11 @@ static int paused(const struct worker *w) { return w->blocked || w->blocked_udp;
 int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us) {
     struct syslog_msg m;
     struct rules_out out;
-    metrics_add(w->m, M_LINES, 1);
-    if (syslog_parse(line, n, &m)) metrics_add(w->m, M_PARSE_ERROR, 1);
+    metrics_add(w->m, M_RECEIVED, 1);
+    syslog_parse(line, n, &m);
+    /* lines and error.log_parse as the original counts them: a line it would not parse is
+     * still forwarded by us, but counted as a parse error, not as a line. */
+    metrics_add(w->m, m.format != SYSLOG_UNPARSED ? M_LINES : M_PARSE_ERROR, 1);
     rules_eval(w->rules, &m, &out);
     if (!out.forward) return 0;
     return submit(w, out.topic, out.payload, out.len, out.key, out.keylen, recv_us);
@@ -160,15 +169,15 @@ static long process(struct worker *w, struct conn *c, const char *buf, size_t le
         off += f.consumed;
         switch (s) {
         case FRAME_MSG:
+            if (f.truncated) {
+                metrics_add(w->m, M_TRUNCATED, 1);
+                log_limited(L_WARN, "%s: frame longer than max_message_size (%zu bytes): "
+                            "delivered truncated, the rest discarded", c->peer, max);
+            }
             if (worker_forward(w, f.p, f.n, recv_us) == -ENOBUFS) {
                 *blocked = 1;
                 return (long)off;
             }
-            break;
-        case FRAME_OVERSIZE:
-            metrics_add(w->m, M_OVERSIZE, 1);
-            log_limited(L_WARN, "%s: frame longer than max_message_size (%zu bytes) skipped",
-                        c->peer, max);
             break;
         case FRAME_BAD_COUNT:
             metrics_add(w->m, M_BAD_COUNT, 1);
@@ -401,6 +410,7 @@ static void conn_new(struct worker *w, struct listener *l, int fd, const struct 
     c->ev.kind = EV_CONN;
     c->fd = fd;
     c->l = l;
+    c->fs.mode = (int)l->cfg->framing;
     char host[48] = "?", port[8] = "?";
     getnameinfo((const struct sockaddr *)ss, sl, host, sizeof host, port, sizeof port,
                 NI_NUMERICHOST | NI_NUMERICSERV);

@@ -1,5 +1,6 @@
 /* worker_udp.c - UDP listeners (RFC 5426): one datagram is one message, received in batches. */
 #include <errno.h>
+#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,13 +58,19 @@ int udp_process(struct worker *w, int64_t now) {
         struct msghdr *h = &b->msgs[i].msg_hdr;
         char *p = b->bufs + (size_t)i * b->bufsz;
         size_t len = b->msgs[i].msg_len;
-        if ((h->msg_flags & MSG_TRUNC) || len > (size_t)b->l->cfg->max_message_size) {
-            metrics_add(w->m, M_OVERSIZE, 1);
-            log_limited(L_WARN, "%s: datagram longer than max_message_size skipped", b->l->name);
-            continue;
+        size_t max = (size_t)b->l->cfg->max_message_size;
+        int cut = (h->msg_flags & MSG_TRUNC) != 0; /* longer than the buffer (max + 1 bytes) */
+        if (!cut) /* senders often end a datagram with LF (or NUL): not part of the message */
+            while (len && (p[len - 1] == '\n' || p[len - 1] == '\r' || p[len - 1] == 0)) len--;
+        if (cut || len > max) {
+            char host[64] = "?", port[8] = "?";
+            getnameinfo(h->msg_name, h->msg_namelen, host, sizeof host, port, sizeof port,
+                        NI_NUMERICHOST | NI_NUMERICSERV);
+            metrics_add(w->m, M_TRUNCATED, 1);
+            log_limited(L_WARN, "%s: datagram from %s:%s longer than max_message_size (%zu "
+                        "bytes): delivered truncated", b->l->name, host, port, max);
+            if (len > max) len = max;
         }
-        /* Senders often end a datagram with LF (or NUL): not part of the message. */
-        while (len && (p[len - 1] == '\n' || p[len - 1] == '\r' || p[len - 1] == 0)) len--;
         if (!len) continue;
         if (worker_forward(w, p, len, now) == -ENOBUFS) {
             worker_stage_flush(w); /* never refuses UDP: drops are counted */
