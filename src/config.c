@@ -37,6 +37,7 @@ static const char *const verify_names[] = {"none", "optional", "required", NULL}
 static const char *const bool_names[] = {"false", "true", NULL};
 static const char *const fsync_names[] = {"always", "interval", "never", NULL};
 static const char *const spool_mode_names[] = {"overflow", "always", NULL};
+static const char *const framing_names[] = {"auto", "lf", "octet", NULL};
 
 static const struct key tls_keys[] = {
     {"cert", K_STR, LOFF(tls.cert), NULL, 0, 0, 1, NULL, "PEM certificate file (may hold a chain)", NULL},
@@ -53,8 +54,12 @@ static const struct key listen_keys[] = {
     {"protocol", K_ENUM, LOFF(protocol), NULL, 0, 0, 0, NULL,
      "tcp, tls or udp (default: tls with a tls section, else tcp)", protocol_names},
     {"tls", K_TLS, LOFF(tls.line), tls_keys, 0, 0, 0, NULL, "TLS settings; empty or false means plaintext", NULL},
-    {"max_message_size", K_INT, LOFF(max_message_size), NULL, 64, 64L << 20, 0, "65536",
-     "longest message in bytes; longer frames are counted and skipped", NULL},
+    {"max_message_size", K_INT, LOFF(max_message_size), NULL, 64, 64L << 20, 0, "999000",
+     "longest message in bytes (UDP: at most 65535); a longer frame or datagram is delivered "
+     "cut to this length and counted (error.truncated)", NULL},
+    {"framing", K_ENUM, LOFF(framing), NULL, 0, 0, 0, NULL,
+     "TCP/TLS framing: auto (default: octet counted only as 'COUNT <PRI', else LF), lf or octet",
+     framing_names},
     {"max_connections", K_INT, LOFF(max_connections), NULL, 1, 10000000, 0, "10000",
      "connections beyond this are accepted and closed at once", NULL},
     {"idle_timeout_ms", K_INT, LOFF(idle_timeout_ms), NULL, 0, 86400000L * 7, 0, "0",
@@ -139,6 +144,34 @@ struct loader {
 };
 
 static int line_of(const yaml_node_t *n) { return n ? (int)n->start_mark.line + 1 : 0; }
+
+static void vwarn(struct config *c, int line, const char *fmt, va_list ap) {
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t len = strlen(c->path) + strlen(msg) + 24;
+    char *text = malloc(len);
+    char **nw = realloc(c->warnings, (c->nwarnings + 1) * sizeof *nw);
+    if (!text || !nw) abort();
+    snprintf(text, len, "%s:%d: %s", c->path, line, msg);
+    c->warnings = nw;
+    c->warnings[c->nwarnings++] = text;
+}
+
+void config_warn(struct config *c, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vwarn(c, line, fmt, ap);
+    va_end(ap);
+}
+
+static void warn(struct loader *l, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void warn(struct loader *l, const yaml_node_t *n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vwarn(l->cfg, line_of(n), fmt, ap);
+    va_end(ap);
+}
 
 static int fail(struct loader *l, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -274,7 +307,10 @@ static int load_map(struct loader *l, const yaml_node_t *n, const struct key *t,
         snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", scalar(kn));
         const struct key *k = t;
         while (k->name && strcmp(k->name, scalar(kn))) k++;
-        if (!k->name) return fail(l, kn, "unknown key '%s'", sub);
+        if (!k->name) { /* the original ignores keys it does not know: so do we, but say so */
+            warn(l, kn, "unknown key '%s' ignored", sub);
+            continue;
+        }
         if (seen & (1u << (k - t))) return fail(l, kn, "duplicate key '%s'", sub);
         seen |= 1u << (k - t);
         if (load_value(l, base, kn, vn, k, sub) < 0) return -1;
@@ -296,6 +332,7 @@ static int finish_listen(struct loader *l, const yaml_node_t *n, struct config_l
         return fail(l, n, "'%s.tls' is set but '%s.protocol' is %s", path, path,
                     protocol_names[ls->protocol]);
     if (ls->backpressure < 0) ls->backpressure = 1;
+    if (ls->framing < 0) ls->framing = FRAMING_AUTO;
     if (ls->tls.verify < 0) ls->tls.verify = ls->tls.ca ? VERIFY_OPTIONAL : VERIFY_NONE;
     if (ls->tls.verify != VERIFY_NONE && !ls->tls.ca)
         return fail(l, n, "'%s.tls.verify' is %s but '%s.tls.ca' is not set", path,
@@ -402,13 +439,16 @@ static int load_action(struct loader *l, const yaml_node_t *n, const char *path,
         if (!strcmp(scalar(kn), "type")) continue;
         unsigned i = 0;
         while (i < 4 && strcmp(scalar(kn), action_keys[i])) i++;
-        if (i == 4 || !(action_allowed[t] & (1u << i)))
-            return fail(l, kn, "unknown key '%s.%s' for a %s action", path, scalar(kn),
-                        action_names[t]);
+        if (i == 4 || !(action_allowed[t] & (1u << i))) {
+            warn(l, kn, "unknown key '%s.%s' for a %s action ignored", path, scalar(kn),
+                 action_names[t]);
+            continue;
+        }
         if (seen & (1u << i)) return fail(l, kn, "duplicate key '%s.%s'", path, scalar(kn));
         seen |= 1u << i;
         if (i == 3) {
-            if (vn->type != YAML_MAPPING_NODE) return fail(l, vn, "'%s.json' must be a map", path);
+            /* Any YAML value, as in the original; what a non-map does at run time is the
+             * rules' business (merge.c). */
             a->json = to_json(l, vn, 0);
             if (!a->json) return fail(l, vn, "'%s.json' is nested too deeply or too large (more than %d nodes)",
                                           path, CONFIG_MAX_VISITS);
@@ -432,7 +472,7 @@ static int load_rule(struct loader *l, const yaml_node_t *n, const char *path,
     r->line = line_of(n);
     r->field = FIELD_MSG;
     const yaml_node_t *actions = NULL;
-    int seen_field = 0;
+    int seen_field = 0, regex_line = 0;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = node(l, p->key), *vn = node(l, p->value);
         if (kn->type != YAML_SCALAR_NODE) return fail(l, kn, "'%s' has a non-string key", path);
@@ -444,8 +484,10 @@ static int load_rule(struct loader *l, const yaml_node_t *n, const char *path,
             actions = vn;
             continue;
         }
-        if (strcmp(k, "regex") && strcmp(k, "jmespath") && strcmp(k, "field"))
-            return fail(l, kn, "unknown key '%s.%s'", path, k);
+        if (strcmp(k, "regex") && strcmp(k, "jmespath") && strcmp(k, "field")) {
+            warn(l, kn, "unknown key '%s.%s' ignored", path, k);
+            continue;
+        }
         if (vn->type != YAML_SCALAR_NODE || is_null(vn))
             return fail(l, vn, "'%s.%s' must be a string", path, k);
         if (!strcmp(k, "field")) {
@@ -457,13 +499,28 @@ static int load_rule(struct loader *l, const yaml_node_t *n, const char *path,
             r->field = (enum config_field)f;
             continue;
         }
-        if (r->regex || r->jmespath)
-            return fail(l, kn, "'%s' has both regex and jmespath: a rule has exactly one matcher", path);
-        r->matcher_line = line_of(vn);
-        *(k[0] == 'r' ? &r->regex : &r->jmespath) = xstrdup(scalar(vn));
+        if (k[0] == 'r') {
+            r->regex = xstrdup(scalar(vn));
+            regex_line = line_of(vn);
+        } else {
+            r->jmespath = xstrdup(scalar(vn));
+            r->matcher_line = line_of(vn);
+        }
     }
-    if (!r->regex && !r->jmespath)
-        return fail(l, n, "'%s' needs a matcher: 'regex' or 'jmespath'", path);
+    /* The original's precedence: jmespath is checked first, and a rule with neither matcher
+     * never matches. Both are accepted there, so here too, with a warning. */
+    if (r->regex && r->jmespath) {
+        warn(l, n, "'%s' has both regex (line %d) and jmespath (line %d): only jmespath is used, "
+             "as in the original hotdog", path, regex_line, r->matcher_line);
+        r->ignored_regex = r->regex;
+        r->regex = NULL;
+    } else if (r->regex) {
+        r->matcher_line = regex_line;
+    } else if (!r->jmespath) {
+        warn(l, n, "'%s' has neither regex nor jmespath: it never matches", path);
+        r->regex = xstrdup(CONFIG_NEVER_MATCHES);
+        r->matcher_line = r->line;
+    }
     if (!actions) return fail(l, n, "missing required key '%s.actions'", path);
     if (actions->type != YAML_SEQUENCE_NODE) return fail(l, actions, "'%s.actions' must be a list", path);
     size_t na = (size_t)(actions->data.sequence.items.top - actions->data.sequence.items.start);
@@ -526,6 +583,28 @@ static void apply_env(struct config *c) {
     }
 }
 
+/* A message the producer cannot send fails in Kafka (dead-lettered, or lost): say so before a
+ * message does. librdkafka itself refuses a message.max.bytes it cannot use. */
+static void check_message_max(struct config *c) {
+    const char *v = config_kafka_get(c, "message.max.bytes");
+    long mmb = v ? strtol(v, NULL, 10) : CONFIG_KAFKA_MESSAGE_MAX_BYTES;
+    if (mmb <= 0) return;
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        const struct config_listen *ls = &c->listeners[i];
+        long max = ls->max_message_size;
+        if (ls->protocol == PROTO_UDP && max > 65507) max = 65507; /* the largest datagram */
+        if (max + CONFIG_KAFKA_RECORD_OVERHEAD <= mmb) continue;
+        char path[48] = "global.listen";
+        if (c->nlisteners > 1) snprintf(path, sizeof path, "global.listen[%zu]", i);
+        config_warn(c, ls->line, "'%s.max_message_size' (%ld) is more than the producer can "
+                    "send: message.max.bytes is %ld%s and a record adds up to %d bytes to its key "
+                    "and value, so longer messages fail (kafka.producer.error.messagesizetoolarge; "
+                    "dead-lettered if dead_letter is set). Lower max_message_size or raise "
+                    "message.max.bytes (and the topic's max.message.bytes)", path, max, mmb,
+                    v ? "" : " (librdkafka's default)", CONFIG_KAFKA_RECORD_OVERHEAD);
+    }
+}
+
 struct config *config_load_string(const char *name, const char *text, size_t len, char *err,
                                   size_t errlen) {
     struct loader l = {.name = name, .err = err, .errlen = errlen};
@@ -565,6 +644,7 @@ struct config *config_load_string(const char *name, const char *text, size_t len
                  l.cfg->kafka.line ? l.cfg->kafka.line : 1);
         goto err;
     }
+    check_message_max(l.cfg);
     yaml_document_delete(&l.doc);
     yaml_parser_delete(&parser);
     return l.cfg;
@@ -635,6 +715,7 @@ void config_free(struct config *c) {
         struct config_rule *r = &c->rules[i];
         free(r->regex);
         free(r->jmespath);
+        free(r->ignored_regex);
         for (size_t j = 0; j < r->nactions; j++) {
             free(r->actions[j].topic);
             free(r->actions[j].key);
@@ -644,6 +725,8 @@ void config_free(struct config *c) {
         free(r->actions);
     }
     free(c->rules);
+    for (size_t i = 0; i < c->nwarnings; i++) free(c->warnings[i]);
+    free(c->warnings);
     free(c);
 }
 

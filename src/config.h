@@ -13,6 +13,8 @@ struct config_kv {
 
 enum config_protocol { PROTO_TCP, PROTO_TLS, PROTO_UDP };
 enum config_verify { VERIFY_NONE, VERIFY_OPTIONAL, VERIFY_REQUIRED };
+/* The same order as frame.h's enum frame_mode, which the workers are handed. */
+enum config_framing { FRAMING_AUTO, FRAMING_LF, FRAMING_OCTET };
 
 struct config_tls {
     char *cert, *key, *ca;
@@ -31,6 +33,7 @@ struct config_listen {
     long handshake_timeout_ms;
     long recv_buffer;          /* UDP SO_RCVBUF in bytes */
     long backpressure;         /* 1: stop reading TCP/TLS while Kafka is full; 0: spool or drop */
+    long framing;              /* enum config_framing (TCP and TLS) */
     int line;
 };
 
@@ -67,7 +70,9 @@ struct config_action {
     char *topic;    /* forward: template, NULL = global.kafka.topic */
     char *key;      /* forward: template, NULL = no key */
     char *template; /* replace */
-    json_t *json;   /* merge: the map, string values are templates (owned) */
+    json_t *json;   /* merge: the YAML value as JSON, string values are templates (owned).
+                     * Usually an object; any other JSON type (array, string, number, true,
+                     * false, null) is handed over as it is, as the original accepts it. */
     int line;
 };
 
@@ -75,6 +80,9 @@ struct config_rule {
     enum config_field field;
     char *regex;    /* exactly one of regex and jmespath is set */
     char *jmespath;
+    /* The regex of a rule that also has a jmespath: not used for matching (the original
+     * hotdog checks jmespath first), kept because the original's -t prints it. Or NULL. */
+    char *ignored_regex;
     struct config_action *actions;
     size_t nactions;
     int line;
@@ -93,7 +101,20 @@ struct config {
     long status_port; /* 0: no status server */
     struct config_rule *rules;
     size_t nrules;
+    /* What the original hotdog accepts and we accept too, but that is probably a mistake:
+     * each "FILE:LINE: message" naming the key. --check prints them; --strict refuses them. */
+    char **warnings;
+    size_t nwarnings;
 };
+
+/* A rule with neither regex nor jmespath never matches (as in the original): it is loaded
+ * with this regex, which fails at once (anchored) and says why where the pattern is shown. */
+#define CONFIG_NEVER_MATCHES "(?#no regex or jmespath: never matches)\\A(*FAIL)"
+
+/* librdkafka's message.max.bytes when kafka.conf does not set it, and the most a record adds
+ * to its key and value (RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD). */
+#define CONFIG_KAFKA_MESSAGE_MAX_BYTES 1000000
+#define CONFIG_KAFKA_RECORD_OVERHEAD 36
 
 /* Loads and validates path. On error returns NULL and writes "FILE:LINE: message" naming the
  * key to err. Environment overrides (KAFKA_BROKER, SASL_SCRAM_USERNAME, SASL_SCRAM_PASSWORD)
@@ -116,5 +137,8 @@ const char *config_kafka_get(const struct config *c, const char *key);
 void config_print_keys(FILE *out);
 
 const char *config_field_name(enum config_field f);
+
+/* Adds a warning "FILE:LINE: message" to c->warnings (line 0: no line known). */
+void config_warn(struct config *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif
