@@ -77,7 +77,7 @@ int deadletter_write(struct deadletter *d, const char *topic, const char *key, s
     snprintf(when + w, sizeof when - w, ".%03ldZ", ts.tv_nsec / 1000000);
     json_t *o = json_object();
     json_object_set_new(o, "time", json_string(when));
-    json_object_set_new(o, "topic", json_string(topic));
+    set_bytes(o, "topic", topic, strlen(topic)); /* a rendered topic may be any bytes */
     if (key) set_bytes(o, "key", key, keylen);
     else json_object_set_new(o, "key", json_null());
     json_object_set_new(o, "error", json_string(error));

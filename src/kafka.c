@@ -26,9 +26,9 @@ struct topic_entry {
     char *name;
     rd_kafka_topic_t *rkt;
     struct topic_entry *next;
-    /* submitted: added to by every worker (a relaxed atomic add, no lock); delivered and
+    /* produced: added to by every worker (a relaxed atomic add, no lock); delivered and
      * failed: by the delivery-report thread only. */
-    _Atomic uint64_t submitted, delivered, failed;
+    _Atomic uint64_t produced, delivered, failed;
 };
 
 struct kafka {
@@ -42,7 +42,7 @@ struct kafka {
     /* From librdkafka's statistics (statistics.interval.ms), for /readyz and metrics. */
     _Atomic int64_t brokers_up, rtt_avg_us, outbuf_msgs, stats_at_ms;
     long queue_max; /* queue.buffering.max.messages, for /readyz's high watermark */
-    /* Receive-to-ack latency, written by the delivery-report thread only. */
+    /* Produce-to-ack latency, written by the delivery-report thread only. */
     _Atomic uint64_t lat[KAFKA_LATENCY_BUCKETS + 1], lat_count, lat_sum_us;
     /* Where failed messages go: back to the spool (retriable), or the dead-letter file. */
     struct spool *spool;
@@ -52,19 +52,20 @@ struct kafka {
 };
 
 /* A message's opaque carries its spool slot (0: not from the spool) in the top 16 bits and
- * its receive time, in microseconds since t0_us + 1 (0: unknown), in the low 48 (8.9 years). */
+ * the time it was produced, in microseconds since t0_us + 1 (0: unknown), in the low 48 (8.9
+ * years). */
 #define SLOT_SHIFT 48
 #define TIME_MASK ((UINT64_C(1) << SLOT_SHIFT) - 1)
 
-static void *pack(const struct kafka *k, int64_t recv_us, unsigned slot) {
-    uint64_t rel = recv_us >= k->t0_us ? ((uint64_t)(recv_us - k->t0_us) + 1) & TIME_MASK : 0;
+static void *pack(const struct kafka *k, int64_t sent_us, unsigned slot) {
+    uint64_t rel = sent_us >= k->t0_us ? ((uint64_t)(sent_us - k->t0_us) + 1) & TIME_MASK : 0;
     return (void *)(uintptr_t)((uint64_t)slot << SLOT_SHIFT | rel);
 }
 
-static void unpack(const struct kafka *k, void *opaque, int64_t *recv_us, unsigned *slot) {
+static void unpack(const struct kafka *k, void *opaque, int64_t *sent_us, unsigned *slot) {
     uint64_t v = (uint64_t)(uintptr_t)opaque;
     *slot = (unsigned)(v >> SLOT_SHIFT);
-    *recv_us = v & TIME_MASK ? k->t0_us + (int64_t)(v & TIME_MASK) - 1 : 0;
+    *sent_us = v & TIME_MASK ? k->t0_us + (int64_t)(v & TIME_MASK) - 1 : 0;
 }
 
 /* Our defaults, applied before the user's conf so that any of them can be overridden.
@@ -85,10 +86,196 @@ static const char *const defaults[][2] = {
     {"statistics.interval.ms", "1000"}, /* broker state for /readyz and metrics */
 };
 
+/* The original hotdog names a failed delivery in statsd kafka.producer.error.<word>, where the
+ * word is rust-rdkafka's RDKafkaErrorCode variant name, lowercased. This table holds that word
+ * for every code rdkafka-sys 4.4.0+1.9.2 (the version in the original's Cargo.lock) knows. It
+ * was printed by a throwaway Rust program against that crate, which looped over every code and
+ * printed format!("{:?}", RDKafkaErrorCode::from(code)).to_lowercase(), then checked against
+ * this librdkafka's header (same number for each constant); the original's own statsd output
+ * agrees (messagesizetoolarge, invalidtopic). */
+#define NAME(code, word) [(code) + ERR_BASE] = word
+static const char *const err_words[ERR_SLOTS] = {
+    NAME(RD_KAFKA_RESP_ERR__BAD_MSG, "badmessage"),
+    NAME(RD_KAFKA_RESP_ERR__BAD_COMPRESSION, "badcompression"),
+    NAME(RD_KAFKA_RESP_ERR__DESTROY, "brokerdestroy"),
+    NAME(RD_KAFKA_RESP_ERR__FAIL, "fail"),
+    NAME(RD_KAFKA_RESP_ERR__TRANSPORT, "brokertransportfailure"),
+    NAME(RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE, "criticalsystemresource"),
+    NAME(RD_KAFKA_RESP_ERR__RESOLVE, "resolve"),
+    NAME(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, "messagetimedout"),
+    NAME(RD_KAFKA_RESP_ERR__PARTITION_EOF, "partitioneof"),
+    NAME(RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION, "unknownpartition"),
+    NAME(RD_KAFKA_RESP_ERR__FS, "filesystem"),
+    NAME(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, "unknowntopic"),
+    NAME(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, "allbrokersdown"),
+    NAME(RD_KAFKA_RESP_ERR__INVALID_ARG, "invalidargument"),
+    NAME(RD_KAFKA_RESP_ERR__TIMED_OUT, "operationtimedout"),
+    NAME(RD_KAFKA_RESP_ERR__QUEUE_FULL, "queuefull"),
+    NAME(RD_KAFKA_RESP_ERR__ISR_INSUFF, "isrinsufficient"),
+    NAME(RD_KAFKA_RESP_ERR__NODE_UPDATE, "nodeupdate"),
+    NAME(RD_KAFKA_RESP_ERR__SSL, "ssl"),
+    NAME(RD_KAFKA_RESP_ERR__WAIT_COORD, "waitingforcoordinator"),
+    NAME(RD_KAFKA_RESP_ERR__UNKNOWN_GROUP, "unknowngroup"),
+    NAME(RD_KAFKA_RESP_ERR__IN_PROGRESS, "inprogress"),
+    NAME(RD_KAFKA_RESP_ERR__PREV_IN_PROGRESS, "previousinprogress"),
+    NAME(RD_KAFKA_RESP_ERR__EXISTING_SUBSCRIPTION, "existingsubscription"),
+    NAME(RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, "assignpartitions"),
+    NAME(RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, "revokepartitions"),
+    NAME(RD_KAFKA_RESP_ERR__CONFLICT, "conflict"),
+    NAME(RD_KAFKA_RESP_ERR__STATE, "state"),
+    NAME(RD_KAFKA_RESP_ERR__UNKNOWN_PROTOCOL, "unknownprotocol"),
+    NAME(RD_KAFKA_RESP_ERR__NOT_IMPLEMENTED, "notimplemented"),
+    NAME(RD_KAFKA_RESP_ERR__AUTHENTICATION, "authentication"),
+    NAME(RD_KAFKA_RESP_ERR__NO_OFFSET, "nooffset"),
+    NAME(RD_KAFKA_RESP_ERR__OUTDATED, "outdated"),
+    NAME(RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE, "timedoutqueue"),
+    NAME(RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE, "unsupportedfeature"),
+    NAME(RD_KAFKA_RESP_ERR__WAIT_CACHE, "waitcache"),
+    NAME(RD_KAFKA_RESP_ERR__INTR, "interrupted"),
+    NAME(RD_KAFKA_RESP_ERR__KEY_SERIALIZATION, "keyserialization"),
+    NAME(RD_KAFKA_RESP_ERR__VALUE_SERIALIZATION, "valueserialization"),
+    NAME(RD_KAFKA_RESP_ERR__KEY_DESERIALIZATION, "keydeserialization"),
+    NAME(RD_KAFKA_RESP_ERR__VALUE_DESERIALIZATION, "valuedeserialization"),
+    NAME(RD_KAFKA_RESP_ERR__PARTIAL, "partial"),
+    NAME(RD_KAFKA_RESP_ERR__READ_ONLY, "readonly"),
+    NAME(RD_KAFKA_RESP_ERR__NOENT, "noent"),
+    NAME(RD_KAFKA_RESP_ERR__UNDERFLOW, "underflow"),
+    NAME(RD_KAFKA_RESP_ERR__INVALID_TYPE, "invalidtype"),
+    NAME(RD_KAFKA_RESP_ERR__RETRY, "retry"),
+    NAME(RD_KAFKA_RESP_ERR__PURGE_QUEUE, "purgequeue"),
+    NAME(RD_KAFKA_RESP_ERR__PURGE_INFLIGHT, "purgeinflight"),
+    NAME(RD_KAFKA_RESP_ERR__FATAL, "fatal"),
+    NAME(RD_KAFKA_RESP_ERR__INCONSISTENT, "inconsistent"),
+    NAME(RD_KAFKA_RESP_ERR__GAPLESS_GUARANTEE, "gaplessguarantee"),
+    NAME(RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED, "pollexceeded"),
+    NAME(RD_KAFKA_RESP_ERR__UNKNOWN_BROKER, "unknownbroker"),
+    NAME(RD_KAFKA_RESP_ERR__NOT_CONFIGURED, "notconfigured"),
+    NAME(RD_KAFKA_RESP_ERR__FENCED, "fenced"),
+    NAME(RD_KAFKA_RESP_ERR__APPLICATION, "application"),
+    NAME(RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST, "assignmentlost"),
+    NAME(RD_KAFKA_RESP_ERR__NOOP, "noop"),
+    NAME(RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET, "autooffsetreset"),
+    NAME(RD_KAFKA_RESP_ERR_UNKNOWN, "unknown"),
+    NAME(RD_KAFKA_RESP_ERR_NO_ERROR, "noerror"),
+    NAME(RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE, "offsetoutofrange"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_MSG, "invalidmessage"),
+    NAME(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, "unknowntopicorpartition"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE, "invalidmessagesize"),
+    NAME(RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, "leadernotavailable"),
+    NAME(RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, "notleaderforpartition"),
+    NAME(RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, "requesttimedout"),
+    NAME(RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE, "brokernotavailable"),
+    NAME(RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE, "replicanotavailable"),
+    NAME(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, "messagesizetoolarge"),
+    NAME(RD_KAFKA_RESP_ERR_STALE_CTRL_EPOCH, "stalecontrollerepoch"),
+    NAME(RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE, "offsetmetadatatoolarge"),
+    NAME(RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION, "networkexception"),
+    NAME(RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS, "coordinatorloadinprogress"),
+    NAME(RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE, "coordinatornotavailable"),
+    NAME(RD_KAFKA_RESP_ERR_NOT_COORDINATOR, "notcoordinator"),
+    NAME(RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION, "invalidtopic"),
+    NAME(RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, "messagebatchtoolarge"),
+    NAME(RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, "notenoughreplicas"),
+    NAME(RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND, "notenoughreplicasafterappend"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_REQUIRED_ACKS, "invalidrequiredacks"),
+    NAME(RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION, "illegalgeneration"),
+    NAME(RD_KAFKA_RESP_ERR_INCONSISTENT_GROUP_PROTOCOL, "inconsistentgroupprotocol"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_GROUP_ID, "invalidgroupid"),
+    NAME(RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID, "unknownmemberid"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_SESSION_TIMEOUT, "invalidsessiontimeout"),
+    NAME(RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS, "rebalanceinprogress"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_COMMIT_OFFSET_SIZE, "invalidcommitoffsetsize"),
+    NAME(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "topicauthorizationfailed"),
+    NAME(RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED, "groupauthorizationfailed"),
+    NAME(RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED, "clusterauthorizationfailed"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP, "invalidtimestamp"),
+    NAME(RD_KAFKA_RESP_ERR_UNSUPPORTED_SASL_MECHANISM, "unsupportedsaslmechanism"),
+    NAME(RD_KAFKA_RESP_ERR_ILLEGAL_SASL_STATE, "illegalsaslstate"),
+    NAME(RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION, "unsupportedversion"),
+    NAME(RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, "topicalreadyexists"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_PARTITIONS, "invalidpartitions"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR, "invalidreplicationfactor"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_REPLICA_ASSIGNMENT, "invalidreplicaassignment"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_CONFIG, "invalidconfig"),
+    NAME(RD_KAFKA_RESP_ERR_NOT_CONTROLLER, "notcontroller"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_REQUEST, "invalidrequest"),
+    NAME(RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT, "unsupportedformessageformat"),
+    NAME(RD_KAFKA_RESP_ERR_POLICY_VIOLATION, "policyviolation"),
+    NAME(RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "outofordersequencenumber"),
+    NAME(RD_KAFKA_RESP_ERR_DUPLICATE_SEQUENCE_NUMBER, "duplicatesequencenumber"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH, "invalidproducerepoch"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_TXN_STATE, "invalidtransactionalstate"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_PRODUCER_ID_MAPPING, "invalidproduceridmapping"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_TRANSACTION_TIMEOUT, "invalidtransactiontimeout"),
+    NAME(RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS, "concurrenttransactions"),
+    NAME(RD_KAFKA_RESP_ERR_TRANSACTION_COORDINATOR_FENCED, "transactioncoordinatorfenced"),
+    NAME(RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "transactionalidauthorizationfailed"),
+    NAME(RD_KAFKA_RESP_ERR_SECURITY_DISABLED, "securitydisabled"),
+    NAME(RD_KAFKA_RESP_ERR_OPERATION_NOT_ATTEMPTED, "operationnotattempted"),
+    NAME(RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR, "kafkastorageerror"),
+    NAME(RD_KAFKA_RESP_ERR_LOG_DIR_NOT_FOUND, "logdirnotfound"),
+    NAME(RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED, "saslauthenticationfailed"),
+    NAME(RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID, "unknownproducerid"),
+    NAME(RD_KAFKA_RESP_ERR_REASSIGNMENT_IN_PROGRESS, "reassignmentinprogress"),
+    NAME(RD_KAFKA_RESP_ERR_DELEGATION_TOKEN_AUTH_DISABLED, "delegationtokenauthdisabled"),
+    NAME(RD_KAFKA_RESP_ERR_DELEGATION_TOKEN_NOT_FOUND, "delegationtokennotfound"),
+    NAME(RD_KAFKA_RESP_ERR_DELEGATION_TOKEN_OWNER_MISMATCH, "delegationtokenownermismatch"),
+    NAME(RD_KAFKA_RESP_ERR_DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, "delegationtokenrequestnotallowed"),
+    NAME(RD_KAFKA_RESP_ERR_DELEGATION_TOKEN_AUTHORIZATION_FAILED, "delegationtokenauthorizationfailed"),
+    NAME(RD_KAFKA_RESP_ERR_DELEGATION_TOKEN_EXPIRED, "delegationtokenexpired"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_PRINCIPAL_TYPE, "invalidprincipaltype"),
+    NAME(RD_KAFKA_RESP_ERR_NON_EMPTY_GROUP, "nonemptygroup"),
+    NAME(RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND, "groupidnotfound"),
+    NAME(RD_KAFKA_RESP_ERR_FETCH_SESSION_ID_NOT_FOUND, "fetchsessionidnotfound"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_FETCH_SESSION_EPOCH, "invalidfetchsessionepoch"),
+    NAME(RD_KAFKA_RESP_ERR_LISTENER_NOT_FOUND, "listenernotfound"),
+    NAME(RD_KAFKA_RESP_ERR_TOPIC_DELETION_DISABLED, "topicdeletiondisabled"),
+    NAME(RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH, "fencedleaderepoch"),
+    NAME(RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH, "unknownleaderepoch"),
+    NAME(RD_KAFKA_RESP_ERR_UNSUPPORTED_COMPRESSION_TYPE, "unsupportedcompressiontype"),
+    NAME(RD_KAFKA_RESP_ERR_STALE_BROKER_EPOCH, "stalebrokerepoch"),
+    NAME(RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE, "offsetnotavailable"),
+    NAME(RD_KAFKA_RESP_ERR_MEMBER_ID_REQUIRED, "memberidrequired"),
+    NAME(RD_KAFKA_RESP_ERR_PREFERRED_LEADER_NOT_AVAILABLE, "preferredleadernotavailable"),
+    NAME(RD_KAFKA_RESP_ERR_GROUP_MAX_SIZE_REACHED, "groupmaxsizereached"),
+    NAME(RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID, "fencedinstanceid"),
+    NAME(RD_KAFKA_RESP_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE, "eligibleleadersnotavailable"),
+    NAME(RD_KAFKA_RESP_ERR_ELECTION_NOT_NEEDED, "electionnotneeded"),
+    NAME(RD_KAFKA_RESP_ERR_NO_REASSIGNMENT_IN_PROGRESS, "noreassignmentinprogress"),
+    NAME(RD_KAFKA_RESP_ERR_GROUP_SUBSCRIBED_TO_TOPIC, "groupsubscribedtotopic"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_RECORD, "invalidrecord"),
+    NAME(RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT, "unstableoffsetcommit"),
+    NAME(RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED, "throttlingquotaexceeded"),
+    NAME(RD_KAFKA_RESP_ERR_PRODUCER_FENCED, "producerfenced"),
+    NAME(RD_KAFKA_RESP_ERR_RESOURCE_NOT_FOUND, "resourcenotfound"),
+    NAME(RD_KAFKA_RESP_ERR_DUPLICATE_RESOURCE, "duplicateresource"),
+    NAME(RD_KAFKA_RESP_ERR_UNACCEPTABLE_CREDENTIAL, "unacceptablecredential"),
+    NAME(RD_KAFKA_RESP_ERR_INCONSISTENT_VOTER_SET, "inconsistentvoterset"),
+    NAME(RD_KAFKA_RESP_ERR_INVALID_UPDATE_VERSION, "invalidupdateversion"),
+    NAME(RD_KAFKA_RESP_ERR_FEATURE_UPDATE_FAILED, "featureupdatefailed"),
+    NAME(RD_KAFKA_RESP_ERR_PRINCIPAL_DESERIALIZATION_FAILURE, "principaldeserializationfailure"),
+};
+#undef NAME
+
+const char *kafka_err_word(int err, char *buf, size_t len) {
+    int slot = err + ERR_BASE;
+    if (slot >= 0 && slot < ERR_SLOTS && err_words[slot]) return err_words[slot];
+    /* A code newer than the original's librdkafka: its name in the same style. */
+    const char *name = rd_kafka_err2name((rd_kafka_resp_err_t)err);
+    size_t k = 0;
+    for (; *name && k + 1 < len; name++)
+        if (*name != '_') buf[k++] = (char)(*name >= 'A' && *name <= 'Z' ? *name - 'A' + 'a' : *name);
+    buf[k] = 0;
+    return buf;
+}
+
+/* Counts one failed delivery or refused produce, as the original counts them: in
+ * kafka.producer.error and, by error, in kafka.producer.error.<word>. */
 static void count_error(struct kafka *k, rd_kafka_resp_err_t err) {
     int slot = (int)err + ERR_BASE;
     if (slot < 0 || slot >= ERR_SLOTS) slot = ERR_SLOTS - 1;
     atomic_fetch_add_explicit(&k->errors[slot], 1, memory_order_relaxed);
+    metrics_add_any(M_KAFKA_PRODUCER_ERROR, 1);
 }
 
 /* Adds to a counter only this thread writes: no locked instruction needed. */
@@ -96,10 +283,10 @@ static void owned_add(_Atomic uint64_t *c, uint64_t n) {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
 }
 
-/* recv_us is the message's receive time (CLOCK_MONOTONIC), its opaque since produce. */
-static void record_latency(struct kafka *k, int64_t recv_us) {
-    int64_t d = clock_us() - recv_us;
-    if (recv_us <= 0 || d < 0) return;
+/* sent_us is the time the message was produced (CLOCK_MONOTONIC), kept in its opaque. */
+static void record_latency(struct kafka *k, int64_t sent_us) {
+    int64_t d = clock_us() - sent_us;
+    if (sent_us <= 0 || d < 0) return;
     int b = kafka_latency_bucket((uint64_t)d);
     owned_add(&k->lat[b], 1);
     owned_add(&k->lat_count, 1);
@@ -162,13 +349,14 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     struct kafka *k = opaque;
     struct topic_entry *t = rd_kafka_topic_opaque(m->rkt);
-    int64_t recv_us;
+    int64_t sent_us;
     unsigned slot;
-    unpack(k, m->_private, &recv_us, &slot);
+    unpack(k, m->_private, &sent_us, &slot);
     if (!m->err) {
         metrics_add(k->shard, M_KAFKA_DELIVERED, 1);
+        metrics_add(k->shard, M_KAFKA_SUBMITTED, 1); /* the original's name for the same */
         if (t) owned_add(&t->delivered, 1);
-        record_latency(k, recv_us);
+        record_latency(k, sent_us);
     } else {
         /* A purge at shutdown is our doing, not a failure: the message goes to the spool. One
          * that came from the spool is written again if there is room (so that its old segment
@@ -416,12 +604,38 @@ void kafka_topics_free(struct kafka_topics *c) {
     free(c);
 }
 
+int kafka_topic_valid(const char *name) {
+    size_t n = 0;
+    for (; name[n]; n++) {
+        char c = name[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-') || n >= KAFKA_TOPIC_MAX)
+            return 0;
+    }
+    return n > 0 && strcmp(name, ".") && strcmp(name, "..");
+}
+
+int kafka_refuse_topic(struct kafka *k, const char *topic, const char *payload, size_t len,
+                       const char *key, size_t keylen, unsigned slot) {
+    /* What a broker answers for such a name, so that it is counted as the original counts it
+     * (kafka.producer.error.invalidtopic) and dead-lettered as a permanent failure. */
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION;
+    count_error(k, e);
+    log_limited(L_ERROR, "kafka: cannot queue a message for topic '%.*s%s': not a valid Kafka "
+                "topic name (1 to %d of a-z A-Z 0-9 . _ -)", 64, topic,
+                strlen(topic) > 64 ? "..." : "", KAFKA_TOPIC_MAX);
+    rescue(k, topic, key, keylen, payload, len, e, 1);
+    if (slot) spool_resolve(k->spool, slot);
+    return -EINVAL;
+}
+
 int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
-                  const char *key, size_t keylen, int64_t recv_us, unsigned slot) {
+                  const char *key, size_t keylen, unsigned slot) {
+    /* Timed from here, as the original times kafka.producer.sent: from produce to ack. */
     if (rd_kafka_produce((rd_kafka_topic_t *)t, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                         (void *)payload, len, key, keylen, pack(k, recv_us, slot)) == 0) {
+                         (void *)payload, len, key, keylen, pack(k, clock_us(), slot)) == 0) {
         struct topic_entry *te = rd_kafka_topic_opaque((rd_kafka_topic_t *)t);
-        atomic_fetch_add_explicit(&te->submitted, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&te->produced, 1, memory_order_relaxed);
         return 0;
     }
     rd_kafka_resp_err_t e = rd_kafka_last_error();
@@ -443,16 +657,15 @@ void kafka_set_rescue(struct kafka *k, struct spool *s, struct deadletter *dl) {
 
 int kafka_spool_produce(void *arg, const struct spool_rec *r, unsigned slot) {
     struct kafka *k = arg;
-    char topic[256];
-    if (r->topic_len == 0 || r->topic_len >= sizeof topic) { /* not a topic Kafka accepts */
-        rescue(k, "(invalid)", r->key, r->key_len, r->payload, r->len, RD_KAFKA_RESP_ERR__INVALID_ARG, 1);
-        spool_resolve(k->spool, slot);
-        return -EINVAL;
-    }
-    memcpy(topic, r->topic, r->topic_len);
-    topic[r->topic_len] = 0;
+    char topic[KAFKA_TOPIC_MAX + 2]; /* one more byte than a valid name can have, and the NUL */
+    size_t n = r->topic_len < sizeof topic - 1 ? r->topic_len : sizeof topic - 1;
+    memcpy(topic, r->topic, n);
+    topic[n] = 0;
+    /* Workers spool no such name, but a spool from an older version may hold one. */
+    if (n != r->topic_len || memchr(r->topic, 0, r->topic_len) || !kafka_topic_valid(topic))
+        return kafka_refuse_topic(k, topic, r->payload, r->len, r->key, r->key_len, slot);
     return kafka_produce(k, kafka_topics_get(k->replay_topics, topic), r->payload, r->len, r->key,
-                         r->key_len, r->recv_us, slot);
+                         r->key_len, slot);
 }
 
 int kafka_purge(struct kafka *k, int timeout_ms) {
@@ -472,18 +685,19 @@ int kafka_flush(struct kafka *k, int timeout_ms) {
 
 void kafka_foreach_error(struct kafka *k, void (*fn)(const char *name, uint64_t n, void *arg),
                          void *arg) {
+    char buf[64];
     for (int i = 0; i < ERR_SLOTS; i++) {
         uint64_t n = atomic_load_explicit(&k->errors[i], memory_order_relaxed);
-        if (n) fn(rd_kafka_err2name((rd_kafka_resp_err_t)(i - ERR_BASE)), n, arg);
+        if (n) fn(kafka_err_word(i - ERR_BASE, buf, sizeof buf), n, arg);
     }
 }
 
-void kafka_foreach_topic(struct kafka *k, void (*fn)(const char *topic, uint64_t submitted,
+void kafka_foreach_topic(struct kafka *k, void (*fn)(const char *topic, uint64_t produced,
                                                      uint64_t delivered, uint64_t failed, void *arg),
                          void *arg) {
     pthread_mutex_lock(&k->topics_lock);
     for (struct topic_entry *t = k->topics; t; t = t->next)
-        fn(t->name, atomic_load(&t->submitted), atomic_load(&t->delivered), atomic_load(&t->failed), arg);
+        fn(t->name, atomic_load(&t->produced), atomic_load(&t->delivered), atomic_load(&t->failed), arg);
     pthread_mutex_unlock(&k->topics_lock);
 }
 

@@ -37,14 +37,30 @@ struct kafka_topics *kafka_topics_new(struct kafka *k);
 struct kafka_topic *kafka_topics_get(struct kafka_topics *c, const char *name);
 void kafka_topics_free(struct kafka_topics *c);
 
-/* Queues one message; payload and key are copied. recv_us is the receive time on the
- * CLOCK_MONOTONIC clock, for the receive-to-ack timer (0: unknown). slot is the spool segment
- * the message was read from (0: none), resolved once it is acknowledged or failed. Returns 0,
- * -ENOBUFS when the producer's queue is full (nothing was queued: retry later), or another
- * negative errno when it was refused for good (then dead-lettered, or counted as lost).
+/* Queues one message; payload and key are copied. The produce-to-ack time is recorded for
+ * kafka.producer.sent. slot is the spool segment the message was read from (0: none),
+ * resolved once it is acknowledged or failed. Returns 0, -ENOBUFS when the producer's queue is
+ * full (nothing was queued: retry later), or another negative errno when it was refused for
+ * good (then dead-lettered, or counted as lost).
  * runs on: worker threads and the spool replayer; locks: none of ours. */
 int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
-                  const char *key, size_t keylen, int64_t recv_us, unsigned slot);
+                  const char *key, size_t keylen, unsigned slot);
+
+/* Kafka's rule for topic names: 1 to 249 of a-z A-Z 0-9 . _ -, and not "." or "..". A broker
+ * refuses any other name, so hotdog does not ask it (nor makes a topic handle for it). */
+#define KAFKA_TOPIC_MAX 249
+int kafka_topic_valid(const char *name);
+/* Fails a message whose topic is not a valid name, for good, as a broker would: counted as
+ * kafka.producer.error.invalidtopic (TOPIC_EXCEPTION), then dead-lettered or counted as lost,
+ * never retried; slot as for kafka_produce. Returns -EINVAL. runs on: any thread. */
+int kafka_refuse_topic(struct kafka *k, const char *topic, const char *payload, size_t len,
+                       const char *key, size_t keylen, unsigned slot);
+
+/* The word the original hotdog names error err with in kafka.producer.error.<word>:
+ * rust-rdkafka's variant name, lowercased ("messagetimedout", "invalidtopic"). A code the
+ * original's librdkafka did not know gets librdkafka's name without '_', lowercased, in buf.
+ * Returns a static string or buf. runs on: any thread. */
+const char *kafka_err_word(int err, char *buf, size_t len);
 
 struct spool;
 struct spool_rec;
@@ -65,16 +81,18 @@ int kafka_outq_len(struct kafka *k);
  * many are still undelivered. Call after kafka_stop. */
 int kafka_flush(struct kafka *k, int timeout_ms);
 
-/* Per-error-name failure counts, for metrics: calls fn for each error seen. */
+/* Failure counts by error, for metrics: calls fn with kafka_err_word's word for each error
+ * seen (failed deliveries and refused produces). */
 void kafka_foreach_error(struct kafka *k, void (*fn)(const char *name, uint64_t n, void *arg),
                          void *arg);
 
-/* Per-topic counts, for metrics: calls fn for every topic hotdog has produced to. */
-void kafka_foreach_topic(struct kafka *k, void (*fn)(const char *topic, uint64_t submitted,
+/* Per-topic counts, for metrics: calls fn for every topic hotdog has produced to. produced:
+ * handed to librdkafka; delivered: acknowledged; failed: delivery failed. */
+void kafka_foreach_topic(struct kafka *k, void (*fn)(const char *topic, uint64_t produced,
                                                      uint64_t delivered, uint64_t failed, void *arg),
                          void *arg);
 
-/* Receive-to-ack latency: four buckets per power of two from 64 us to ~18 minutes, so that
+/* Produce-to-ack latency: four buckets per power of two from 64 us to ~18 minutes, so that
  * a quantile read from them is off by at most a quarter of its octave. Bucket i counts
  * deliveries below kafka_latency_bound_us(i) (and at or above bucket i-1's bound); the last
  * bucket counts the rest. */

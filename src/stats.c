@@ -25,16 +25,18 @@ static struct stat *add(struct stats *s, enum stat_kind kind, int64_t value, con
     return st;
 }
 
-static void topic_stats(const char *topic, uint64_t submitted, uint64_t delivered, uint64_t failed,
+/* kafka.submitted.<topic> is the original hotdog's name for kafka.delivered.<topic>. */
+static void topic_stats(const char *topic, uint64_t produced, uint64_t delivered, uint64_t failed,
                         void *arg) {
-    static const char *const what[] = {"submitted", "delivered", "failed"};
-    static const char *const fam[] = {"kafka_topic_submitted_total", "kafka_topic_delivered_total",
-                                      "kafka_topic_failed_total"};
+    static const char *const what[] = {"produced", "submitted", "delivered", "failed"};
+    static const char *const fam[] = {"kafka_topic_produced_total", "kafka_topic_submitted_total",
+                                      "kafka_topic_delivered_total", "kafka_topic_failed_total"};
     static const char *const help[] = {"messages handed to the producer, by topic",
+                                       "messages acknowledged by a broker, by topic (the original's name)",
                                        "messages acknowledged by a broker, by topic",
                                        "messages whose delivery failed, by topic"};
-    uint64_t v[] = {submitted, delivered, failed};
-    for (int i = 0; i < 3; i++) {
+    uint64_t v[] = {produced, delivered, delivered, failed};
+    for (int i = 0; i < 4; i++) {
         struct stat *st = add(arg, STAT_COUNTER, (int64_t)v[i], fam[i], help[i]);
         snprintf(st->name, sizeof st->name, "kafka.%s.%s", what[i], topic);
         st->label = "topic";
@@ -44,7 +46,7 @@ static void topic_stats(const char *topic, uint64_t submitted, uint64_t delivere
 
 static void error_stats(const char *name, uint64_t n, void *arg) {
     struct stat *st = add(arg, STAT_COUNTER, (int64_t)n, "kafka_producer_errors_total",
-                          "failed deliveries by librdkafka error name");
+                          "failed deliveries and refused produces, by error (the original's names)");
     snprintf(st->name, sizeof st->name, "kafka.producer.error.%s", name);
     st->label = "error";
     snprintf(st->label_value, sizeof st->label_value, "%s", name);
@@ -74,11 +76,11 @@ static void init_families(void) {
     }
 }
 
-/* kafka.producer.sent, the original's receive-to-ack timer: count and sum for /stats and
+/* kafka.producer.sent, the original's produce-to-ack timer: count and sum for /stats and
  * statsd, a cumulative histogram in seconds for Prometheus. */
 static void latency_stats(struct stats *s, struct kafka *k) {
     static const char *const fam = "kafka_producer_sent_seconds",
-                             *const help = "time from receiving a message to the broker's acknowledgement";
+                             *const help = "time from producing a message to the broker's acknowledgement";
     struct kafka_latency lat;
     kafka_latency(k, &lat);
     struct stat *st = add(s, STAT_COUNTER, (int64_t)lat.count, "kafka_producer_sent_count_total",

@@ -76,7 +76,6 @@ struct worker {
         struct kafka_topic *topic;
         struct buf payload, key;
         int has_key;
-        int64_t recv_us;
     } retry;
     /* Messages bound for the spool, encoded, committed in one write at the end of each read
      * (or UDP batch). While the spool is full they stay here and reads pause. */
