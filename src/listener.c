@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -38,6 +39,7 @@ int listener_open(struct listener *l, const struct config_listen *cfg, char *err
     l->ctx = NULL;
     atomic_init(&l->conns, 0);
     atomic_init(&l->udp_drops, 0);
+    atomic_init(&l->cert_not_after, 0);
     pthread_mutex_init(&l->lock, NULL);
     snprintf(l->name, sizeof l->name, "%s %s%s%s:%ld", proto_names[cfg->protocol],
              strchr(cfg->address, ':') ? "[" : "", cfg->address,
@@ -49,6 +51,10 @@ int listener_open(struct listener *l, const struct config_listen *cfg, char *err
             snprintf(err, errlen, "%s: %s", l->name, why);
             return -1;
         }
+        /* A date warning was given with the configuration's: only the gauge is set here. */
+        int64_t na;
+        tls_cert_dates(l->ctx, cfg->tls.cert, time(NULL), &na, why, sizeof why);
+        atomic_store(&l->cert_not_after, na);
     }
     snprintf(port, sizeof port, "%ld", cfg->port);
     int e = getaddrinfo(cfg->address, port, &hints, &res);
@@ -93,6 +99,10 @@ int listener_reload_tls(struct listener *l, char *err, size_t errlen) {
         snprintf(err, errlen, "%s: %s", l->name, why);
         return -1;
     }
+    int64_t na;
+    if (tls_cert_dates(ctx, l->cfg->tls.cert, time(NULL), &na, why, sizeof why))
+        log_warn("%s: %s", l->name, why);
+    atomic_store(&l->cert_not_after, na);
     pthread_mutex_lock(&l->lock);
     SSL_CTX *old = l->ctx;
     l->ctx = ctx;

@@ -18,6 +18,7 @@ struct listener {
     SSL_CTX *ctx;         /* TLS only */
     atomic_long conns;    /* open connections, against max_connections */
     _Atomic uint32_t udp_drops; /* highest SO_RXQ_OVFL count seen (UDP) */
+    _Atomic int64_t cert_not_after; /* TLS: the certificate's notAfter, seconds since the epoch */
 };
 
 /* Resolves cfg->address, binds and listens (TCP, TLS) or binds (UDP), non-blocking. For TLS,
@@ -26,7 +27,8 @@ int listener_open(struct listener *l, const struct config_listen *cfg, char *err
 /* A new server-side SSL for an accepted connection (NULL on failure). runs on: workers. */
 SSL *listener_ssl_new(struct listener *l);
 /* Re-reads the TLS certificate, key and CA. On success new connections use them and
- * established ones keep theirs; on failure the running context stays. 0 or -1 with err. */
+ * established ones keep theirs; on failure the running context stays. 0 or -1 with err.
+ * A certificate that has expired or is not valid yet is used, with a warning in the log. */
 int listener_reload_tls(struct listener *l, char *err, size_t errlen);
 void listener_close(struct listener *l);
 

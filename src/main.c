@@ -29,12 +29,15 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: hotdog [-c FILE] [--check] [-t FILE [--format text|json]] [-v|-q]\n"
+            "usage: hotdog [-c FILE] [--check] [--strict] [-t FILE [--format text|json]] [-v|-q]\n"
             "\n"
             "Receives syslog over TCP, TLS and UDP and forwards it to Kafka.\n"
             "\n"
             "  -c, --config FILE  configuration file (default: hotdog.yml)\n"
-            "  -C, --check        validate the configuration and exit (0 if valid)\n"
+            "  -C, --check        validate the configuration and exit (0 if valid; warnings,\n"
+            "                     such as unknown keys or an expired certificate, are listed)\n"
+            "      --strict       configuration warnings are errors: --check exits 2, start-up\n"
+            "                     and SIGHUP reloads refuse the configuration\n"
             "  -t, --test FILE    run each line of FILE (- for stdin) through parsing and the\n"
             "                     rules, print what matches, and exit; no Kafka needed\n"
             "      --format F     test mode output: text (default, as the original) or json\n"
@@ -68,11 +71,13 @@ struct daemon {
     struct status *status;
     struct spool *spool;
     struct deadletter *dl;
+    int strict; /* --strict: configuration warnings are errors */
 };
 
 /* Loads every listener's TLS material once, so that --check and start-up report a bad
- * certificate at once, before waiting for Kafka. */
-static int check_tls(const struct config *c, char *err, size_t errlen) {
+ * certificate at once, before waiting for Kafka. A certificate outside its dates is a warning:
+ * the original hotdog serves it, and refusing to start would lose every sender's logs. */
+static int check_tls(struct config *c, char *err, size_t errlen) {
     for (size_t i = 0; i < c->nlisteners; i++) {
         if (c->listeners[i].protocol != PROTO_TLS) continue;
         char why[768];
@@ -81,9 +86,23 @@ static int check_tls(const struct config *c, char *err, size_t errlen) {
             snprintf(err, errlen, "%s:%d: 'global.listen': %s", c->path, c->listeners[i].tls.line, why);
             return -1;
         }
+        int64_t not_after;
+        if (tls_cert_dates(ctx, c->listeners[i].tls.cert, time(NULL), &not_after, why, sizeof why))
+            config_warn(c, c->listeners[i].tls.line, "'global.listen.tls.cert': %s", why);
         SSL_CTX_free(ctx);
     }
     return 0;
+}
+
+/* Logs c's warnings. With strict, they are errors: returns -1 with err set, else 0. */
+static int report_warnings(const struct config *c, int strict, const char *prefix, char *err,
+                           size_t errlen) {
+    for (size_t i = 0; i < c->nwarnings; i++)
+        log_write(strict ? L_ERROR : L_WARN, "%s%s", prefix, c->warnings[i]);
+    if (!strict || !c->nwarnings) return 0;
+    snprintf(err, errlen, "%s: %zu configuration warning(s), and --strict makes them errors",
+             c->path, c->nwarnings);
+    return -1;
 }
 
 /* 10,000 connections need more descriptors than the usual soft limit of 1024. */
@@ -262,6 +281,10 @@ static void reload(struct daemon *d, const char *path) {
     char err[1024];
     log_info("SIGHUP: reloading %s", path);
     struct config *nc = config_load(path, err, sizeof err);
+    if (nc && report_warnings(nc, d->strict, "SIGHUP: ", err, sizeof err) < 0) {
+        config_free(nc);
+        nc = NULL;
+    }
     struct rules *check = nc ? rules_new(nc, NULL, err, sizeof err) : NULL;
     if (!check) {
         log_error("SIGHUP: keeping the running configuration: %s", err);
@@ -317,11 +340,11 @@ int main(int argc, char **argv) {
         {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
         {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
         {"test", required_argument, NULL, 't'},   {"format", required_argument, NULL, 'F'},
-        {NULL, 0, NULL, 0}};
+        {"strict", no_argument, NULL, 'S'},       {NULL, 0, NULL, 0}};
     jsonio_fast_alloc(); /* before anything allocates a jansson value */
     const char *path = "hotdog.yml", *test = NULL;
     enum testmode_format fmt = TESTMODE_TEXT;
-    int check = 0, o;
+    int check = 0, strict = 0, o;
     const char *env = getenv("HOTDOG_LOG");
     if (env && log_level_from_name(env) >= 0) log_set_level((enum log_level)log_level_from_name(env));
     while ((o = getopt_long(argc, argv, "c:CvqVht:", opts, NULL)) != -1) {
@@ -336,6 +359,7 @@ int main(int argc, char **argv) {
             fmt = strcmp(optarg, "json") ? TESTMODE_TEXT : TESTMODE_JSON;
             break;
         case 'C': check = 1; break;
+        case 'S': strict = 1; break;
         case 'v': log_set_level(L_DEBUG); break;
         case 'q': log_set_level(L_ERROR); break;
         case 'V': printf("hotdog %s\n", HOTDOG_VERSION); return 0;
@@ -349,11 +373,12 @@ int main(int argc, char **argv) {
     }
 
     char err[1024];
-    struct daemon d = {0};
+    struct daemon d = {.strict = strict};
     d.cfg = config_load(path, err, sizeof err);
     if (d.cfg) d.rules = rules_new(d.cfg, NULL, err, sizeof err);
     if (d.rules) warn_no_jit(d.cfg, d.rules);
-    if (!d.cfg || !d.rules || (!test && check_tls(d.cfg, err, sizeof err) < 0)) {
+    if (!d.cfg || !d.rules || (!test && check_tls(d.cfg, err, sizeof err) < 0) ||
+        report_warnings(d.cfg, strict, "", err, sizeof err) < 0) {
         fprintf(stderr, "hotdog: %s\n", err);
         cleanup(&d);
         return 2;
@@ -366,7 +391,7 @@ int main(int argc, char **argv) {
     }
     raise_fd_limit();
     if (check) {
-        printf("%s: OK (%zu rule(s))\n", path, d.cfg->nrules);
+        printf("%s: OK (%zu rule(s), %zu warning(s))\n", path, d.cfg->nrules, d.cfg->nwarnings);
         cleanup(&d);
         return 0;
     }

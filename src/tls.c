@@ -37,23 +37,37 @@ static int readable(const char *what, const char *path, char *err, size_t errlen
     return -1;
 }
 
-static int check_dates(SSL_CTX *ctx, const char *path, char *err, size_t errlen) {
-    X509 *cert = SSL_CTX_get0_certificate(ctx);
-    if (!cert) return 0;
-    char when[64] = "?";
-    if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
-        BIO *b = BIO_new(BIO_s_mem());
-        if (b && ASN1_TIME_print(b, X509_get0_notAfter(cert)) > 0) {
-            int n = BIO_read(b, when, sizeof when - 1);
-            when[n > 0 ? n : 0] = 0;
-        }
-        BIO_free(b);
-        snprintf(err, errlen, "TLS certificate '%s' expired on %s", path, when);
-        return -1;
+/* ASN1_TIME as "Apr 16 02:53:29 2021 GMT", OpenSSL's usual form. */
+static void time_text(const ASN1_TIME *t, char *out, size_t len) {
+    snprintf(out, len, "?");
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b && ASN1_TIME_print(b, t) > 0) {
+        int n = BIO_read(b, out, (int)len - 1);
+        out[n > 0 ? n : 0] = 0;
     }
-    if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
-        snprintf(err, errlen, "TLS certificate '%s' is not valid yet", path);
-        return -1;
+    BIO_free(b);
+}
+
+int tls_cert_dates(SSL_CTX *ctx, const char *path, time_t now, int64_t *not_after, char *warn,
+                   size_t len) {
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    *not_after = 0;
+    if (!cert) return 0;
+    const ASN1_TIME *na = X509_get0_notAfter(cert), *nb = X509_get0_notBefore(cert);
+    struct tm tm;
+    if (ASN1_TIME_to_tm(na, &tm) == 1) *not_after = (int64_t)timegm(&tm);
+    char when[64];
+    if (X509_cmp_time(na, &now) < 0) {
+        time_text(na, when, sizeof when);
+        snprintf(warn, len, "TLS certificate '%s' expired on %s: clients that check dates will "
+                 "refuse it (renew it, then SIGHUP re-reads it)", path, when);
+        return 1;
+    }
+    if (X509_cmp_time(nb, &now) > 0) {
+        time_text(nb, when, sizeof when);
+        snprintf(warn, len, "TLS certificate '%s' is not valid until %s: clients that check dates "
+                 "will refuse it (is the clock right?)", path, when);
+        return 1;
     }
     return 0;
 }
@@ -90,7 +104,6 @@ SSL_CTX *tls_ctx_new(const struct config_tls *t, char *err, size_t errlen) {
         snprintf(err, errlen, "TLS certificate '%s': %s", t->cert, tls_reason(why, sizeof why));
         goto err;
     }
-    if (check_dates(ctx, t->cert, err, errlen) < 0) goto err;
     if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
         /* OpenSSL notices a key that belongs to another certificate while loading it. */
         if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
