@@ -144,24 +144,28 @@ def test_sigterm_mid_stream_loses_nothing_that_was_read(hotdog):
         assert seqs == list(range(len(seqs))), f"connection {c} has gaps or reordering"
 
 
-def test_oversize_frame_and_bad_octet_count(hotdog):
+def test_long_frames_are_truncated_and_bad_octet_count(hotdog):
     h = hotdog(extra_listen="    max_message_size: 100\n")
     with socket.create_connection(("127.0.0.1", h.port)) as good:
         good.sendall(b"<13>Oct 11 22:14:15 h app: before\n" + b"x" * 5000 + b"\n" +
-                     b"<13>Oct 11 22:14:15 h app: after\n" + b"300 " + b"y" * 300 +
-                     b"<13>Oct 11 22:14:15 h app: after octet\n")
+                     b"<13>Oct 11 22:14:15 h app: after\n" + b"300 <" + b"y" * 299 +
+                     b"<13>Oct 11 22:14:15 h app: after octet\n" +
+                     b"5 apples and pears\n")  # a line, not an octet count (no PRI after it)
         with socket.create_connection(("127.0.0.1", h.port)) as bad:
-            bad.sendall(b"<13>Oct 11 22:14:15 h app: last good\n12345678901 oops\n")
+            bad.sendall(b"<13>Oct 11 22:14:15 h app: last good\n12345678901 <13>oops\n")
             bad.settimeout(10)
             assert bad.recv(1) == b""  # hotdog closed this connection, and only this one
         good.sendall(b"<13>Oct 11 22:14:15 h app: still alive\n")
-        msgs = consume(h.topic, 5)
+        msgs = consume(h.topic, 8)
+    # Each long frame arrives cut to max_message_size, and the next frame is intact.
     assert sorted(m["payload"] for m in msgs) == sorted(
-        ["before", "after", "after octet", "last good", "still alive"])
+        ["before", "x" * 100, "after", "<" + "y" * 99, "after octet", "5 apples and pears",
+         "last good", "still alive"])
     assert h.stop() == 0
     c = h.counters()
-    assert c["error.oversize_frame"] == "2"
+    assert c["error.truncated"] == "2"
     assert c["error.bad_octet_count"] == "1"
+    assert "frame longer than max_message_size (100 bytes): delivered truncated" in h.output()
 
 
 def test_backpressure_when_the_producer_queue_is_full_drops_nothing(hotdog):
