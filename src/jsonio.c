@@ -146,6 +146,70 @@ void jsonio_fast_alloc(void) {
 #endif
 }
 
+/* ------------------------------------------------------------------ integers above i64 */
+
+/* jansson's integers are signed 64-bit; serde_json also keeps integers up to 2^64 - 1 exact.
+ * Such a value is made a real (so JMESPath compares it as a number) and remembered here with
+ * its exact value, holding a reference so that its address is not reused while it is listed;
+ * the writer prints listed reals as the integer. jsonio_release_big empties the list (rules.c
+ * does after every message). Past JSONIO_BIG_MAX per message, the rest stay plain reals. */
+static _Thread_local struct {
+    json_t *v[JSONIO_BIG_MAX];
+    uint64_t u[JSONIO_BIG_MAX];
+    unsigned n;
+} bigs;
+
+static json_t *big_new(uint64_t u) {
+    json_t *j = json_real((double)u);
+    if (j && bigs.n < JSONIO_BIG_MAX) {
+        bigs.v[bigs.n] = json_incref(j);
+        bigs.u[bigs.n++] = u;
+    }
+    return j;
+}
+
+static int big_find(const json_t *v, uint64_t *u) {
+    for (unsigned i = 0; i < bigs.n; i++)
+        if (bigs.v[i] == v) {
+            *u = bigs.u[i];
+            return 1;
+        }
+    return 0;
+}
+
+int jsonio_equal(const json_t *a, const json_t *b) {
+    if (a == b) return 1;
+    if (json_typeof(a) != json_typeof(b)) return 0;
+    switch (json_typeof(a)) {
+    case JSON_REAL: {
+        uint64_t ua = 0, ub = 0;
+        int ba = bigs.n && big_find(a, &ua), bb = bigs.n && big_find(b, &ub);
+        if (ba || bb) return ba && bb && ua == ub;
+        return json_real_value(a) == json_real_value(b);
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(a);
+        if (n != json_array_size(b)) return 0;
+        for (size_t i = 0; i < n; i++)
+            if (!jsonio_equal(json_array_get(a, i), json_array_get(b, i))) return 0;
+        return 1;
+    }
+    case JSON_OBJECT: {
+        if (json_object_size(a) != json_object_size(b)) return 0;
+        for (void *it = json_object_iter((json_t *)a); it; it = json_object_iter_next((json_t *)a, it)) {
+            json_t *o = json_object_getn(b, json_object_iter_key(it), json_object_iter_key_len(it));
+            if (!o || !jsonio_equal(json_object_iter_value(it), o)) return 0;
+        }
+        return 1;
+    }
+    default: return json_equal(a, b);
+    }
+}
+
+void jsonio_release_big(void) {
+    while (bigs.n) json_decref(bigs.v[--bigs.n]);
+}
+
 /* ------------------------------------------------------------------------------ reader */
 
 struct rd {
@@ -295,8 +359,8 @@ static int read_string(struct rd *r, const char **s, size_t *n) {
                     return -1;
                 p += 6;
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            } else if ((cp >= 0xdc00 && cp <= 0xdfff) || cp == 0) {
-                return -1; /* unpaired low surrogate; \u0000 (jansson without JSON_ALLOW_NUL) */
+            } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+                return -1; /* an unpaired low surrogate: refused, as serde_json refuses it */
             }
             put_utf8(b, cp);
             continue;
@@ -309,62 +373,175 @@ static int read_string(struct rd *r, const char **s, size_t *n) {
     return -1;
 }
 
+/* Powers of ten as the compiler rounds the literals, like serde_json's table. */
+#define P10(n) 1e##n
+static const double pow10_tab[309] = {
+    P10(0), P10(1), P10(2), P10(3), P10(4), P10(5), P10(6), P10(7),
+    P10(8), P10(9), P10(10), P10(11), P10(12), P10(13), P10(14), P10(15),
+    P10(16), P10(17), P10(18), P10(19), P10(20), P10(21), P10(22), P10(23),
+    P10(24), P10(25), P10(26), P10(27), P10(28), P10(29), P10(30), P10(31),
+    P10(32), P10(33), P10(34), P10(35), P10(36), P10(37), P10(38), P10(39),
+    P10(40), P10(41), P10(42), P10(43), P10(44), P10(45), P10(46), P10(47),
+    P10(48), P10(49), P10(50), P10(51), P10(52), P10(53), P10(54), P10(55),
+    P10(56), P10(57), P10(58), P10(59), P10(60), P10(61), P10(62), P10(63),
+    P10(64), P10(65), P10(66), P10(67), P10(68), P10(69), P10(70), P10(71),
+    P10(72), P10(73), P10(74), P10(75), P10(76), P10(77), P10(78), P10(79),
+    P10(80), P10(81), P10(82), P10(83), P10(84), P10(85), P10(86), P10(87),
+    P10(88), P10(89), P10(90), P10(91), P10(92), P10(93), P10(94), P10(95),
+    P10(96), P10(97), P10(98), P10(99), P10(100), P10(101), P10(102), P10(103),
+    P10(104), P10(105), P10(106), P10(107), P10(108), P10(109), P10(110), P10(111),
+    P10(112), P10(113), P10(114), P10(115), P10(116), P10(117), P10(118), P10(119),
+    P10(120), P10(121), P10(122), P10(123), P10(124), P10(125), P10(126), P10(127),
+    P10(128), P10(129), P10(130), P10(131), P10(132), P10(133), P10(134), P10(135),
+    P10(136), P10(137), P10(138), P10(139), P10(140), P10(141), P10(142), P10(143),
+    P10(144), P10(145), P10(146), P10(147), P10(148), P10(149), P10(150), P10(151),
+    P10(152), P10(153), P10(154), P10(155), P10(156), P10(157), P10(158), P10(159),
+    P10(160), P10(161), P10(162), P10(163), P10(164), P10(165), P10(166), P10(167),
+    P10(168), P10(169), P10(170), P10(171), P10(172), P10(173), P10(174), P10(175),
+    P10(176), P10(177), P10(178), P10(179), P10(180), P10(181), P10(182), P10(183),
+    P10(184), P10(185), P10(186), P10(187), P10(188), P10(189), P10(190), P10(191),
+    P10(192), P10(193), P10(194), P10(195), P10(196), P10(197), P10(198), P10(199),
+    P10(200), P10(201), P10(202), P10(203), P10(204), P10(205), P10(206), P10(207),
+    P10(208), P10(209), P10(210), P10(211), P10(212), P10(213), P10(214), P10(215),
+    P10(216), P10(217), P10(218), P10(219), P10(220), P10(221), P10(222), P10(223),
+    P10(224), P10(225), P10(226), P10(227), P10(228), P10(229), P10(230), P10(231),
+    P10(232), P10(233), P10(234), P10(235), P10(236), P10(237), P10(238), P10(239),
+    P10(240), P10(241), P10(242), P10(243), P10(244), P10(245), P10(246), P10(247),
+    P10(248), P10(249), P10(250), P10(251), P10(252), P10(253), P10(254), P10(255),
+    P10(256), P10(257), P10(258), P10(259), P10(260), P10(261), P10(262), P10(263),
+    P10(264), P10(265), P10(266), P10(267), P10(268), P10(269), P10(270), P10(271),
+    P10(272), P10(273), P10(274), P10(275), P10(276), P10(277), P10(278), P10(279),
+    P10(280), P10(281), P10(282), P10(283), P10(284), P10(285), P10(286), P10(287),
+    P10(288), P10(289), P10(290), P10(291), P10(292), P10(293), P10(294), P10(295),
+    P10(296), P10(297), P10(298), P10(299), P10(300), P10(301), P10(302), P10(303),
+    P10(304), P10(305), P10(306), P10(307), P10(308)
+};
+
+/* Whether v * 10 + d overflows max (serde_json's overflow! test). */
+#define OVERFLOWS(v, d, max) ((v) >= (max) / 10 && ((v) > (max) / 10 || (d) > (max) % 10))
+
+/* serde_json 1.0's f64_from_parts without float_roundtrip: the significand as a double, then
+ * one multiplication or division by a power of ten (not always correctly rounded: the
+ * original's value, which is what we must print). 1 if out of range. */
+static int from_parts(uint64_t sig, int32_t exp, double *out) {
+    double f = (double)sig;
+    for (;;) {
+        uint32_t a = exp < 0 ? 0u - (uint32_t)exp : (uint32_t)exp;
+        if (a <= 308) {
+            if (exp >= 0) {
+                f *= pow10_tab[a];
+                if (isinf(f)) return 1;
+            } else {
+                f /= pow10_tab[a];
+            }
+            break;
+        }
+        if (f == 0.0) break;
+        if (exp >= 0) return 1;
+        f /= 1e308;
+        exp += 308;
+    }
+    *out = f;
+    return 0;
+}
+
+static inline int is_digit(const unsigned char *p, const unsigned char *end) {
+    return p < end && *p >= '0' && *p <= '9';
+}
+
+/* Reads a number exactly as serde_json 1.0 (the original's parser) does, so that the same
+ * text gives the same value: integers that fit stay integers (i64, or u64 kept in the big
+ * table), longer ones and anything with a fraction or an exponent become doubles computed its
+ * way; an exponent that overflows is out of range unless the value is 0 or it is negative. */
 static json_t *read_number(struct rd *r) {
-    const unsigned char *s = r->p, *p = s, *end = r->end;
-    int neg = 0, real = 0;
+    const unsigned char *p = r->p, *end = r->end;
+    int positive = 1;
+    uint64_t sig = 0;
+    int32_t exp = 0;
+    double d;
     if (*p == '-') {
-        neg = 1;
+        positive = 0;
         p++;
     }
-    const unsigned char *digits = p;
-    if (p < end && *p == '0') {
+    if (p == end) return fail(r, JSONIO_SYNTAX);
+    if (*p == '0') {
         p++;
-        if (p < end && *p >= '0' && *p <= '9') return fail(r, JSONIO_SYNTAX);
-    } else if (p < end && *p >= '1' && *p <= '9') {
-        while (p < end && *p >= '0' && *p <= '9') p++;
+        if (is_digit(p, end)) return fail(r, JSONIO_SYNTAX);
+    } else if (*p >= '1' && *p <= '9') {
+        sig = (uint64_t)(*p++ - '0');
+        while (is_digit(p, end)) {
+            unsigned dg = (unsigned)(*p - '0');
+            if (OVERFLOWS(sig, dg, UINT64_MAX)) { /* the rest only scales it */
+                while (is_digit(p, end)) {
+                    p++;
+                    exp++;
+                }
+                break;
+            }
+            sig = sig * 10 + dg;
+            p++;
+        }
     } else {
         return fail(r, JSONIO_SYNTAX);
     }
-    const unsigned char *int_end = p;
+    int real = exp != 0;
     if (p < end && *p == '.') {
         p++;
-        if (p == end || *p < '0' || *p > '9') return fail(r, JSONIO_SYNTAX);
-        while (p < end && *p >= '0' && *p <= '9') p++;
+        int32_t after = 0;
+        int overflowed = 0;
+        while (is_digit(p, end)) {
+            unsigned dg = (unsigned)(*p - '0');
+            if (OVERFLOWS(sig, dg, UINT64_MAX)) {
+                overflowed = 1;
+                while (is_digit(p, end)) p++;
+                break;
+            }
+            sig = sig * 10 + dg;
+            p++;
+            after--;
+        }
+        if (!overflowed && after == 0) return fail(r, JSONIO_SYNTAX);
+        exp += after;
         real = 1;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
-        if (p < end && (*p == '+' || *p == '-')) p++;
-        if (p == end || *p < '0' || *p > '9') return fail(r, JSONIO_SYNTAX);
-        while (p < end && *p >= '0' && *p <= '9') p++;
+        int pos_exp = 1;
+        if (p < end && (*p == '+' || *p == '-')) pos_exp = *p++ == '+';
+        if (!is_digit(p, end)) return fail(r, JSONIO_SYNTAX);
+        int32_t e = *p++ - '0';
+        int big = 0;
+        while (is_digit(p, end)) {
+            int dg = *p++ - '0';
+            if (OVERFLOWS(e, dg, INT32_MAX)) {
+                big = 1;
+                break;
+            }
+            e = e * 10 + dg;
+        }
+        if (big) {
+            if (sig != 0 && pos_exp) return fail(r, JSONIO_SYNTAX);
+            while (is_digit(p, end)) p++;
+            r->p = p;
+            json_t *j = json_real(positive ? 0.0 : -0.0);
+            return j ? j : fail(r, JSONIO_NOMEM);
+        }
+        int64_t t = pos_exp ? (int64_t)exp + e : (int64_t)exp - e; /* saturating, as serde */
+        exp = t > INT32_MAX ? INT32_MAX : t < INT32_MIN ? INT32_MIN : (int32_t)t;
         real = 1;
     }
     r->p = p;
-    if (!real) {
-        /* strtoll's range: -9223372036854775808 .. 9223372036854775807. */
-        if (int_end - digits > 19) return fail(r, JSONIO_SYNTAX);
-        uint64_t v = 0;
-        for (const unsigned char *d = digits; d < int_end; d++) v = v * 10 + (uint64_t)(*d - '0');
-        if (int_end - digits == 19 && v > (uint64_t)INT64_MAX + (uint64_t)neg)
-            return fail(r, JSONIO_SYNTAX);
-        json_int_t i = neg ? (json_int_t)(0 - v) : (json_int_t)v;
-        json_t *j = json_integer(i);
-        return j ? j : fail(r, JSONIO_NOMEM);
-    }
-    char local[64], *txt = local;
-    size_t len = (size_t)(p - s);
-    if (len >= sizeof local) {
-        r->tmp->len = 0;
-        buf_append(r->tmp, (const char *)s, len);
-        txt = (char *)buf_cstr(r->tmp);
+    json_t *j;
+    if (real) {
+        if (from_parts(sig, exp, &d)) return fail(r, JSONIO_SYNTAX);
+        j = json_real(positive ? d : -d);
+    } else if (positive) {
+        j = sig <= INT64_MAX ? json_integer((json_int_t)sig) : big_new(sig);
+    } else if (sig == 0 || sig > (uint64_t)INT64_MAX + 1) { /* -0 and beyond i64: doubles */
+        j = json_real(-(double)sig);
     } else {
-        memcpy(local, s, len);
-        local[len] = 0;
+        j = json_integer((json_int_t)(0 - sig));
     }
-    errno = 0;
-    double d = strtod(txt, NULL);
-    if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE) return fail(r, JSONIO_SYNTAX);
-    json_t *j = json_real(d);
     return j ? j : fail(r, JSONIO_NOMEM);
 }
 
@@ -439,17 +616,19 @@ err:
     return NULL;
 }
 
-/* Like jansson's parse_value, every value counts one level, scalars included. A value
- * beyond the limit is a depth error whatever it is; jansson reads its first token before it
- * checks, so when that token is malformed it reports the token instead (see jsonio.h). */
+/* Like serde_json, only arrays and objects count a level: the one that would be the
+ * JSONIO_MAX_DEPTH + 1st is refused (serde_json's recursion limit). */
 static json_t *read_value(struct rd *r) {
-    if (++r->depth > JSONIO_MAX_DEPTH) return fail(r, JSONIO_DEPTH);
     skip_ws(r);
     json_t *v = NULL;
     if (r->p == r->end) return fail(r, JSONIO_SYNTAX);
     switch (*r->p) {
-    case '{': v = read_object(r); break;
-    case '[': v = read_array(r); break;
+    case '{':
+    case '[':
+        if (++r->depth > JSONIO_MAX_DEPTH) return fail(r, JSONIO_DEPTH);
+        v = *r->p == '{' ? read_object(r) : read_array(r);
+        r->depth--;
+        break;
     case '"': {
         const char *s;
         size_t n;
@@ -474,16 +653,12 @@ static json_t *read_value(struct rd *r) {
         if (*r->p == '-' || (*r->p >= '0' && *r->p <= '9')) v = read_number(r);
         else return fail(r, JSONIO_SYNTAX);
     }
-    r->depth--;
     return v;
 }
 
 json_t *jsonio_parse(const char *p, size_t n, struct buf *tmp, enum jsonio_err *err) {
     struct rd r = {(const unsigned char *)p, (const unsigned char *)p + n, 0, JSONIO_OK, tmp};
-    skip_ws(&r);
-    json_t *v = NULL;
-    if (r.p < r.end && (*r.p == '{' || *r.p == '[')) v = read_value(&r);
-    else fail(&r, JSONIO_SYNTAX);
+    json_t *v = read_value(&r);
     if (v) {
         skip_ws(&r);
         if (r.p != r.end) {
@@ -503,6 +678,7 @@ static const unsigned char must_escape[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     ['"'] = 1, ['\\'] = 1};
 
+/* serde_json's escapes: the short ones where JSON has one, else \u00xx in lowercase hex. */
 static void dump_string(struct buf *b, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
     size_t run = plain_run(p, n, 0);
@@ -522,9 +698,8 @@ static void dump_string(struct buf *b, const char *s, size_t n) {
         while (q < end && !must_escape[*q]) q++;
         buf_append(b, (const char *)p, (size_t)(q - p));
         if (q == end) break;
-        char esc[8];
+        char esc[6] = {'\\', 0, '0', '0', 0, 0};
         size_t k = 2;
-        esc[0] = '\\';
         switch (*q) {
         case '"': esc[1] = '"'; break;
         case '\\': esc[1] = '\\'; break;
@@ -533,7 +708,11 @@ static void dump_string(struct buf *b, const char *s, size_t n) {
         case '\n': esc[1] = 'n'; break;
         case '\r': esc[1] = 'r'; break;
         case '\t': esc[1] = 't'; break;
-        default: k = (size_t)snprintf(esc, sizeof esc, "\\u%04X", (unsigned)*q);
+        default:
+            esc[1] = 'u';
+            esc[4] = "0123456789abcdef"[*q >> 4];
+            esc[5] = "0123456789abcdef"[*q & 15];
+            k = 6;
         }
         buf_append(b, esc, k);
         p = q + 1;
@@ -541,72 +720,220 @@ static void dump_string(struct buf *b, const char *s, size_t n) {
     buf_append(b, "\"", 1);
 }
 
-static void dump_int(struct buf *b, json_int_t v) {
+static void dump_uint(struct buf *b, uint64_t u, int neg) {
     char tmp[24], *e = tmp + sizeof tmp, *d = e;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
     do {
         *--d = (char)('0' + u % 10);
         u /= 10;
     } while (u);
-    if (v < 0) *--d = '-';
+    if (neg) *--d = '-';
     buf_append(b, d, (size_t)(e - d));
 }
 
-/* jansson's jsonp_dtostr with its default precision (17 significant digits), in the C
- * locale: a '.0' when the text would read back as an integer, no '+' or leading zeros in
- * the exponent. */
-static void dump_real(struct buf *b, double v) {
-    char t[100];
-    int len = snprintf(t, sizeof t, "%.17g", v);
-    if (len < 0 || (size_t)len >= sizeof t - 3) return;
-    if (!strchr(t, '.') && !strchr(t, 'e')) {
-        t[len++] = '.';
-        t[len++] = '0';
-        t[len] = 0;
-    }
-    char *start = strchr(t, 'e');
-    if (start) {
-        start++;
-        char *end = start + 1;
-        if (*start == '-') start++;
-        while (*end == '0') end++;
-        if (end != start) {
-            memmove(start, end, (size_t)len - (size_t)(end - t) + 1);
-            len -= (int)(end - start);
+/* Bumps the last digit of the mantissa of t ("d.ddde±x") up or down by one; 0 if it would
+ * carry or borrow out of the first digit. */
+static int bump_last(char *t, int up) {
+    char *e = strchr(t, 'e');
+    for (char *c = e - 1; c >= t; c--) {
+        if (*c == '.') continue;
+        if (up ? *c < '9' : *c > '0') {
+            *c = (char)(*c + (up ? 1 : -1));
+            return !(c == t && *c == '0');
         }
+        *c = up ? '0' : '9';
     }
-    buf_append(b, t, (size_t)len);
+    return 0;
 }
 
-static void dump_value(struct buf *b, const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        buf_append(b, "{", 1);
-        json_t *o = (json_t *)v;
-        int first = 1;
-        for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
-            if (!first) buf_append(b, ",", 1);
-            first = 0;
-            dump_string(b, json_object_iter_key(it), json_object_iter_key_len(it));
-            buf_append(b, ":", 1);
-            dump_value(b, json_object_iter_value(it));
+/* The shortest digits that read back as v (what ryu finds): for each length, the correctly
+ * rounded form, or, where v is a power of two and the doubles below it lie closer than those
+ * above, its neighbour in the last digit. Writes them to dig (no dot) and returns their
+ * count; *e10 is the decimal exponent of the first digit. v is finite and positive. */
+static int shortest_digits(double v, char *dig, int *e10) {
+    char t[40], u[40];
+    for (int prec = 0; prec < 17; prec++) {
+        snprintf(t, sizeof t, "%.*e", prec, v);
+        if (strtod(t, NULL) == v) break;
+        int found = 0;
+        for (int up = 1; up >= 0 && !found; up--) {
+            memcpy(u, t, sizeof t);
+            if (bump_last(u, up) && strtod(u, NULL) == v) found = 1;
         }
-        buf_append(b, "}", 1);
-        break;
+        if (found) {
+            memcpy(t, u, sizeof t);
+            break;
+        }
     }
+    int n = 0;
+    const char *c = t;
+    for (; *c != 'e'; c++)
+        if (*c != '.') dig[n++] = *c;
+    *e10 = atoi(c + 1);
+    while (n > 1 && dig[n - 1] == '0') n--;
+    return n;
+}
+
+/* A double as serde_json prints it (ryu's format): plain decimal notation with at least one
+ * fractional digit when the point falls within the first 16 digits or up to 5 places before
+ * them ("1000000000000000.0", "0.00001"), else d.ddde±x ("1e16", "1.5e-7"). */
+static void dump_real(struct buf *b, double v) {
+    char dig[24], out[48];
+    size_t o = 0;
+    if (signbit(v)) {
+        out[o++] = '-';
+        v = -v;
+    }
+    if (v == 0) {
+        memcpy(out + o, "0.0", 3);
+        buf_append(b, out, o + 3);
+        return;
+    }
+    int e10, n = shortest_digits(v, dig, &e10);
+    int k = e10 + 1; /* where the point goes, counted from the first digit */
+    if (k >= n && k <= 16) { /* 1234e7 -> 12340000000.0 */
+        memcpy(out + o, dig, (size_t)n);
+        o += (size_t)n;
+        for (int i = n; i < k; i++) out[o++] = '0';
+        out[o++] = '.';
+        out[o++] = '0';
+    } else if (k > 0 && k <= 16) { /* 1234e-2 -> 12.34 */
+        memcpy(out + o, dig, (size_t)k);
+        o += (size_t)k;
+        out[o++] = '.';
+        memcpy(out + o, dig + k, (size_t)(n - k));
+        o += (size_t)(n - k);
+    } else if (k > -5 && k <= 0) { /* 1234e-6 -> 0.001234 */
+        out[o++] = '0';
+        out[o++] = '.';
+        for (int i = k; i < 0; i++) out[o++] = '0';
+        memcpy(out + o, dig, (size_t)n);
+        o += (size_t)n;
+    } else { /* 1e30, 1.234e33, 1e-7 */
+        out[o++] = dig[0];
+        if (n > 1) {
+            out[o++] = '.';
+            memcpy(out + o, dig + 1, (size_t)(n - 1));
+            o += (size_t)(n - 1);
+        }
+        out[o++] = 'e';
+        int x = k - 1;
+        if (x < 0) {
+            out[o++] = '-';
+            x = -x;
+        }
+        char xs[8];
+        int xn = 0;
+        do {
+            xs[xn++] = (char)('0' + x % 10);
+            x /= 10;
+        } while (x);
+        while (xn) out[o++] = xs[--xn];
+    }
+    buf_append(b, out, o);
+}
+
+/* Members of the objects being written, sorted by key, reused from message to message: a
+ * level's members sit above its parent's (indices, since the array may move). */
+struct member {
+    const char *key;
+    size_t len;
+    json_t *v;
+};
+static _Thread_local struct {
+    struct member *m;
+    size_t cap;
+} members;
+
+static pthread_key_t members_key;
+static pthread_once_t members_once = PTHREAD_ONCE_INIT;
+
+static void members_release(void *arg) {
+    (void)arg;
+    free(members.m);
+    members.m = NULL;
+    members.cap = 0;
+}
+
+static void members_init(void) { pthread_key_create(&members_key, members_release); }
+
+static int key_less(const struct member *a, const struct member *b) {
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->key, b->key, n);
+    return c < 0 || (c == 0 && a->len < b->len);
+}
+
+static int key_cmp(const void *a, const void *b) {
+    return key_less(a, b) ? -1 : key_less(b, a);
+}
+
+static void dump_value(struct buf *b, const json_t *v, size_t top);
+
+/* serde_json's maps are ordered by key (bytewise, as Rust compares strings). */
+static void dump_object(struct buf *b, json_t *o, size_t top) {
+    size_t n = json_object_size(o);
+    if (top + n > members.cap) {
+        size_t cap = members.cap ? members.cap : 64;
+        while (cap < top + n) cap *= 2;
+        struct member *m = realloc(members.m, cap * sizeof *m);
+        if (!m) abort();
+        if (!members.m) { /* so that the thread's array is freed when it ends */
+            pthread_once(&members_once, members_init);
+            pthread_setspecific(members_key, m);
+        }
+        members.m = m;
+        members.cap = cap;
+    }
+    struct member *m = members.m + top;
+    size_t i = 0;
+    for (void *it = json_object_iter(o); it && i < n; it = json_object_iter_next(o, it), i++)
+        m[i] = (struct member){json_object_iter_key(it), json_object_iter_key_len(it),
+                               json_object_iter_value(it)};
+    if (n > 16) {
+        qsort(m, n, sizeof *m, key_cmp);
+    } else { /* most objects are small: insertion sort beats qsort's calls */
+        for (size_t j = 1; j < n; j++) {
+            struct member x = m[j];
+            size_t k = j;
+            for (; k > 0 && key_less(&x, &m[k - 1]); k--) m[k] = m[k - 1];
+            m[k] = x;
+        }
+    }
+    buf_append(b, "{", 1);
+    for (size_t j = 0; j < n; j++) {
+        struct member x = members.m[top + j]; /* re-read: a nested object may move the array */
+        if (j) buf_append(b, ",", 1);
+        dump_string(b, x.key, x.len);
+        buf_append(b, ":", 1);
+        dump_value(b, x.v, top + n);
+    }
+    buf_append(b, "}", 1);
+}
+
+static void dump_value(struct buf *b, const json_t *v, size_t top) {
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: dump_object(b, (json_t *)v, top); break;
     case JSON_ARRAY: {
         buf_append(b, "[", 1);
         size_t n = json_array_size(v);
         for (size_t i = 0; i < n; i++) {
             if (i) buf_append(b, ",", 1);
-            dump_value(b, json_array_get(v, i));
+            dump_value(b, json_array_get(v, i), top);
         }
         buf_append(b, "]", 1);
         break;
     }
     case JSON_STRING: dump_string(b, json_string_value(v), json_string_length(v)); break;
-    case JSON_INTEGER: dump_int(b, json_integer_value(v)); break;
-    case JSON_REAL: dump_real(b, json_real_value(v)); break;
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        dump_uint(b, i < 0 ? 0 - (uint64_t)i : (uint64_t)i, i < 0);
+        break;
+    }
+    case JSON_REAL: {
+        uint64_t u;
+        if (bigs.n && big_find(v, &u)) dump_uint(b, u, 0);
+        else dump_real(b, json_real_value(v));
+        break;
+    }
     case JSON_TRUE: buf_append(b, "true", 4); break;
     case JSON_FALSE: buf_append(b, "false", 5); break;
     case JSON_NULL: buf_append(b, "null", 4); break;
@@ -614,5 +941,5 @@ static void dump_value(struct buf *b, const json_t *v) {
 }
 
 void jsonio_dump(struct buf *b, const json_t *v) {
-    if (v) dump_value(b, v);
+    if (v) dump_value(b, v, 0);
 }

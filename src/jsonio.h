@@ -3,16 +3,15 @@
  * jansson's own reader pulls the text through a per-character stream callback and its writer
  * pushes every token through a callback; on a JMESPath + merge rule the two took 80% of the
  * time (bench/results/engine-profile.md). These read a buffer directly and write into a
- * reused struct buf, and accept, refuse and print exactly what jansson does with the flags
- * hotdog uses (json_loadb(..., 0, ...) and json_dumpb(..., JSON_COMPACT | JSON_ENCODE_ANY));
- * tests/unit/test_jsonio.c and fuzz/fuzz_jsonio.c compare them with jansson.
+ * reused struct buf.
  *
- * Two deliberate differences, both on text that is refused anyway or is not JSON:
- * - jansson's reader skips a NUL byte that follows a number or a literal ("[1\0]" reads as
- *   [1]); jsonio refuses any NUL outside a string, as JSON does;
- * - a value nested deeper than JSONIO_MAX_DEPTH is a depth error here whatever it is, where
- *   jansson, which reads the value's first token before checking the depth, reports a
- *   malformed token there as a syntax error. */
+ * Both follow serde_json 1.0, the original hotdog's JSON library, so that a message is JSON
+ * for us exactly when it was for the original and a merge prints the same bytes: any JSON
+ * value at the top, \u0000 allowed in strings, lone surrogates refused, numbers converted its
+ * way (integers up to 2^64 - 1 exact, longer ones and 1e400-style overflows as it does), at
+ * most JSONIO_MAX_DEPTH nested arrays and objects; output compact with object keys sorted,
+ * its escapes, and doubles in ryu's shortest form. tests/unit/test_jsonio.c holds vectors
+ * measured on the original. */
 #ifndef HOTDOG_JSONIO_H
 #define HOTDOG_JSONIO_H
 
@@ -22,25 +21,37 @@
 
 #include "buf.h"
 
-/* jansson's JSON_PARSER_MAX_DEPTH: values nested deeper are refused. */
-#define JSONIO_MAX_DEPTH 2048
+/* serde_json's recursion limit: the 128th nested array or object is refused. */
+#define JSONIO_MAX_DEPTH 127
 
 enum jsonio_err {
     JSONIO_OK,
-    JSONIO_SYNTAX, /* not JSON, or not an object or array at the top, or a number out of range */
+    JSONIO_SYNTAX, /* not JSON, or a number out of range (1e400) */
     JSONIO_DEPTH,  /* nested deeper than JSONIO_MAX_DEPTH */
     JSONIO_NOMEM
 };
 
-/* Parses p[0..n) as one JSON object or array (surrounding whitespace allowed), like
- * json_loadb(p, n, 0, &e). Strings must be UTF-8 without \u0000. Returns a new reference,
- * or NULL with *err set. tmp is scratch space for strings with escapes (reused). */
+/* Parses p[0..n) as one JSON value (surrounding whitespace allowed), as serde_json does.
+ * Strings must be UTF-8. Returns a new reference, or NULL with *err set. tmp is scratch space
+ * for strings with escapes (reused). An integer above INT64_MAX becomes a real remembered
+ * with its exact value until jsonio_release_big (see there). */
 json_t *jsonio_parse(const char *p, size_t n, struct buf *tmp, enum jsonio_err *err);
 
-/* Appends v as compact JSON to b, byte for byte what json_dumpb(v, JSON_COMPACT |
- * JSON_ENCODE_ANY) writes. Strings are assumed to be valid UTF-8, as every string hotdog
- * builds is (jansson would refuse to write the rest). */
+/* Appends v as compact JSON to b, byte for byte what serde_json::to_string writes for the
+ * same value: keys sorted bytewise, only '"', '\\' and control characters escaped (\u001f in
+ * lowercase), doubles in ryu's shortest form (0.1, 1.0, 1e100, 1e-7). Strings are assumed
+ * to be valid UTF-8, as every string hotdog builds is. */
 void jsonio_dump(struct buf *b, const json_t *v);
+
+/* Integers above INT64_MAX that jsonio_parse read on this thread are listed (at most
+ * JSONIO_BIG_MAX, each holding a reference to its value) so that jsonio_dump prints them
+ * exactly; this drops the list. Call when the parsed documents are done with. */
+void jsonio_release_big(void);
+
+/* json_equal as serde_json's Value equality: also an integer above INT64_MAX (listed, see
+ * above) equals only the same integer, never a double. */
+int jsonio_equal(const json_t *a, const json_t *b);
+#define JSONIO_BIG_MAX 64
 
 /* Makes jansson allocate its values (16 to 256 bytes: nodes, short strings, hash buckets)
  * from per-thread free lists instead of malloc, whose frees of a message's dozens of

@@ -1,4 +1,5 @@
-/* merge.h - the merge action: deep-merges a templated JSON map into a message's JSON object. */
+/* merge.h - the merge action: deep-merges a templated JSON value into a message's JSON value,
+ * as the original hotdog did (serde_json values, merged the way its merge.rs merges them). */
 #ifndef HOTDOG_MERGE_H
 #define HOTDOG_MERGE_H
 
@@ -8,20 +9,26 @@
 
 struct merge;
 
-/* Compiles the merge map (a JSON object from the config; every string value is a template).
- * The result owns a deep copy of map, so it shares nothing with other threads. NULL on error
- * with the reason (naming the JSON path) in err. */
+/* Compiles the merge value of the config (every string in it, inside objects and arrays, is
+ * a template). Any JSON value is accepted, as the original accepts it; one that is not an
+ * object is never merged (merge_is_object). The result owns a deep copy, so it shares nothing
+ * with other threads. NULL on error with the reason (naming the JSON path) in err. */
 struct merge *merge_compile(const json_t *map, tmpl_resolve_fn resolve, void *arg, char *err,
                             size_t errlen);
 void merge_free(struct merge *m);
 
-/* Deep-merges the rendered map into target, which must be a JSON object: objects merge
- * recursively, any other value replaces. String values are rendered with vars and inserted as
- * JSON strings, so whatever a variable holds ends up correctly escaped (bytes that are not
- * UTF-8 become U+FFFD). scratch points to two reusable buffers. Returns 0, or -1 if target is
- * not an object. */
-int merge_apply(const struct merge *m, json_t *target, const struct syslog_slice *vars,
-                struct buf *scratch);
+/* Whether the configured value is an object: only then does merge_apply merge it. */
+int merge_is_object(const struct merge *m);
+
+/* Deep-merges the rendered map into target and returns the merged value (a new reference;
+ * target's reference passes to it). Objects merge key by key, recursively; an array takes
+ * another array's items, or an object, at its end and then loses consecutive duplicates (as
+ * Rust's Vec::dedup); anything else is replaced by the new value. String values are rendered
+ * with vars and inserted as JSON strings, so whatever a variable holds ends up correctly
+ * escaped (bytes that are not UTF-8 become U+FFFD). scratch points to two reusable buffers.
+ * NULL if memory ran out (target is released). */
+json_t *merge_apply(const struct merge *m, json_t *target, const struct syslog_slice *vars,
+                    struct buf *scratch);
 
 /* A JSON string of s[0..n), with bytes that are not UTF-8 replaced by U+FFFD (JSON text must
  * be UTF-8). tmp is a reusable buffer. Returns a new reference. */
