@@ -769,6 +769,7 @@ int config_needs_restart(const struct config *a, const struct config *b, char *w
                           : x->handshake_timeout_ms != y->handshake_timeout_ms ? "handshake_timeout_ms"
                           : x->recv_buffer != y->recv_buffer ? "recv_buffer"
                           : x->backpressure != y->backpressure ? "backpressure"
+                          : x->framing != y->framing ? "framing"
                           : str_differs(x->tls.cert, y->tls.cert) || str_differs(x->tls.key, y->tls.key) ||
                                     str_differs(x->tls.ca, y->tls.ca) || x->tls.verify != y->tls.verify
                               ? "tls"

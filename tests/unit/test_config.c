@@ -266,6 +266,21 @@ TEST(framing_key) {
     ASSERT_EQ_STR(err, "t.yml:2: 'global.listen.framing' must be one of auto, lf, octet (got 'cr')");
 }
 
+TEST(framing_change_needs_a_restart) {
+    struct config *a = load(BASE), *b = load(BASE "    comment: x\n");
+    ASSERT(a != NULL && b != NULL);
+    char what[128] = "";
+    ASSERT_EQ_INT(config_needs_restart(a, b, what, sizeof what), 0);
+    config_free(b);
+    b = load("global:\n  listen: {address: '127.0.0.1', port: 1514, framing: lf}\n"
+             "  kafka: {conf: {bootstrap.servers: '127.0.0.1:9092'}, topic: logs}\n");
+    ASSERT(b != NULL);
+    ASSERT_EQ_INT(config_needs_restart(a, b, what, sizeof what), 1);
+    ASSERT_EQ_STR(what, "global.listen[0].framing");
+    config_free(a);
+    config_free(b);
+}
+
 TEST(max_message_size_over_what_kafka_takes_is_a_warning) {
     struct config *c = load("global:\n  listen:\n    address: a\n    port: 1\n"
                             "    max_message_size: 2000000\n"
@@ -460,7 +475,8 @@ TEST_MAIN("config", TEST_ENTRY(loads_the_original_format), TEST_ENTRY(defaults),
           TEST_ENTRY(spool_dead_letter_and_backpressure),
           TEST_ENTRY(tls_false_and_tls_map), TEST_ENTRY(listen_as_a_list_with_protocols_and_limits),
           TEST_ENTRY(listener_errors), TEST_ENTRY(unknown_key_is_a_warning_with_file_line_and_key),
-          TEST_ENTRY(framing_key), TEST_ENTRY(max_message_size_over_what_kafka_takes_is_a_warning),
+          TEST_ENTRY(framing_key), TEST_ENTRY(framing_change_needs_a_restart),
+          TEST_ENTRY(max_message_size_over_what_kafka_takes_is_a_warning),
           TEST_ENTRY(both_matchers_use_jmespath_and_none_never_matches),
           TEST_ENTRY(merge_json_may_be_any_value),
           TEST_ENTRY(wrong_type), TEST_ENTRY(missing_required_key), TEST_ENTRY(env_overrides),
