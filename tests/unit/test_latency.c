@@ -1,5 +1,8 @@
-/* test_latency.c - the receive-to-ack histogram's buckets (kafka.h). */
+/* test_latency.c - kafka.h's pure helpers: the produce-to-ack histogram's buckets, the
+ * original's error words, Kafka's topic-name rule. */
+#include <librdkafka/rdkafka.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kafka.h"
 #include "test.h"
@@ -36,4 +39,45 @@ TEST(every_latency_falls_in_its_bucket) {
     }
 }
 
-TEST_MAIN("latency", TEST_ENTRY(bounds_rise_by_quarter_octaves), TEST_ENTRY(every_latency_falls_in_its_bucket))
+/* The words the original hotdog's statsd uses (measured: its kafka.rs tests and its output
+ * for a too-large message and invalid topic names). */
+TEST(error_words_are_the_originals) {
+    char buf[64];
+    ASSERT_EQ_STR(kafka_err_word(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, buf, sizeof buf), "messagetimedout");
+    ASSERT_EQ_STR(kafka_err_word(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, buf, sizeof buf), "unknowntopic");
+    ASSERT_EQ_STR(kafka_err_word(RD_KAFKA_RESP_ERR__READ_ONLY, buf, sizeof buf), "readonly");
+    ASSERT_EQ_STR(kafka_err_word(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, buf, sizeof buf), "messagesizetoolarge");
+    ASSERT_EQ_STR(kafka_err_word(RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION, buf, sizeof buf), "invalidtopic");
+    ASSERT_EQ_STR(kafka_err_word(RD_KAFKA_RESP_ERR__INVALID_ARG, buf, sizeof buf), "invalidargument");
+    ASSERT_EQ_STR(kafka_err_word(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, buf, sizeof buf),
+                  "unknowntopicorpartition");
+    ASSERT_EQ_STR(kafka_err_word(RD_KAFKA_RESP_ERR__TRANSPORT, buf, sizeof buf), "brokertransportfailure");
+    ASSERT_EQ_STR(kafka_err_word(RD_KAFKA_RESP_ERR_PRINCIPAL_DESERIALIZATION_FAILURE, buf, sizeof buf),
+                  "principaldeserializationfailure");
+    /* Newer than the original's librdkafka: librdkafka's own name, in the same style. */
+    const char *w = kafka_err_word(RD_KAFKA_RESP_ERR_PRINCIPAL_DESERIALIZATION_FAILURE + 1, buf, sizeof buf);
+    ASSERT(w == buf && w[0] && !strchr(w, '_'));
+    for (const char *c = w; *c; c++) ASSERT(!(*c >= 'A' && *c <= 'Z'));
+}
+
+TEST(topic_names_follow_kafkas_rule) {
+    char longest[KAFKA_TOPIC_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[KAFKA_TOPIC_MAX] = 0;
+    ASSERT(kafka_topic_valid(longest));
+    longest[KAFKA_TOPIC_MAX] = 'a';
+    longest[KAFKA_TOPIC_MAX + 1] = 0;
+    ASSERT(!kafka_topic_valid(longest));
+    ASSERT(kafka_topic_valid("logs.app-1_X"));
+    ASSERT(kafka_topic_valid("..."));
+    ASSERT(!kafka_topic_valid(""));
+    ASSERT(!kafka_topic_valid("."));
+    ASSERT(!kafka_topic_valid(".."));
+    ASSERT(!kafka_topic_valid("bad topic!"));
+    ASSERT(!kafka_topic_valid("caf\xc3\xa9"));
+    ASSERT(!kafka_topic_valid("a/b"));
+    ASSERT(!kafka_topic_valid("a\tb"));
+}
+
+TEST_MAIN("latency", TEST_ENTRY(bounds_rise_by_quarter_octaves), TEST_ENTRY(every_latency_falls_in_its_bucket),
+          TEST_ENTRY(error_words_are_the_originals), TEST_ENTRY(topic_names_follow_kafkas_rule))

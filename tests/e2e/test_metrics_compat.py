@@ -1,0 +1,141 @@
+"""End to end: the statsd names the original hotdog sends, with its meanings, on a real broker.
+
+The original sends one datagram per event (hotdog.lines:1|c); ours sums per interval (several
+metrics per datagram). What must match is the set of names and what each counts."""
+import json
+import socket
+import threading
+import time
+
+from conftest import consume, free_port, unique_topic
+
+
+class Statsd:
+    """A UDP statsd server: sums counters, keeps every gauge value and timer sample seen."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.packets = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.receive)
+        self.thread.start()
+
+    def receive(self):
+        while not self.stop.is_set():
+            try:
+                self.packets.append(self.sock.recv(65536).decode())
+            except socket.timeout:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+    def parse(self):
+        sums, gauges, timers = {}, {}, {}
+        for p in list(self.packets):
+            for line in p.split("\n"):
+                name, rest = line.split(":", 1)
+                value, kind, *rate = rest.split("|")
+                if kind == "ms":
+                    timers.setdefault(name, []).append((float(value), float(rate[0][1:])))
+                elif kind == "c":
+                    sums[name] = sums.get(name, 0) + int(value)
+                else:
+                    gauges.setdefault(name, []).append(int(value))
+        return sums, gauges, timers
+
+
+def metrics(statsd):
+    return f"  metrics:\n    statsd: '127.0.0.1:{statsd.port}'\n    interval_ms: 100\n"
+
+
+def test_the_originals_names_and_meanings_after_a_known_stream(hotdog):
+    rx = Statsd()
+    try:
+        h = hotdog(extra_global=metrics(rx))
+        with socket.create_connection(("127.0.0.1", h.port)) as s:
+            s.sendall(b"".join(b"<13>Oct 11 22:14:15 h app: parsed %d\n" % i for i in range(40)))
+            s.sendall(b"".join(b"no header at all %d\n" % i for i in range(5)))
+            consume(h.topic, 45)
+            time.sleep(0.4)  # a flush while the connection is still open
+        assert h.stop() == 0
+    finally:
+        rx.close()
+    sums, gauges, timers = rx.parse()
+    # lines: only the lines the original would parse; the others are error.log_parse (we
+    # forward them anyway) and all are in received.
+    assert sums["hotdog.lines"] == 40
+    assert sums["hotdog.error.log_parse"] == 5
+    assert sums["hotdog.received"] == 45
+    # kafka.submitted: acknowledged by the broker, as in the original (kafka.produced: queued).
+    for name in ("kafka.submitted", f"kafka.submitted.{h.topic}", "kafka.delivered",
+                 f"kafka.delivered.{h.topic}", "kafka.produced", f"kafka.produced.{h.topic}"):
+        assert sums["hotdog." + name] == 45, name
+    assert "hotdog.kafka.producer.error" not in sums
+    # connections: the gauge of open connections, 1 while the client was connected.
+    assert 1 in gauges["hotdog.connections"] and gauges["hotdog.connections"][-1] == 0
+    # kafka.producer.sent: produce-to-ack in ms, one mean per interval whose sample rate
+    # stands for the number of messages it covers.
+    sent = timers["hotdog.kafka.producer.sent"]
+    assert round(sum(1 / rate for _, rate in sent)) == 45
+    assert all(0 < ms < 10000 for ms, _ in sent)
+
+
+def test_invalid_topic_fails_for_good_counted_as_the_original(hotdog, tmp_path):
+    """A rendered topic that is not a valid Kafka name: the original produces it, the broker
+    refuses it and its statsd says kafka.producer.error.invalidtopic. Ours refuses it before
+    the broker, counts it the same, dead-letters it, never spools it, and the next messages
+    (valid topic) still flow."""
+    good = unique_topic()
+    rx = Statsd()
+    dead = tmp_path / "dead.jsonl"
+    spool = tmp_path / "spool"
+    rules = f"""rules:
+  - regex: '^topic=(?P<t>[^;]*);'
+    field: msg
+    actions:
+      - type: forward
+        topic: '{{{{t}}}}'
+      - type: stop
+  - regex: '.*'
+    field: msg
+    actions:
+      - type: forward
+        topic: '{good}'
+"""
+    bad = ["", "bad topic!", "a" * 250, "caf\u00e9", ".", ".."]
+    try:
+        h = hotdog(extra_global=metrics(rx), rules=rules,
+                   extra_kafka=f"    dead_letter: '{dead}'\n    spool:\n      path: '{spool}'\n"
+                               "      mode: always\n")
+        with socket.create_connection(("127.0.0.1", h.port)) as s:
+            for i, t in enumerate(bad):
+                s.sendall(f"<13>Oct 11 22:14:15 h app: topic={t};x{i}\n".encode())
+            s.sendall(b"".join(b"<13>Oct 11 22:14:15 h app: fine %d\n" % i for i in range(10)))
+        got = consume(good, 10)
+        assert len(got) == 10
+        deadline = time.monotonic() + 10
+        while len(dead.read_text().splitlines() if dead.exists() else []) < len(bad):
+            assert time.monotonic() < deadline, h.output()
+            time.sleep(0.05)
+        assert h.stop() == 0  # dead-lettered, not lost
+    finally:
+        rx.close()
+    records = [json.loads(l) for l in dead.read_text().splitlines()]
+    assert sorted(r.get("topic", "") for r in records) == sorted(bad)
+    assert all(r["error"] == "TOPIC_EXCEPTION" for r in records)
+    assert sorted(r["payload"] for r in records) == sorted(
+        f"topic={t};x{i}" for i, t in enumerate(bad))
+    sums, _, _ = rx.parse()
+    assert sums["hotdog.kafka.producer.error"] == len(bad)
+    assert sums["hotdog.kafka.producer.error.invalidtopic"] == len(bad)
+    assert sums["hotdog.dead_letter.written"] == len(bad)
+    assert sums["hotdog.kafka.submitted"] == 10
+    # Never written to the spool (mode: always spools everything else), so never retried.
+    assert sums["hotdog.spool.spooled"] == 10
+    assert "hotdog.error.lost" not in sums
