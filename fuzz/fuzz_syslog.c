@@ -21,15 +21,16 @@ static void check_slice(struct syslog_slice s, const char *lo, const char *hi) {
 }
 
 /* Iterates sd and checks every yielded slice lies in [lo, hi). Returns the final status. */
-static int walk_sd(struct syslog_slice sd, const char *lo, const char *hi) {
+static int walk_sd(struct syslog_slice sd, enum syslog_sd_syntax syn, const char *lo,
+                   const char *hi) {
     struct syslog_sd_iter it;
     struct syslog_sd_param prm;
     char buf[8];
     int r;
 
-    syslog_sd_iter_init(&it, sd);
+    syslog_sd_iter_init_syntax(&it, sd, syn);
     while ((r = syslog_sd_next(&it, &prm)) == 1) {
-        CHECK(prm.id.p != NULL && prm.id.n > 0);
+        CHECK(prm.id.p != NULL); /* the strict grammar allows an empty SD-ID */
         check_slice(prm.id, lo, hi);
         check_slice(prm.name, lo, hi);
         check_slice(prm.value_raw, lo, hi);
@@ -67,10 +68,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_slice(m.sd, line, end);
     check_slice(m.msg, line, end);
     if (size > 0) CHECK(m.msg.p != NULL);
-    /* msg is always the tail of the line without trailing CR/LF. */
-    if (m.msg.p) CHECK(m.msg.p + m.msg.n == line + trimmed);
+        /* msg is the tail of the line without trailing CR/LF, and for the loose parser also
+     * without trailing whitespace (which it trims). */
+    if (m.msg.p) CHECK(m.msg.p + m.msg.n <= line + trimmed);
+    if (m.msg.p && (m.via == SYSLOG_VIA_RFC5424 || m.via == SYSLOG_VIA_NONE))
+        CHECK(m.msg.p + m.msg.n == line + trimmed);
 
-    CHECK(m.pri >= -1 && m.pri <= 191);
+    CHECK(m.pri >= -1 && m.pri <= 255);
+    CHECK(m.pri <= 191 || m.via != SYSLOG_VIA_RFC5424);
+    CHECK((m.via == SYSLOG_VIA_NONE) == (m.format == SYSLOG_UNPARSED));
     CHECK(m.facility == (m.pri < 0 ? -1 : m.pri / 8));
     CHECK(m.severity == (m.pri < 0 ? -1 : m.pri % 8));
 
@@ -82,18 +88,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         CHECK(m.msg.p == line && m.msg.n == trimmed);
         break;
     case SYSLOG_RFC5424:
-        CHECK(m.pri >= 0);
+        CHECK(m.pri >= 0 || m.via == SYSLOG_VIA_LOOSE_5424); /* the loose form needs no PRI */
         if (m.sd.p) {
-            CHECK(m.sd.n >= 3 && m.sd.p[0] == '[' && m.sd.p[m.sd.n - 1] == ']');
+            CHECK(m.sd.n >= 2 && m.sd.p[0] == '[' && m.sd.p[m.sd.n - 1] == ']');
             /* Parser and iterator must agree on what well-formed SD is. */
-            CHECK(walk_sd(m.sd, m.sd.p, m.sd.p + m.sd.n) == 0);
+            CHECK(walk_sd(m.sd, m.sd_syntax, m.sd.p, m.sd.p + m.sd.n) == 0);
         }
         break;
     case SYSLOG_RFC3164:
-        CHECK(m.sd.p == NULL && m.msgid.p == NULL);
-        CHECK(m.pri >= 0 || m.timestamp.p != NULL);
+        CHECK(m.msgid.p == NULL);
+        if (m.sd.p) CHECK(walk_sd(m.sd, m.sd_syntax, m.sd.p, m.sd.p + m.sd.n) == 0);
+        /* The original accepts a BSD line only with a timestamp. */
+        CHECK(m.timestamp.p != NULL);
         if (m.procid.p) CHECK(m.appname.p != NULL);
-        if (m.hostname.p) CHECK(m.timestamp.p != NULL);
         break;
     default:
         abort();
@@ -106,7 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* The iterator must also survive arbitrary bytes, not only what the parser accepted. */
     if (size > 0) {
         struct syslog_slice all = {line, size};
-        walk_sd(all, line, end);
+        walk_sd(all, SYSLOG_SD_STRICT, line, end);
+        walk_sd(all, SYSLOG_SD_LOOSE, line, end);
     }
 
     /* Name lookups are length-bounded and must round-trip whatever they accept. */
