@@ -43,13 +43,10 @@
     X(M_UDP_KERNEL_DROPS, "error.udp_kernel_drops",                              \
       "datagrams the kernel dropped because the receive buffer was full")       \
     X(M_UNMATCHED, "unmatched", "messages no rule forwarded (not sent)")        \
-    /* The original hotdog's names, by its meaning: merge_of_invalid_json when the message  \
-     * (the target of the merge) is not JSON, merge_target_not_json when the rendered merge  \
-     * map is not an object. */                                                  \
-    X(M_MERGE_TARGET_NOT_JSON, "error.merge_of_invalid_json",                    \
-      "merge actions whose message was not JSON (rule processing stopped)")      \
-    X(M_MERGE_INVALID_JSON, "error.merge_target_not_json",                       \
-      "merge actions whose merge map was not a JSON object")                     \
+    X(M_MERGE_TARGET_NOT_JSON, "error.merge_target_not_json",                    \
+      "merge actions whose json was not a map (the message left as it is)")      \
+    X(M_MERGE_INVALID_JSON, "error.merge_of_invalid_json",                       \
+      "merge actions whose message was not JSON (no further rule ran)")          \
     X(M_TOPIC_PARSE_FAILED, "error.topic_parse_failed",                          \
       "forward actions whose rendered topic was not a valid Kafka topic name")   \
     X(M_MATCH_ERROR, "error.match", "regex or JMESPath evaluations that failed (limits)") \
