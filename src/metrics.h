@@ -48,7 +48,8 @@
     X(M_MERGE_INVALID_JSON, "error.merge_of_invalid_json",                       \
       "merge actions whose message was not JSON (no further rule ran)")          \
     X(M_TOPIC_PARSE_FAILED, "error.topic_parse_failed",                          \
-      "forward actions whose rendered topic was not a valid Kafka topic name")   \
+      "topic templates that failed to render (the original's name; ours always render, "  \
+      "and an invalid name is kafka.producer.error.invalidtopic)")               \
     X(M_MATCH_ERROR, "error.match", "regex or JMESPath evaluations that failed (limits)") \
     X(M_JSON_LIMIT, "error.json_limit",                                          \
       "JSON messages not parsed for JMESPath or merge: too many values or too deep") \
