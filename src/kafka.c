@@ -22,6 +22,11 @@
 #define ERR_BASE 200
 #define ERR_SLOTS 600
 
+/* How many invalid topic names kafka_refuse_topic remembers, and after how long a name it
+ * refused before counts as known-missing (see there). */
+#define KAFKA_INVALID_NAMES 1024
+#define KAFKA_INVALID_KNOWN_US 500000
+
 struct topic_entry {
     char *name;
     rd_kafka_topic_t *rkt;
@@ -48,7 +53,14 @@ struct kafka {
     struct spool *spool;
     struct deadletter *dl;
     struct kafka_topics *replay_topics; /* the spool replayer's topic handles */
-    int64_t t0_us; /* receive times travel in the message opaque relative to this */
+    int64_t t0_us; /* produce times travel in the message opaque relative to this */
+    /* Invalid topic names refused so far (a hash of each, and when it was first refused); when
+     * full, the oldest nearby is pushed out and counts as new again. Taken by workers, rarely. */
+    pthread_mutex_t invalid_lock;
+    struct {
+        uint64_t hash;
+        int64_t first_us;
+    } invalid[KAFKA_INVALID_NAMES];
 };
 
 /* A message's opaque carries its spool slot (0: not from the spool) in the top 16 bits and
@@ -437,6 +449,7 @@ struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, cha
     k->shard = shard;
     k->t0_us = clock_us();
     pthread_mutex_init(&k->topics_lock, NULL);
+    pthread_mutex_init(&k->invalid_lock, NULL);
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
         if (conf_set(conf, c->path, 0, defaults[i][0], defaults[i][1], err, errlen) < 0) goto err;
     if (c->kafka.buffer > 0 && !config_kafka_get(c, "queue.buffering.max.messages")) {
@@ -470,6 +483,7 @@ struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, cha
 err:
     if (!k->rk) rd_kafka_conf_destroy(conf);
     pthread_mutex_destroy(&k->topics_lock);
+    pthread_mutex_destroy(&k->invalid_lock);
     free(k);
     return NULL;
 }
@@ -617,9 +631,34 @@ int kafka_topic_valid(const char *name) {
 
 int kafka_refuse_topic(struct kafka *k, const char *topic, const char *payload, size_t len,
                        const char *key, size_t keylen, unsigned slot) {
-    /* What a broker answers for such a name, so that it is counted as the original counts it
-     * (kafka.producer.error.invalidtopic) and dead-lettered as a permanent failure. */
+    /* Counted as the original counts it (measured): its librdkafka fails the messages for a
+     * new invalid name with the broker's answer, TOPIC_EXCEPTION (invalidtopic); from about
+     * half a second after that answer it knows the topic as missing and fails the next ones at
+     * once with _UNKNOWN_TOPIC (unknowntopic). Both are permanent: dead-lettered. */
+    uint64_t h = 1469598103934665603ull;
+    for (const char *c = topic; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    h |= 1; /* 0 marks a free slot */
+    int64_t now = clock_us();
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION;
+    pthread_mutex_lock(&k->invalid_lock);
+    /* The name's slot is one of 8 from its hash: its own, else a free one, else the oldest. */
+    size_t base = (size_t)(h >> 7), pick = base % KAFKA_INVALID_NAMES;
+    int found = 0;
+    for (size_t j = 0; j < 8 && !found; j++) {
+        size_t i = (base + j) % KAFKA_INVALID_NAMES;
+        if (k->invalid[i].hash == h) found = 1;
+        if (found || !k->invalid[i].hash || (k->invalid[pick].hash &&
+                                             k->invalid[i].first_us < k->invalid[pick].first_us))
+            pick = i;
+        if (!k->invalid[i].hash) break;
+    }
+    if (!found) {
+        k->invalid[pick].hash = h;
+        k->invalid[pick].first_us = now;
+    } else if (now - k->invalid[pick].first_us >= KAFKA_INVALID_KNOWN_US) {
+        e = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    }
+    pthread_mutex_unlock(&k->invalid_lock);
     count_error(k, e);
     log_limited(L_ERROR, "kafka: cannot queue a message for topic '%.*s%s': not a valid Kafka "
                 "topic name (1 to %d of a-z A-Z 0-9 . _ -)", 64, topic,
@@ -730,5 +769,6 @@ void kafka_free(struct kafka *k) {
     }
     rd_kafka_destroy(k->rk);
     pthread_mutex_destroy(&k->topics_lock);
+    pthread_mutex_destroy(&k->invalid_lock);
     free(k);
 }

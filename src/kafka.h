@@ -50,9 +50,11 @@ int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, s
  * refuses any other name, so hotdog does not ask it (nor makes a topic handle for it). */
 #define KAFKA_TOPIC_MAX 249
 int kafka_topic_valid(const char *name);
-/* Fails a message whose topic is not a valid name, for good, as a broker would: counted as
- * kafka.producer.error.invalidtopic (TOPIC_EXCEPTION), then dead-lettered or counted as lost,
- * never retried; slot as for kafka_produce. Returns -EINVAL. runs on: any thread. */
+/* Fails a message whose topic is not a valid name, for good, as the original's producer
+ * does: counted as kafka.producer.error.invalidtopic (TOPIC_EXCEPTION) or, for a name refused
+ * more than half a second before, .unknowntopic (_UNKNOWN_TOPIC); then dead-lettered or
+ * counted as lost, never retried; slot as for kafka_produce. Returns -EINVAL.
+ * runs on: any thread; locks: a mutex of its own (a rare path). */
 int kafka_refuse_topic(struct kafka *k, const char *topic, const char *payload, size_t len,
                        const char *key, size_t keylen, unsigned slot);
 
