@@ -148,3 +148,25 @@ def test_invalid_topic_fails_for_good_counted_as_the_original(hotdog, tmp_path):
     # Never written to the spool (mode: always spools everything else), so never retried.
     assert sums["hotdog.spool.spooled"] == 10
     assert "hotdog.error.lost" not in sums
+
+
+def test_message_over_message_max_bytes_is_messagesizetoolarge(hotdog, tmp_path):
+    """As the original's statsd says for a message the producer cannot send."""
+    rx = Statsd()
+    dead = tmp_path / "dead.jsonl"
+    try:
+        h = hotdog(extra_global=metrics(rx), extra_listen="    max_message_size: 2000000\n",
+                   extra_kafka=f"    dead_letter: '{dead}'\n")
+        with socket.create_connection(("127.0.0.1", h.port)) as s:
+            s.sendall(b"<13>Oct 11 22:14:15 h app: " + b"x" * 1200000 + b"\n")
+            s.sendall(b"<13>Oct 11 22:14:15 h app: small\n")
+        assert [m["payload"] for m in consume(h.topic, 1)] == ["small"]
+        h.wait_log("dead-lettered")
+        assert h.stop() == 0
+    finally:
+        rx.close()
+    sums, _, _ = rx.parse()
+    assert sums["hotdog.kafka.producer.error"] == 1
+    assert sums["hotdog.kafka.producer.error.messagesizetoolarge"] == 1
+    assert sums["hotdog.kafka.submitted"] == 1
+    assert json.loads(dead.read_text())["error"] == "MSG_SIZE_TOO_LARGE"
