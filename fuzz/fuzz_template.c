@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jsonio.h"
 #include "merge.h"
 #include "template.h"
 
@@ -39,18 +40,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         tmpl_free(t);
     }
     if (nul) {
-        json_t *map = json_pack("{s:s,s:{s:s,s:i},s:s}", "x", src, "y", "t", "{{b}}{{a}}", "n", 1, "msg",
-                                "{{msg}}");
-        struct merge *m = map ? merge_compile(map, resolve, NULL, err, sizeof err) : NULL;
-        json_t *doc = json_loadb(nul + 1, size - tlen - 1, 0, NULL);
-        if (m && doc && merge_apply(m, doc, vars, scratch) == 0) {
-            char *dumped = json_dumps(doc, JSON_COMPACT);
-            if (!dumped) __builtin_trap(); /* merged documents must always serialise */
-            free(dumped);
+        /* A map with strings in objects and arrays (all templates), and a non-map one. */
+        json_t *map = json_pack("{s:s,s:{s:s,s:i,s:[s,i]},s:s}", "x", src, "y", "t", "{{b}}{{a}}", "n",
+                                1, "l", "{{msg}}", 2, "msg", "{{msg}}");
+        json_t *list = json_pack("[s,{s:s}]", "{{a}}", "k", src);
+        for (int k = 0; k < 2; k++) {
+            json_t *cfg = k ? list : map;
+            struct merge *m = cfg ? merge_compile(cfg, resolve, NULL, err, sizeof err) : NULL;
+            enum jsonio_err e;
+            json_t *doc = jsonio_parse(nul + 1, size - tlen - 1, &scratch[0], &e);
+            if (m && doc && merge_is_object(m)) {
+                doc = merge_apply(m, doc, vars, scratch);
+                if (!doc) __builtin_trap();
+                /* Merged documents must always serialise to JSON that reads back. */
+                out.len = 0;
+                jsonio_dump(&out, doc);
+                json_t *back = jsonio_parse(out.p, out.len, &scratch[0], &e);
+                if (!back) __builtin_trap();
+                json_decref(back);
+            }
+            json_decref(doc);
+            jsonio_release_big();
+            merge_free(m);
         }
-        json_decref(doc);
-        merge_free(m);
         json_decref(map);
+        json_decref(list);
     }
     buf_free(&out);
     buf_free(&scratch[0]);

@@ -856,7 +856,11 @@ static void members_release(void *arg) {
 
 static void members_init(void) { pthread_key_create(&members_key, members_release); }
 
-static int key_less(const struct member *a, const struct member *b) {
+static inline int key_less(const struct member *a, const struct member *b) {
+    /* Keys are NUL-terminated, so the first bytes can be read even when empty; most keys
+     * differ there, which spares the memcmp call. */
+    unsigned char x = (unsigned char)a->key[0], y = (unsigned char)b->key[0];
+    if (x != y) return x < y;
     size_t n = a->len < b->len ? a->len : b->len;
     int c = memcmp(a->key, b->key, n);
     return c < 0 || (c == 0 && a->len < b->len);
@@ -871,6 +875,10 @@ static void dump_value(struct buf *b, const json_t *v, size_t top);
 /* serde_json's maps are ordered by key (bytewise, as Rust compares strings). */
 static void dump_object(struct buf *b, json_t *o, size_t top) {
     size_t n = json_object_size(o);
+    if (n == 0) {
+        buf_append(b, "{}", 2);
+        return;
+    }
     if (top + n > members.cap) {
         size_t cap = members.cap ? members.cap : 64;
         while (cap < top + n) cap *= 2;
@@ -883,7 +891,7 @@ static void dump_object(struct buf *b, json_t *o, size_t top) {
         members.m = m;
         members.cap = cap;
     }
-    struct member *m = members.m + top;
+    struct member *base = members.m, *m = base + top;
     size_t i = 0;
     for (void *it = json_object_iter(o); it && i < n; it = json_object_iter_next(o, it), i++)
         m[i] = (struct member){json_object_iter_key(it), json_object_iter_key_len(it),
@@ -900,7 +908,11 @@ static void dump_object(struct buf *b, json_t *o, size_t top) {
     }
     buf_append(b, "{", 1);
     for (size_t j = 0; j < n; j++) {
-        struct member x = members.m[top + j]; /* re-read: a nested object may move the array */
+        if (members.m != base) { /* a nested object grew (moved) the array */
+            base = members.m;
+            m = base + top;
+        }
+        struct member x = m[j];
         if (j) buf_append(b, ",", 1);
         dump_string(b, x.key, x.len);
         buf_append(b, ":", 1);

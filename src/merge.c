@@ -155,7 +155,8 @@ static json_t *merge_value(const struct merge *m, json_t *dst, const json_t *src
             const char *key = json_object_iter_key(it);
             size_t klen = json_object_iter_key_len(it);
             const json_t *v = json_object_iter_value(it);
-            json_t *cur = json_object_getn(dst, key, klen);
+            /* A string or other scalar replaces whatever is there: no lookup needed. */
+            json_t *cur = json_is_object(v) || json_is_array(v) ? json_object_getn(dst, key, klen) : NULL;
             json_t *nv = cur ? merge_value(m, cur, v, ti, vars, scratch)
                              : render(m, v, ti, vars, scratch);
             if (!nv) return NULL;
