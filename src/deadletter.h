@@ -10,7 +10,7 @@ struct deadletter;
 /* Opens (appending, creating) path. NULL with err set on failure. */
 struct deadletter *deadletter_open(const char *path, char *err, size_t errlen);
 
-/* Appends {"time","topic","key","error","reason","payload"|"payload_base64"} as one line with
+/* Appends {"time","topic"|"topic_base64","key","error","reason","payload"|"payload_base64"} as one line with
  * one write(2). key may be NULL. Returns 0 or -1 (logged; the caller counts).
  * runs on: any thread; locks: the file's own mutex (a rare path). */
 int deadletter_write(struct deadletter *d, const char *topic, const char *key, size_t keylen,

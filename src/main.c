@@ -220,7 +220,7 @@ static int stop(struct daemon *d) {
             log_info("shutdown: %d undelivered message(s) purged from the producer into the spool",
                      purged);
         }
-        unsigned long long received = metrics_get(M_LINES), delivered = metrics_get(M_KAFKA_DELIVERED),
+        unsigned long long received = metrics_get(M_RECEIVED), delivered = metrics_get(M_KAFKA_DELIVERED),
                            failed = metrics_get(M_KAFKA_FAILED) + metrics_get(M_KAFKA_PRODUCE_ERROR),
                            dead = metrics_get(M_DEAD_LETTERED),
                            lost = metrics_get(M_SHUTDOWN_LOST) + metrics_get(M_LOST);

@@ -126,11 +126,18 @@ void statsd_flush(struct statsd *s, const struct stats *snap) {
             if (!strcmp(st->name, "kafka.producer.sent.sum_us")) timed_us = v;
             if (v == 0) continue;
         }
-        int n = snprintf(line, sizeof line, "hotdog.%s:%lld|%c", st->name, (long long)v,
-                         st->kind == STAT_COUNTER ? 'c' : 'g');
+        int n;
+        /* statsd reads a gauge written with a sign as a change, so a negative value (a
+         * certificate's seconds to expiry, once expired) is set as 0 and then decremented. */
+        if (st->kind != STAT_COUNTER && v < 0) {
+            n = snprintf(line, sizeof line, "hotdog.%s:0|g", st->name);
+            if (n > 0 && (size_t)n < sizeof line) put(s, line, (size_t)n);
+        }
+        n = snprintf(line, sizeof line, "hotdog.%s:%lld|%c", st->name, (long long)v,
+                     st->kind == STAT_COUNTER ? 'c' : 'g');
         if (n > 0 && (size_t)n < sizeof line) put(s, line, (size_t)n);
     }
-    /* The original's timer: this interval's mean receive-to-ack time, weighted by its count. */
+    /* The original's timer: this interval's mean produce-to-ack time, weighted by its count. */
     if (timed > 0) {
         int n = snprintf(line, sizeof line, "hotdog.kafka.producer.sent:%.3f|ms|@%.6f",
                          (double)timed_us / (double)timed / 1000.0, 1.0 / (double)timed);

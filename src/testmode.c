@@ -98,8 +98,13 @@ static void print_text(struct rules *r, const struct config *c, size_t lineno, c
         const char *pattern = rules_pattern(r, i);
         if (c->rules[i].field != FIELD_MSG || !pattern || !rules_matches(r, i, &m)) continue;
         if (!any++) fprintf(out, "Line %zu matches on:\n", lineno);
-        fprintf(out, "\t - %s: %s\n", strcmp(rules_matcher(r, i), "regex") ? "JMESPath" : "Regex",
-                pattern);
+        /* The original names a rule by its regex whenever it has one, even when (both
+         * matchers given) the JMESPath expression is what matched. */
+        if (c->rules[i].ignored_regex)
+            fprintf(out, "\t - Regex: %s\n", c->rules[i].ignored_regex);
+        else
+            fprintf(out, "\t - %s: %s\n", strcmp(rules_matcher(r, i), "regex") ? "JMESPath" : "Regex",
+                    pattern);
     }
 }
 

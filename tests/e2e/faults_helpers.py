@@ -223,7 +223,7 @@ def wait_stat(d: Daemon, pred, timeout, what):
 
 def spool_view(s):
     """The stats a fault test cares about, for messages."""
-    keys = ("lines", "udp.datagrams", "kafka.submitted", "kafka.delivered", "kafka.failed",
+    keys = ("received", "lines", "udp.datagrams", "kafka.produced", "kafka.submitted", "kafka.delivered", "kafka.failed",
             "kafka.outq", "spool.appended", "spool.replayed", "spool.torn", "spool.full",
             "spool.write_errors", "spool.bytes", "spool.segments", "spool.backlog",
             "dead_letter.written", "error.lost", "error.spool_full_dropped", "error.udp_kernel_drops",

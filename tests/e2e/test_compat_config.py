@@ -155,4 +155,6 @@ def test_runs_with_warnings_original_precedence_and_expiry_gauge(hotdog, pki):
              if l.startswith(f"hotdog.listener.tls_{h.port}.cert_expiry_seconds:")]
     assert gauge and gauge[-1].endswith("|g"), packets[-3:]
     assert abs(int(gauge[-1].split(":")[1].split("|")[0]) - want) < 60, gauge[-1]
+    # statsd reads "-N|g" as a decrement: a negative gauge is set to 0 first, every time.
+    assert want < 0 and len(gauge) >= 2 and gauge[-2].endswith(":0|g"), gauge[-4:]
     assert h.counters().get("unmatched", "0") == "0"
