@@ -70,6 +70,14 @@ EXTRA_TOPICS = {
     },
 }
 
+# statsd names only the original sends, per configuration, and why.
+MISSING_NAMES = {
+    "orig:hotdog.yml": {
+        "kafka.producer.error": "the same message: the original fails it on the empty topic",
+        "kafka.producer.error.invalidtopic": "the same message: the original fails it on the empty topic",
+    },
+}
+
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(?:\d{3}|\d{6}|\d{9}))?\+00:00")
 
 
@@ -439,7 +447,7 @@ def test_same_kafka_output_and_statsd_names(case, original_tree, tmp_path):
           f"allowed differences: {len(allowed)}")
     for a in allowed[:20]:
         print("  allowed:", a)
-    missing = sorted(set(orig_names) - set(our_names))
+    missing = sorted(set(orig_names) - set(our_names) - set(MISSING_NAMES.get(case, {})))
     if missing:
         problems.append(f"statsd names the original sent and we did not: {missing}")
     assert not problems, "\n".join(problems) + f"\n--- our log:\n{our_log[-3000:]}"
