@@ -19,12 +19,12 @@ static json_t *slice_json(struct syslog_slice s, struct buf *tmp) {
 
 static json_t *name_json(const char *name) { return name ? json_string(name) : json_null(); }
 
-static json_t *structured_data(struct syslog_slice sd, struct buf *tmp) {
-    if (!sd.p) return json_null();
+static json_t *structured_data(const struct syslog_msg *m, struct buf *tmp) {
+    if (!m->sd.p) return json_null();
     json_t *o = json_object();
     struct syslog_sd_iter it;
     struct syslog_sd_param prm;
-    syslog_sd_iter_init(&it, sd);
+    syslog_sd_iter_init_msg(&it, m); /* strict or loose grammar, as the line was parsed */
     struct buf id = {0}, name = {0}, val = {0};
     while (syslog_sd_next(&it, &prm) == 1) {
         id.len = name.len = 0;
@@ -57,7 +57,7 @@ static void print_json(struct rules *r, size_t lineno, const struct syslog_msg *
     json_object_set_new(parsed, "appname", slice_json(m->appname, tmp));
     json_object_set_new(parsed, "procid", slice_json(m->procid, tmp));
     json_object_set_new(parsed, "msgid", slice_json(m->msgid, tmp));
-    json_object_set_new(parsed, "structured_data", structured_data(m->sd, tmp));
+    json_object_set_new(parsed, "structured_data", structured_data(m, tmp));
     json_object_set_new(parsed, "msg", merge_string(m->msg.p ? m->msg.p : "", m->msg.n, tmp));
     json_t *matches = json_array();
     for (size_t i = 0; i < rules_count(r); i++)

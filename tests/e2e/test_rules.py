@@ -112,11 +112,13 @@ def test_test_mode_text_and_json(tmp_path):
 
     r = subprocess.run([HOTDOG, "-c", str(cfg), "-t", "-", "--format", "json"],
                        input=lines.read_text() + "<165>1 2003-10-11T22:14:15.003Z h a 1 m "
-                       '[id@1 k="v\\"q"][x@2] drop me\n', capture_output=True, text=True,
-                       timeout=30)
+                       '[id@1 k="v\\"q"][x@2] drop me\n'
+                       # structured data the loose (RFC 3164) reading finds after the tag
+                       '<13>Nov 30 12:00:00 host app: [a b="1"] hello sd\n',
+                       capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     out = [json.loads(l) for l in r.stdout.splitlines()]
-    assert len(out) == 4
+    assert len(out) == 5
     first = out[0]
     assert first["line"] == 1 and first["parse_error"] is False
     assert first["parsed"] == {"facility": "user", "severity": "notice", "timestamp": "Oct 11 22:14:15",
@@ -136,6 +138,8 @@ def test_test_mode_text_and_json(tmp_path):
     assert fourth["parsed"]["structured_data"] == {"id@1": {"k": 'v"q'}, "x@2": {}}
     assert fourth["parsed"]["facility"] == "local4"
     assert fourth["outputs"] == []  # stop before any forward: not sent
+    assert out[4]["parsed"]["structured_data"] == {"a": {"b": "1"}}
+    assert out[4]["parsed"]["msg"] == "hello sd"
 
 
 def test_test_mode_missing_file(tmp_path):
