@@ -10,7 +10,7 @@
 #define METRICS_COUNTERS(X)                                                      \
     X(M_RECEIVED, "received", "messages framed and accepted from clients, parsed or not") \
     X(M_LINES, "lines", "messages that parsed as syslog (the original hotdog's meaning)") \
-    X(M_PARSE_ERROR, "error.log_parse", "lines neither RFC 5424 nor RFC 3164")   \
+    X(M_PARSE_ERROR, "error.log_parse", "lines the original could not parse, forwarded whole") \
     X(M_TRUNCATED, "error.truncated",                                          \
       "frames or datagrams over max_message_size, delivered cut to it")         \
     X(M_BAD_COUNT, "error.bad_octet_count", "connections closed on a bad octet count") \
