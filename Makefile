@@ -39,7 +39,7 @@ $(B)/libhotdog.a: $(OBJS)
 $(B)/hotdog: $(B)/obj/main.o $(B)/libhotdog.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(EXTRA_LINK) $(LIBS)
 
-$(B)/test_%: tests/unit/test_%.c tests/test.h $(B)/libhotdog.a
+$(B)/test_%: tests/unit/test_%.c $(wildcard tests/*.h) $(B)/libhotdog.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libhotdog.a $(EXTRA_LINK) $(LIBS)
 
 $(B)/jp_compliance: tests/jp_compliance.c $(B)/libhotdog.a
@@ -110,7 +110,7 @@ fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
 	  [ $$rc -eq 0 ] || { echo "fuzz_$$f failed (exit $$rc): see build/fuzz/$$f.log and build/fuzz/crash-$$f-*"; exit 1; }; \
 	done
 
-build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard src/*.h)
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard src/*.h tests/*.h)
 	@mkdir -p build/fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -Isrc -o $@ $< $(FUZZ_SRCS) $(LIBS)
 
