@@ -17,18 +17,20 @@ import statuspage
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "src" / "status.html"
 
-TOPICS = {"logs.app": (600, 594), "audit_x-1": (400, 396)}   # submitted/s, delivered/s
+TOPICS = {"logs.app": (600, 594), "audit_x-1": (400, 396)}   # produced/s, delivered/s
 
 
 def fake_stats(t):
-    s = {"lines": 1000 * t, "connections": 4, "kafka.submitted": 1000 * t,
+    s = {"received": 1000 * t, "lines": 997 * t, "connections": 4, "kafka.produced": 1000 * t,
+         "kafka.submitted": 990 * t,
          "kafka.delivered": 990 * t, "kafka.failed": 0, "unmatched": 10 * t,
          "rule.0.matched": 700 * t, "rule.1.matched": 290 * t,
          "error.log_parse": 3, "error.never_seen": 0,
          "kafka.outq": 12, "kafka.brokers_up": 1, "kafka.rtt_avg_us": 1830,
          "something.new": 7}
     for name, (sub, dlv) in TOPICS.items():
-        s[f"kafka.submitted.{name}"] = sub * t
+        s[f"kafka.produced.{name}"] = sub * t
+        s[f"kafka.submitted.{name}"] = dlv * t
         s[f"kafka.delivered.{name}"] = dlv * t
     return {"message": "hotdog 0.1.0", "uptime_s": float(t), "stats": s}
 
