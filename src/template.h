@@ -1,4 +1,4 @@
-/* template.h - Handlebars-style {{name}} templates: compiled once, rendered without allocation. */
+/* template.h - Handlebars-style templates: compiled once, rendered without allocation. */
 #ifndef HOTDOG_TEMPLATE_H
 #define HOTDOG_TEMPLATE_H
 
@@ -15,22 +15,30 @@ typedef int (*tmpl_resolve_fn)(const char *name, size_t len, int *fallback, void
 
 struct tmpl;
 
-/* Compiles src. `{{name}}` and `{{{name}}}` insert a variable (spaces inside the braces are
- * allowed), `{{! comment }}` is dropped, `\{{` is a literal "{{". Block helpers (`{{#if}}`,
- * `{{/if}}`, `{{> partial}}`, `{{else}}`) are not supported: compiling them fails, so a config
- * that needs them is refused at start-up rather than rendered wrongly. NULL on error, with the
- * reason in err. Free with tmpl_free. */
+/* Compiles src: the subset of Handlebars (as handlebars-rust 3.5.5, the original hotdog's
+ * engine, reads it) that renders something meaningful when every variable is a string:
+ *   {{name}} {{{name}}} {{&name}} (also this.name, ./name, @root.name, [name]),
+ *   {{#if X}} {{#unless X}} with {{else}} or {{^}}, nested, closed by {{/if}} / {{/unless}},
+ *   X: a variable (true when present and not empty), a literal ("text", 12, true, false,
+ *   null) or a subexpression (eq A B) (ne A B) (and A B) (or A B) (not A),
+ *   {{eq A B}} and the other four as values ("true" / "false"),
+ *   {{! comment }} {{!-- comment --}}, whitespace control {{~ ... ~}}, \{{ (a literal "{{").
+ * Everything else (#each, #with, lookup, partials, raw blocks, other helpers, {{else if}})
+ * fails to compile, so a config that needs it is refused at start-up rather than rendered
+ * differently from the original. NULL on error, with the reason (naming the construct) in
+ * err. Free with tmpl_free. */
 struct tmpl *tmpl_compile(const char *src, tmpl_resolve_fn resolve, void *arg, char *err,
                           size_t errlen);
 void tmpl_free(struct tmpl *t);
 
 /* Appends the rendering to out. vars[id] is the value of variable id (p == NULL: absent).
- * Values are inserted raw, without HTML escaping. runs on: any thread; t is read-only. */
+ * Values are inserted raw, without HTML escaping. Allocates nothing beyond out's growth.
+ * runs on: any thread; t is read-only. */
 void tmpl_render(const struct tmpl *t, const struct syslog_slice *vars, struct buf *out);
 
-/* True if the template refers to variable id (directly or as a fallback). */
+/* True if the template refers to variable id (directly, as a fallback or in a condition). */
 int tmpl_uses(const struct tmpl *t, int id);
-/* True if the template is plain text without variables. */
+/* True if the template is plain text without variables or conditions. */
 int tmpl_is_literal(const struct tmpl *t);
 
 #endif

@@ -531,7 +531,7 @@ TEST(no_rules_means_default_topic) {
 TEST(template_errors_name_file_line_and_key) {
     char yml[1024];
     snprintf(yml, sizeof yml, HEAD "  - regex: a\n    actions:\n      - type: forward\n"
-                              "        topic: '{{#if x}}a{{/if}}'\n");
+                              "        topic: '{{#each x}}a{{/each}}'\n");
     struct config *c = config_load_string("r.yml", yml, strlen(yml), err, sizeof err);
     ASSERT(c != NULL);
     ASSERT(rules_new(c, NULL, err, sizeof err) == NULL);
