@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "jp_internal.h"
+#include "jsonio.h"
 
 enum {
     T_NUM = 1,
@@ -62,13 +64,6 @@ static double jp_floor(double d) {
     return t > d ? t - 1 : t;
 }
 
-static int keep_num(struct jp_ctx *c, double d, json_t **out) {
-    /* Whole results print as integers, as the suite and other implementations do. */
-    if (d > -JP_WHOLE_LIMIT && d < JP_WHOLE_LIMIT && d == jp_floor(d))
-        return jp_keep(c, json_integer((json_int_t)d), out);
-    return jp_keep(c, json_real(d), out);
-}
-
 /* Checks that every element of arr has a type in mask (arrays of numbers, of strings). */
 static int check_elems(struct jp_ctx *c, const struct jp_func *f, size_t i, const json_t *arr,
                        unsigned mask, const char *want) {
@@ -91,19 +86,13 @@ static int cmp_kind(unsigned kind, const json_t *a, const json_t *b) {
     return kind == T_NUM ? jp_num_cmp(a, b) : jp_str_cmp(a, b);
 }
 
+/* abs, avg, ceil, floor and sum give doubles whatever their input, as the original's
+ * JMESPath did: to_string(sum(`[1,2]`)) is "3.0" there, and so here. */
 static int fn_abs(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size_t n,
                   json_t **out) {
     (void)f, (void)n;
-    json_t *v = a[0].v;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *out = v;
-        return 0;
-    }
-    if (json_is_integer(v) && json_integer_value(v) > LLONG_MIN) {
-        return jp_keep(c, json_integer(-json_integer_value(v)), out);
-    }
-    double d = json_number_value(v);
-    return keep_num(c, d < 0 ? -d : d, out);
+    double d = json_number_value(a[0].v);
+    return jp_keep(c, json_real(d <= 0 ? 0.0 - d : d), out); /* abs(-0.0) is 0.0 */
 }
 
 static int fn_avg_sum(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size_t n,
@@ -113,35 +102,20 @@ static int fn_avg_sum(struct jp_ctx *c, const struct jp_func *f, struct arg *a, 
     size_t len = json_array_size(arr);
     int rc = check_elems(c, f, 0, arr, T_NUM, "an array of numbers");
     if (rc < 0) return rc;
-    if (f->name[0] == 'a' && len == 0) {
+    if (f->name[0] == 'a' && len == 0) { /* the specification's null (the original fails) */
         *out = json_null();
         return 0;
     }
-    json_int_t isum = 0;
     double dsum = 0;
-    int all_int = 1;
-    for (size_t k = 0; k < len; k++) {
-        json_t *e = json_array_get(arr, k);
-        dsum += json_number_value(e);
-        if (all_int && (!json_is_integer(e) ||
-                        __builtin_add_overflow(isum, json_integer_value(e), &isum)))
-            all_int = 0;
-    }
-    if (f->name[0] == 'a') {
-        return jp_keep(c, json_real(dsum / (double)len), out);
-    }
-    return jp_keep(c, all_int ? json_integer(isum) : json_real(dsum), out);
+    for (size_t k = 0; k < len; k++) dsum += json_number_value(json_array_get(arr, k));
+    return jp_keep(c, json_real(f->name[0] == 'a' ? dsum / (double)len : dsum), out);
 }
 
 static int fn_ceil_floor(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size_t n,
                          json_t **out) {
     (void)n;
-    if (json_is_integer(a[0].v)) {
-        *out = a[0].v;
-        return 0;
-    }
-    double d = json_real_value(a[0].v);
-    return keep_num(c, f->name[0] == 'c' ? -jp_floor(-d) : jp_floor(d), out);
+    double d = json_number_value(a[0].v);
+    return jp_keep(c, json_real(f->name[0] == 'c' ? -jp_floor(-d) : jp_floor(d)), out);
 }
 
 static int fn_contains(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size_t n,
@@ -410,43 +384,21 @@ static int fn_to_string(struct jp_ctx *c, const struct jp_func *f, struct arg *a
     return jp_to_json_string(c, a[0].v, out);
 }
 
-/* Accepts what a JSON number or a decimal float literal looks like, with optional sign;
- * anything else (including "inf" or trailing text) gives null, not an error. */
+/* The original's to_number: a number as it is; a string read as JSON text (serde_json's
+ * grammar, surrounding whitespace allowed), giving whatever value it holds ("true" gives
+ * true, " 42 " 42, "-0" -0.0); null for anything else, or text that is not JSON. */
 static int fn_to_number(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size_t n,
                         json_t **out) {
     (void)f, (void)n;
     json_t *v = a[0].v;
-    *out = json_null();
-    if (json_is_number(v)) *out = v;
+    *out = json_is_number(v) ? v : json_null();
     if (!json_is_string(v)) return 0;
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v), i = 0, digits = 0;
-    int is_int = 1;
-    if (i < len && (s[i] == '-' || s[i] == '+')) i++;
-    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) digits++;
-    if (i < len && s[i] == '.') {
-        is_int = 0;
-        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++) digits++;
-    }
-    if (digits == 0) return 0;
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        size_t exp_digits = 0;
-        is_int = 0;
-        if (++i < len && (s[i] == '-' || s[i] == '+')) i++;
-        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) exp_digits++;
-        if (exp_digits == 0) return 0;
-    }
-    if (i != len) return 0;
-    if (is_int) {
-        char *end;
-        long long x = strtoll(s, &end, 10);
-        if (end == s + len && x != LLONG_MAX && x != LLONG_MIN) {
-            return jp_keep(c, json_integer(x), out);
-        }
-    }
-    double d = strtod(s, NULL);
-    if (!(d > -DBL_MAX && d < DBL_MAX)) return 0; /* out of range: inf is not JSON */
-    return jp_keep(c, json_real(d), out);
+    struct buf tmp = {0};
+    enum jsonio_err e;
+    json_t *r = jsonio_parse(json_string_value(v), json_string_length(v), &tmp, &e);
+    buf_free(&tmp);
+    if (!r) return e == JSONIO_NOMEM ? jp_fail(c, JP_ENOMEM, "out of memory") : 0;
+    return jp_keep(c, r, out);
 }
 
 static int fn_type(struct jp_ctx *c, const struct jp_func *f, struct arg *a, size_t n,

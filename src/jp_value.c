@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "jp_internal.h"
+#include "jsonio.h"
 
 /* to_string and join refuse to build strings larger than this: a small expression can
  * describe an exponentially large document ([@,@] nested), and the data is hostile. */
@@ -109,87 +111,49 @@ static int sb_put(struct sbuf *b, const char *s, size_t n) {
     return 0;
 }
 
-static int sb_string(struct sbuf *b, const char *s, size_t n) {
-    int rc = sb_put(b, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
-        char esc[8];
-        const char *named = ch == '"' ? "\\\"" : ch == '\\' ? "\\\\" : ch == '\n' ? "\\n"
-                          : ch == '\r' ? "\\r" : ch == '\t' ? "\\t" : ch == '\b' ? "\\b"
-                          : ch == '\f' ? "\\f" : NULL;
-        if (named == NULL) snprintf(esc, sizeof esc, "\\u%04x", ch);
-        rc = sb_put(b, s + run, i - run);
-        if (rc == 0) rc = sb_put(b, named ? named : esc, strlen(named ? named : esc));
-        run = i + 1;
-    }
-    if (rc == 0) rc = sb_put(b, s + run, n - run);
-    if (rc == 0) rc = sb_put(b, "\"", 1);
-    return rc;
-}
-
-/* Shortest text that reads back as the same double, as JSON encoders in other languages
- * print it; jansson's own "%.17g" would turn 1.2 into 1.2000000000000002-style noise. */
-static int sb_real(struct sbuf *b, double d) {
-    char num[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(num, sizeof num, "%.*g", prec, d);
-        if (strtod(num, NULL) == d) break;
-    }
-    if (strpbrk(num, ".eEn") == NULL) strcat(num, ".0");
-    return sb_put(b, num, strlen(num));
-}
-
-static int sb_value(struct jp_ctx *c, struct sbuf *b, json_t *v, int depth) {
-    char num[32];
+/* An upper bound of v's JSON text, charged one unit a node, stopping above JP_MAX_STRING:
+ * shared references make the tree exponentially larger than the memory it takes. */
+static int measure(struct jp_ctx *c, const json_t *v, int depth, size_t *bytes) {
     int rc;
     if (depth > JP_MAX_DATA_DEPTH)
         return jp_fail(c, JP_ELIMIT, "values nested deeper than %d levels", JP_MAX_DATA_DEPTH);
     if ((rc = jp_charge(c, 1)) < 0) return rc;
+    /* Six bytes a string byte (\u001f), 32 a number or literal, two a separator. */
     switch (json_typeof(v)) {
-    case JSON_STRING: return sb_string(b, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER:
-        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return sb_put(b, num, strlen(num));
-    case JSON_REAL: return sb_real(b, json_real_value(v));
-    case JSON_TRUE: return sb_put(b, "true", 4);
-    case JSON_FALSE: return sb_put(b, "false", 5);
-    case JSON_NULL: return sb_put(b, "null", 4);
+    case JSON_STRING: *bytes += 6 * json_string_length(v) + 2; break;
     case JSON_ARRAY:
-        rc = sb_put(b, "[", 1);
-        for (size_t i = 0; i < json_array_size(v) && rc == 0; i++) {
-            if (i > 0) rc = sb_put(b, ",", 1);
-            if (rc == 0) rc = sb_value(c, b, json_array_get(v, i), depth + 1);
+        *bytes += 2;
+        for (size_t i = 0; i < json_array_size(v) && *bytes <= JP_MAX_STRING; i++) {
+            *bytes += 1;
+            if ((rc = measure(c, json_array_get(v, i), depth + 1, bytes)) < 0) return rc;
         }
-        return rc == 0 ? sb_put(b, "]", 1) : rc;
+        break;
     case JSON_OBJECT:
-        rc = sb_put(b, "{", 1);
-        for (void *it = json_object_iter(v); it != NULL && rc == 0;
-             it = json_object_iter_next(v, it)) {
-            if (b->p[b->len - 1] != '{') rc = sb_put(b, ",", 1);
-            if (rc == 0)
-                rc = sb_string(b, json_object_iter_key(it), json_object_iter_key_len(it));
-            if (rc == 0) rc = sb_put(b, ":", 1);
-            if (rc == 0) rc = sb_value(c, b, json_object_iter_value(it), depth + 1);
+        *bytes += 2;
+        for (void *it = json_object_iter((json_t *)v); it && *bytes <= JP_MAX_STRING;
+             it = json_object_iter_next((json_t *)v, it)) {
+            *bytes += 6 * json_object_iter_key_len(it) + 4;
+            if ((rc = measure(c, json_object_iter_value(it), depth + 1, bytes)) < 0) return rc;
         }
-        return rc == 0 ? sb_put(b, "}", 1) : rc;
+        break;
+    default: *bytes += 32;
     }
-    return 0;
+    return *bytes > JP_MAX_STRING
+               ? jp_fail(c, JP_ELIMIT, "to_string result larger than %d bytes", JP_MAX_STRING)
+               : 0;
 }
 
+/* to_string of a non-string, as the original's JMESPath printed it (serde_json of its
+ * values): keys sorted, doubles in ryu's form (1e22, 10.0), which jsonio_dump writes. */
 int jp_to_json_string(struct jp_ctx *c, json_t *v, json_t **out) {
-    struct sbuf b = {NULL, 0, 0, 0};
-    int rc = sb_value(c, &b, v, 0);
-    if (rc == JP_ELIMIT && b.over)
-        rc = jp_fail(c, rc, "to_string result larger than %d bytes", JP_MAX_STRING);
-    else if (rc == JP_ENOMEM)
-        rc = jp_fail(c, rc, "out of memory");
-    if (rc == 0) rc = jp_charge(c, (long)(b.len / 8));
-    if (rc < 0) goto err;
-    rc = jp_keep(c, json_stringn_nocheck(b.p ? b.p : "", b.len), out);
-err:
-    free(b.p);
+    size_t bytes = 0;
+    int rc = measure(c, v, 0, &bytes);
+    if (rc < 0) return rc;
+    struct buf b = {0};
+    jsonio_dump(&b, v);
+    rc = jp_charge(c, (long)(b.len / 8));
+    if (rc == 0) rc = jp_keep(c, json_stringn_nocheck(b.len ? b.p : "", b.len), out);
+    buf_free(&b);
     return rc;
 }
 

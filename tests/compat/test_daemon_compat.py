@@ -128,7 +128,9 @@ def read_new(before, after):
         r = subprocess.run(["kcat", "-C", "-b", BOOTSTRAP, "-t", topic, "-p", str(part), "-o",
                             str(start), "-c", str(end - start), "-e", "-J", "-q"],
                            capture_output=True, text=True, timeout=60)
-        msgs = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        # split("\n"), not splitlines(): payloads may hold U+0085 or U+2028, which kcat
+        # writes as they are.
+        msgs = [json.loads(l) for l in r.stdout.split("\n") if l.strip()]
         got.setdefault(topic, []).extend((m.get("key"), m.get("payload")) for m in msgs)
     return got
 
