@@ -154,17 +154,19 @@ static void push_tok(struct tok **v, size_t *n, size_t *cap, struct tok k) {
 }
 
 /* Where the tag body starting at j ends (the offset of close), skipping double-quoted
- * strings, whose text may contain braces; 0 if never closed. */
+ * strings, whose text may contain braces; 0 if never closed, or if another tag opens (or,
+ * in a {{{ }}}, closes) first. */
 static size_t find_close(const char *src, size_t j, size_t len, const char *close) {
     size_t cl = strlen(close);
-    for (size_t k = j; k + cl <= len; k++) {
+    for (size_t k = j; k + 1 < len; k++) {
         if (src[k] == '"') {
             const char *q = memchr(src + k + 1, '"', len - k - 1);
             if (!q) return 0;
             k = (size_t)(q - src);
             continue;
         }
-        if (!memcmp(src + k, close, cl)) return k;
+        if (k + cl <= len && !memcmp(src + k, close, cl)) return k;
+        if ((src[k] == '{' || src[k] == '}') && src[k + 1] == src[k]) return 0;
     }
     return 0;
 }
@@ -227,11 +229,7 @@ static int tokenize(struct compiler *c, size_t len, struct tok **toks, size_t *n
             continue;
         }
         const char *cl = k.triple ? "}}}" : "}}";
-        close = find_close(src, j, len, cl);
-        for (size_t q = j; close && q + 1 < close; q++)
-            if ((src[q] == '{' && src[q + 1] == '{') || (src[q] == '}' && src[q + 1] == '}'))
-                close = 0; /* a tag inside a tag: read as one that is never closed */
-        if (!close) {
+        if (!(close = find_close(src, j, len, cl))) {
             snprintf(c->err, c->errlen, "unclosed '%s' at offset %zu", k.triple ? "{{{" : "{{", i);
             return -1;
         }
@@ -257,8 +255,8 @@ static int tokenize(struct compiler *c, size_t len, struct tok **toks, size_t *n
 /* ---- pass 2: whitespace control -------------------------------------------------- */
 
 /* A tag's ~ next to its braces trims the whitespace of the text on that side. A ~ on the
- * right reaches past comments and past text that it trimmed away entirely; one on the left
- * only trims the text right before the tag. */
+ * right trims every text up to the next tag, past comments (3.5.5 trims each piece of text
+ * by the last tag before it); one on the left only trims the text right before the tag. */
 static void trim(struct tmpl *t, struct tok *v, size_t n) {
     int trim_next = 0;
     for (size_t i = 0; i < n; i++) {
@@ -267,7 +265,6 @@ static void trim(struct tmpl *t, struct tok *v, size_t n) {
             if (!trim_next) continue;
             size_t w;
             while (k->len && (w = ws_len(t->text + k->off, k->len))) k->off += w, k->len -= w;
-            if (k->len) trim_next = 0;
         } else if (k->kind == T_TAG) {
             if (k->ltilde && i && v[i - 1].kind == T_TEXT) {
                 size_t w;
