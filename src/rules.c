@@ -85,11 +85,81 @@ static int resolve(const char *name, size_t len, int *fallback, void *arg) {
     return builtin;
 }
 
+/* Where PCRE2 (10.42, UTF + UCP) and the original's Rust regex crate read the same pattern
+ * differently, the pattern is rewritten before compiling:
+ *  - \w, \W, \b, \B: Rust's word characters are Alphabetic, marks, decimal digits, connector
+ *    punctuation and the two joiners (a combining accent or U+200C is part of a word, '²' is
+ *    not); PCRE2's are letters, all numbers and '_'.
+ *  - [[:alpha:]] and the other POSIX classes are ASCII-only in Rust, Unicode under UCP.
+ * Other escapes, classes and groups are copied as they are (no group is added, so group
+ * numbers and names stay). */
+#define RUST_WORD "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}"
+
+static const struct {
+    const char *name, *ascii;
+} posix_classes[] = {
+    {"alnum", "0-9A-Za-z"}, {"alpha", "A-Za-z"}, {"ascii", "\\x00-\\x7F"},
+    {"blank", "\\t "}, {"cntrl", "\\x00-\\x1F\\x7F"}, {"digit", "0-9"},
+    {"graph", "\\x21-\\x7E"}, {"lower", "a-z"}, {"print", "\\x20-\\x7E"},
+    {"punct", "\\x21-\\x2F\\x3A-\\x40\\x5B-\\x60\\x7B-\\x7E"}, {"space", "\\t\\n\\x0B\\f\\r "},
+    {"upper", "A-Z"}, {"word", "0-9A-Za-z_"}, {"xdigit", "0-9A-Fa-f"},
+};
+
+/* Returns the rewritten pattern (malloc'd), or NULL when nothing needs rewriting. */
+char *rules_rust_pattern(const char *src) {
+    if (!strstr(src, "\\w") && !strstr(src, "\\W") && !strstr(src, "\\b") &&
+        !strstr(src, "\\B") && !strstr(src, "[:"))
+        return NULL;
+    struct buf o = {0};
+    int depth = 0; /* inside a bracketed class (Rust nests them) */
+    for (const char *p = src; *p;) {
+        if (p[0] == '\\' && p[1]) {
+            const char *rep = NULL;
+            if (p[1] == 'w') rep = depth ? RUST_WORD : "[" RUST_WORD "]";
+            else if (p[1] == 'W' && !depth) rep = "[^" RUST_WORD "]";
+            else if (p[1] == 'b' && !depth)
+                rep = "(?:(?<=[" RUST_WORD "])(?![" RUST_WORD "])|(?<![" RUST_WORD "])(?=[" RUST_WORD "]))";
+            else if (p[1] == 'B' && !depth)
+                rep = "(?:(?<=[" RUST_WORD "])(?=[" RUST_WORD "])|(?<![" RUST_WORD "])(?![" RUST_WORD "]))";
+            if (rep) buf_append(&o, rep, strlen(rep));
+            else buf_append(&o, p, 2);
+            p += 2;
+            continue;
+        }
+        if (depth && p[0] == '[' && p[1] == ':') {
+            const char *end = strstr(p + 2, ":]");
+            size_t k = 0, n = end ? (size_t)(end - (p + 2)) : 0;
+            for (; end && k < sizeof posix_classes / sizeof posix_classes[0]; k++)
+                if (strlen(posix_classes[k].name) == n && !memcmp(p + 2, posix_classes[k].name, n))
+                    break;
+            if (end && k < sizeof posix_classes / sizeof posix_classes[0]) {
+                buf_append(&o, posix_classes[k].ascii, strlen(posix_classes[k].ascii));
+                p = end + 2;
+                continue;
+            }
+        }
+        if (p[0] == '[') {
+            depth++;
+            buf_append(&o, p++, 1);
+            /* A ']' first (after an optional '^') is a literal, not the end. */
+            if (*p == '^') buf_append(&o, p++, 1);
+            if (*p == ']') buf_append(&o, p++, 1);
+            continue;
+        }
+        if (p[0] == ']' && depth) depth--;
+        buf_append(&o, p++, 1);
+    }
+    buf_append(&o, "", 1);
+    return o.p;
+}
+
 static int compile_regex(struct rule *ru, const char *path, size_t i, char *err, size_t errlen) {
     int code;
     PCRE2_SIZE off;
-    ru->re = pcre2_compile((PCRE2_SPTR)ru->cfg->regex, PCRE2_ZERO_TERMINATED, RULES_PCRE2_OPTIONS,
-                           &code, &off, NULL);
+    char *rust = rules_rust_pattern(ru->cfg->regex);
+    ru->re = pcre2_compile((PCRE2_SPTR)(rust ? rust : ru->cfg->regex), PCRE2_ZERO_TERMINATED,
+                           RULES_PCRE2_OPTIONS, &code, &off, NULL);
+    free(rust);
     if (!ru->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);

@@ -58,6 +58,9 @@ size_t rules_count(const struct rules *r);
 /* Whether rule i's matcher matches msg, regardless of the rules before it. */
 int rules_matches(struct rules *r, size_t i, const struct syslog_msg *msg);
 const char *rules_pattern(const struct rules *r, size_t i);
+/* The pattern as PCRE2 must read it to match as the original's Rust regex did (\w, \b and
+ * POSIX classes), malloc'd; NULL when the pattern needs no rewriting. */
+char *rules_rust_pattern(const char *src);
 const char *rules_matcher(const struct rules *r, size_t i); /* "regex" or "jmespath" */
 uint64_t rules_matched(const struct rules *r, size_t i);   /* times rule i matched in rules_eval */
 

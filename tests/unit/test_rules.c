@@ -608,6 +608,58 @@ TEST(template_syntax) {
     buf_free(&out);
 }
 
+/* \w, \b and POSIX classes as the original's Rust regex read them (measured on it): a
+ * combining accent, U+203F and U+200C are word characters, '²' and '½' are not; [[:alpha:]]
+ * is ASCII. */
+TEST(regex_classes_as_rust) {
+    struct fixture f;
+    setup(&f, "  - regex: 're-word (?P<w>\\w+)(?P<rest>.*)$'\n"
+              "    actions:\n"
+              "      - type: replace\n"
+              "        template: '{{w}}|{{rest}}'\n"
+              "      - type: forward\n"
+              "  - regex: 're-posix (?P<p>[[:alpha:]]+)(?P<q>[[:digit:][:space:]]*)'\n"
+              "    actions:\n"
+              "      - type: replace\n"
+              "        template: '{{p}}/{{q}}'\n"
+              "      - type: forward\n"
+              "  - regex: '\\bre-bound\\B'\n"
+              "    actions:\n"
+              "      - type: replace\n"
+              "        template: 'bound'\n"
+              "      - type: forward\n"
+              "  - regex: '.'\n"
+              "    actions:\n"
+              "      - type: replace\n"
+              "        template: 'none'\n"
+              "      - type: forward\n");
+    static const char *const cases[][2] = {
+        {"re-word cafe\xcc\x81 decomposed", "cafe\xcc\x81| decomposed"},
+        {"re-word x\xc2\xb2y\xc2\xbd superscript", "x|\xc2\xb2y\xc2\xbd superscript"},
+        {"re-word a\xe2\x80\xbf" "b tie", "a\xe2\x80\xbf" "b| tie"},
+        {"re-word \xe2\x80\x8czwnj", "\xe2\x80\x8czwnj|"},
+        {"re-word \xe0\xa4\xa8\xe0\xa4\xae\xe0\xa4\xb8\xe0\xa5\x8d\xe0\xa4\xa4\xe0\xa5\x87 devanagari",
+         "\xe0\xa4\xa8\xe0\xa4\xae\xe0\xa4\xb8\xe0\xa5\x8d\xe0\xa4\xa4\xe0\xa5\x87| devanagari"},
+        {"re-posix abc\xc3\x84\xc3\xa9z123 rest", "abc/"},
+        {"re-posix \xc3\x9cn\xc3\xaf" "code 1", "none"},
+        {"re-bound\xc3\xa9 here", "bound"},
+        {"\xc3\xa9re-bound\xc3\xa9 here", "none"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char line[256];
+        snprintf(line, sizeof line, "<13>Nov 30 12:00:00 h app: %s", cases[i][0]);
+        eval(&f, line);
+        ASSERT_EQ_MEM(f.out.payload, f.out.len, cases[i][1]);
+    }
+    teardown(&f);
+    /* A negated POSIX class and a ']' first in a class are left as they were. */
+    char *p = rules_rust_pattern("^[]a[:^alpha:]](?P<x>\\d+)$");
+    ASSERT(p != NULL);
+    ASSERT_EQ_STR(p, "^[]a[:^alpha:]](?P<x>\\d+)$");
+    free(p);
+    ASSERT(rules_rust_pattern("^plain (?P<x>\\d+)$") == NULL);
+}
+
 int main(int argc, char **argv) {
     static const struct test_case tests[] = {
         TEST_ENTRY(regex_named_groups_replace_and_forward),
@@ -628,7 +680,8 @@ int main(int argc, char **argv) {
         TEST_ENTRY(invalid_rendered_topic_is_still_forwarded),
         TEST_ENTRY(no_rules_means_default_topic), TEST_ENTRY(template_errors_name_file_line_and_key),
         TEST_ENTRY(message_json_is_parsed_at_most_once), TEST_ENTRY(template_syntax),
-        TEST_ENTRY(json_bombs_are_not_parsed_and_are_counted), TEST_ENTRY(catch_all_regex_matches_like_pcre2)};
+        TEST_ENTRY(json_bombs_are_not_parsed_and_are_counted), TEST_ENTRY(catch_all_regex_matches_like_pcre2),
+        TEST_ENTRY(regex_classes_as_rust)};
     metrics_init(1);
     int rc = test_run("rules", argc, argv, tests, sizeof tests / sizeof tests[0]);
     metrics_free();
