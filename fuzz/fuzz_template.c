@@ -1,4 +1,5 @@
-/* fuzz_template.c - libFuzzer target: template compile + render, and merge into fuzzed JSON. */
+/* fuzz_template.c - libFuzzer target: template compile + render (blocks, helpers, ~), and merge
+ * into fuzzed JSON. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,12 +10,12 @@
 #include "merge.h"
 #include "template.h"
 
-static const char *const names[] = {"msg", "a", "b", "value"};
+static const char *const names[] = {"msg", "a", "b", "value", "e"};
 
 static int resolve(const char *name, size_t len, int *fallback, void *arg) {
     (void)arg;
     *fallback = -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (strlen(names[i]) == len && !memcmp(names[i], name, len)) {
             if (i == 1) *fallback = 0; /* "a" falls back to "msg" when absent */
             return i;
@@ -31,13 +32,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!src) return 0;
     memcpy(src, s, tlen);
     src[tlen] = 0;
-    struct syslog_slice vars[4] = {{src, tlen}, {NULL, 0}, {"\"quote\\", 7}, {s, size}};
-    char err[256];
-    struct buf out = {0}, scratch[2] = {{0}, {0}};
+    struct syslog_slice vars[5] = {{src, tlen}, {NULL, 0}, {"\"quote\\", 7}, {s, size}, {"", 0}};
+    static const struct syslog_slice none[5];
+    char err[256] = "";
+    struct buf out = {0}, again = {0}, scratch[2] = {{0}, {0}};
     struct tmpl *t = tmpl_compile(src, resolve, NULL, err, sizeof err);
     if (t) {
+        /* Rendering is a pure function of the variables; a literal template ignores them;
+         * no template renders more than its source and every value once per op. */
         tmpl_render(t, vars, &out);
+        tmpl_render(t, vars, &again);
+        if (out.len != again.len || (out.len && memcmp(out.p, again.p, out.len)))
+            __builtin_trap();
+        if (tmpl_is_literal(t)) {
+            again.len = 0;
+            tmpl_render(t, none, &again);
+            if (out.len != again.len || (out.len && memcmp(out.p, again.p, out.len)))
+                __builtin_trap();
+        }
+        if (out.len > (tlen + 1) * (tlen + size + 8)) __builtin_trap();
         tmpl_free(t);
+    } else if (!err[0]) {
+        __builtin_trap(); /* every refusal says why */
     }
     if (nul) {
         /* A map with strings in objects and arrays (all templates), and a non-map one. */
@@ -67,6 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_decref(list);
     }
     buf_free(&out);
+    buf_free(&again);
     buf_free(&scratch[0]);
     buf_free(&scratch[1]);
     free(src);
