@@ -156,7 +156,13 @@ static int agrees_with_jansson(const char *p, size_t n) {
     json_t *want = json_loadb(p, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
     enum jsonio_err err;
     json_t *got = jsonio_parse(p, n, &tmp, &err);
-    /* Both accept the same texts here: no integer beyond 64 bits, depth below 127. */
+    /* Both accept the same texts here (no integer beyond 64 bits, depth below 127), except a
+     * key holding \u0000, which serde_json (and so the original, and jsonio) accepts and
+     * jansson cannot store: a mutation can make one. */
+    if (!want && got && strstr(e.text, "NUL byte in object key")) {
+        json_decref(got);
+        return 0;
+    }
     if (!want != !got) {
         fprintf(stderr, "  input %.*s: jansson %s (%s), jsonio %s (%d)\n", (int)n, p,
                 want ? "accepts" : "refuses", want ? "" : e.text, got ? "accepts" : "refuses", err);
