@@ -333,11 +333,11 @@ def rejected_lines(original_log):
     return {m.group(1) for m in re.finditer(r"Message received we cannot parse: (.*)", original_log)}
 
 
-def reorder_corpus(rejected):
+def reorder_corpus(data, rejected):
     """The corpus for our run: the lines the original accepted, in order, then the ones it
     rejected. Whatever we forward from the latter then comes last on every topic, where the
     comparison can tell it apart from everything else."""
-    lines = CORPUS.read_bytes().split(b"\n")[:-1]
+    lines = data.split(b"\n")[:-1]
     keep = [l for l in lines if l.decode(errors="replace") not in rejected]
     tail = [l for l in lines if l.decode(errors="replace") in rejected]
     return b"".join(l + b"\n" for l in keep + tail), len(tail)
@@ -439,9 +439,9 @@ def test_same_kafka_output_and_statsd_names(case, original_tree, tmp_path):
     if (cfg_path.parent / "contrib").is_dir():
         for t in ("o", "n"):
             shutil.copytree(cfg_path.parent / "contrib", tmp_path / t / "contrib")
-    orig, orig_names, orig_log = run_one("original", base, cfg_path, tmp_path / "o",
-                                         CORPUS.read_bytes())
-    corpus, n_rejected = reorder_corpus(rejected_lines(orig_log))
+    data = CORPUS.read_bytes()  # once: both runs get the same lines
+    orig, orig_names, orig_log = run_one("original", base, cfg_path, tmp_path / "o", data)
+    corpus, n_rejected = reorder_corpus(data, rejected_lines(orig_log))
     ours, our_names, our_log = run_one("ours", base, cfg_path, tmp_path / "n", corpus)
     problems, allowed = compare(orig, ours, n_rejected, our_version(), EXTRA_TOPICS.get(case, {}))
     print(f"{case}: original produced {sum(map(len, orig.values()))} message(s) to "
