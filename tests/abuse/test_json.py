@@ -3,7 +3,8 @@ as max_message_size = 8 MiB allows), while a good client streams.
 
 Rules: the good client's rule first, then `jmespath: 'a.b'` (forward) and `jmespath:
 '[*].a.b'` (stop). A message no rule forwards is counted in `unmatched`; JSON with more than
-200,000 values or nested deeper than 2,048 levels is not parsed at all and is counted in
+200,000 values or nested deeper than 127 levels (serde_json's limit, as the original hotdog)
+is not parsed at all and is counted in
 `error.json_limit` (the size and depth limits). There is no catch-all: bombs are never
 produced to Kafka.
 """
@@ -92,14 +93,14 @@ def test_json_deep_arrays(abuse):
         c.start()
         bombs = [b"[" * 100_000,                              # unbalanced
                  b"[" * 100_000 + b"]" * 100_000,             # balanced, 100,000 deep
-                 b"[" * 2000 + b"]" * 2000,                   # deep, within parsers' limits
+                 b"[" * 120 + b"]" * 120,                     # deep, within the 127-level limit
                  b'[{"a":' * 50_000 + b"1" + b"}]" * 50_000]  # alternating
         errs = send_concurrently(c.port, [HDR + b + b"\n" for b in bombs])
         assert not errs, f"daemon dropped a connection: {errs}"
         control(c, "deep-arrays-control")
-        c.note(f"{len(bombs)} nested arrays, 2,000 .. 100,000 levels deep")
+        c.note(f"{len(bombs)} nested arrays, 120 .. 100,000 levels deep")
         c.expect_counter("unmatched", len(bombs), exact=True)
-        c.expect_counter("error.json_limit", 3, exact=True)  # all but the 2,000-deep one
+        c.expect_counter("error.json_limit", 3, exact=True)  # all but the 120-deep one
 
 
 def test_json_deep_objects(abuse):
@@ -109,13 +110,13 @@ def test_json_deep_objects(abuse):
         wide = b"{" + b",".join(b'"k%07d":0' % i for i in range(620_000)) + b"}"
         bombs = [b'{"x":' * 100_000 + b"1" + b"}" * 100_000,   # 100,000 deep
                  b'{"a":' * 100_000,                            # unbalanced, a.a.a...
-                 b'{"a":' * 2000 + b"{}" + b"}" * 2000,         # within limits: a.b is null
+                 b'{"a":' * 120 + b"{}" + b"}" * 120,           # within limits: a.b is null
                  wide]
         assert len(bombs[3]) <= MAX - len(HDR) and bombs[3].endswith(b"}")
         errs = send_concurrently(c.port, [HDR + b + b"\n" for b in bombs])
         assert not errs, f"daemon dropped a connection: {errs}"
         control(c, "deep-objects-control")
-        c.note(f"objects 100,000 deep (closed and unclosed), 2,000 deep, and one with 620,000 "
+        c.note(f"objects 100,000 deep (closed and unclosed), 120 deep, and one with 620,000 "
                f"keys ({len(bombs[3]) >> 20} MiB)")
         c.expect_counter("unmatched", len(bombs), exact=True)
         c.expect_counter("error.json_limit", 3, exact=True)  # too deep twice, too many values once
