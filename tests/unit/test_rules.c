@@ -512,6 +512,7 @@ TEST(invalid_rendered_topic_is_still_forwarded) {
     ASSERT_EQ_STR(f.out.topic, "no spaces allowed");
     ASSERT_EQ_INT(delta(M_TOPIC_PARSE_FAILED), 0);
     ASSERT_EQ_INT(rules_matched(f.r, 1), 0);
+    teardown(&f);
     setup(&f, "  - regex: '^x'\n    actions:\n      - type: forward\n        topic: '{{nothing}}'\n");
     eval(&f, "x");
     ASSERT_EQ_INT(f.out.forward, 1);
