@@ -51,6 +51,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 __builtin_trap();
         }
         if (out.len > (tlen + 1) * (tlen + size + 8)) __builtin_trap();
+        /* HTML escaping only ever lengthens what a value inserts, and is deterministic too. */
+        tmpl_set_html_escape(t, 1);
+        again.len = 0;
+        tmpl_render(t, vars, &again);
+        if (again.len < out.len) __builtin_trap();
+        size_t escaped = again.len;
+        again.len = 0;
+        tmpl_render(t, vars, &again);
+        if (again.len != escaped) __builtin_trap();
         tmpl_free(t);
     } else if (!err[0]) {
         __builtin_trap(); /* every refusal says why */
@@ -62,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_t *list = json_pack("[s,{s:s}]", "{{a}}", "k", src);
         for (int k = 0; k < 2; k++) {
             json_t *cfg = k ? list : map;
-            struct merge *m = cfg ? merge_compile(cfg, resolve, NULL, err, sizeof err) : NULL;
+            struct merge *m = cfg ? merge_compile(cfg, resolve, NULL, k, err, sizeof err) : NULL;
             enum jsonio_err e;
             json_t *doc = jsonio_parse(nul + 1, size - tlen - 1, &scratch[0], &e);
             if (m && doc && merge_is_object(m)) {

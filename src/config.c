@@ -38,6 +38,7 @@ static const char *const bool_names[] = {"false", "true", NULL};
 static const char *const fsync_names[] = {"always", "interval", "never", NULL};
 static const char *const spool_mode_names[] = {"overflow", "always", NULL};
 static const char *const framing_names[] = {"auto", "lf", "octet", NULL};
+static const char *const escape_names[] = {"html", "none", NULL}; /* enum config_escape */
 
 static const struct key tls_keys[] = {
     {"cert", K_STR, LOFF(tls.cert), NULL, 0, 0, 1, NULL, "PEM certificate file (may hold a chain)", NULL},
@@ -125,6 +126,10 @@ static const struct key global_keys[] = {
     {"metrics", K_MAP, 0, metrics_keys, 0, 0, 0, NULL, "metrics export", NULL},
     {"status", K_MAP, 0, status_keys, 0, 0, 0, NULL, "HTTP status server", NULL},
     {"workers", K_INT, OFF(workers), NULL, 0, 1024, 0, "0", "worker threads; 0 = one per core", NULL},
+    {"template_escape", K_ENUM, OFF(template_escape), NULL, 0, 0, 0, NULL,
+     "html (default): {{name}} inserts a value HTML-escaped, as the original hotdog did "
+     "({{{name}}} raw); none: every value as it is",
+     escape_names},
     {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -633,6 +638,7 @@ struct config *config_load_string(const char *name, const char *text, size_t len
     struct config_spool *sp = &l.cfg->kafka.spool;
     if (sp->fsync < 0) sp->fsync = FSYNC_INTERVAL;
     if (sp->mode < 0) sp->mode = SPOOL_MODE_OVERFLOW;
+    if (l.cfg->template_escape < 0) l.cfg->template_escape = CONFIG_ESCAPE_HTML;
     if (sp->line && sp->segment_bytes > sp->max_bytes) {
         snprintf(err, errlen, "%s:%d: 'global.kafka.spool.segment_bytes' (%ld) is larger than "
                  "'global.kafka.spool.max_bytes' (%ld)", name, sp->line, sp->segment_bytes, sp->max_bytes);

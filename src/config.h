@@ -89,11 +89,15 @@ struct config_rule {
     int matcher_line; /* line of the regex/jmespath key, for error messages */
 };
 
+/* global.template_escape, in the order of the config table's names. */
+enum config_escape { CONFIG_ESCAPE_HTML, CONFIG_ESCAPE_NONE };
+
 struct config {
     char *path;
     struct config_listen *listeners; /* at least one */
     size_t nlisteners;
     long workers; /* 0: one per core */
+    long template_escape; /* enum config_escape: how {{variables}} are inserted */
     struct config_kafka kafka;
     char *statsd;  /* "host:port" or NULL */
     long statsd_interval_ms;

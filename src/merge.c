@@ -10,6 +10,7 @@
  * (object members in jansson's insertion order, array items by index), so every walk that
  * visits each string once in that order finds its template next in t. */
 struct merge {
+    int html; /* the templates' {{variables}} are HTML-escaped */
     json_t *map;
     struct tmpl **t;
     size_t n;
@@ -23,6 +24,7 @@ static int add_template(struct merge *m, const json_t *v, tmpl_resolve_fn resolv
         snprintf(err, errlen, "json%s: %s", path, why);
         return -1;
     }
+    tmpl_set_html_escape(t, m->html);
     m->t = realloc(m->t, (m->n + 1) * sizeof *m->t);
     if (!m->t) abort();
     m->t[m->n++] = t;
@@ -55,10 +57,11 @@ static int compile_walk(struct merge *m, json_t *node, tmpl_resolve_fn resolve, 
     return 0;
 }
 
-struct merge *merge_compile(const json_t *map, tmpl_resolve_fn resolve, void *arg, char *err,
-                            size_t errlen) {
+struct merge *merge_compile(const json_t *map, tmpl_resolve_fn resolve, void *arg, int html,
+                            char *err, size_t errlen) {
     struct merge *m = calloc(1, sizeof *m);
     if (!m) abort();
+    m->html = html;
     m->map = json_deep_copy(map);
     if (!m->map) {
         snprintf(err, errlen, "json: out of memory");

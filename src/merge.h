@@ -10,11 +10,11 @@
 struct merge;
 
 /* Compiles the merge value of the config (every string in it, inside objects and arrays, is
- * a template). Any JSON value is accepted, as the original accepts it; one that is not an
+ * a template; html: its {{variables}} are HTML-escaped, see tmpl_set_html_escape). Any JSON value is accepted, as the original accepts it; one that is not an
  * object is never merged (merge_is_object). The result owns a deep copy, so it shares nothing
  * with other threads. NULL on error with the reason (naming the JSON path) in err. */
-struct merge *merge_compile(const json_t *map, tmpl_resolve_fn resolve, void *arg, char *err,
-                            size_t errlen);
+struct merge *merge_compile(const json_t *map, tmpl_resolve_fn resolve, void *arg, int html,
+                            char *err, size_t errlen);
 void merge_free(struct merge *m);
 
 /* Whether the configured value is an object: only then does merge_apply merge it. */

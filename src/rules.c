@@ -206,10 +206,12 @@ static int compile_jmespath(struct rule *ru, const char *path, size_t i, char *e
     return 0;
 }
 
-static struct tmpl *compile_tmpl(const char *src, struct rule *ru, const char *path, size_t i,
-                                 size_t j, const char *key, char *err, size_t errlen) {
+static struct tmpl *compile_tmpl(const char *src, struct rule *ru, const struct config *c,
+                                 size_t i, size_t j, const char *key, char *err, size_t errlen) {
     char why[256];
+    const char *path = c->path;
     struct tmpl *t = tmpl_compile(src, resolve, ru->re, why, sizeof why);
+    if (t) tmpl_set_html_escape(t, c->template_escape == CONFIG_ESCAPE_HTML);
     if (!t)
         snprintf(err, errlen, "%s:%d: 'rules[%zu].actions[%zu].%s': %s", path,
                  ru->actions[j].cfg->line, i, j, key, why);
@@ -218,7 +220,9 @@ static struct tmpl *compile_tmpl(const char *src, struct rule *ru, const char *p
     return t;
 }
 
-static int compile_actions(struct rule *ru, const char *path, size_t i, char *err, size_t errlen) {
+static int compile_actions(struct rule *ru, const struct config *c, size_t i, char *err,
+                           size_t errlen) {
+    const char *path = c->path;
     ru->nactions = ru->cfg->nactions;
     ru->actions = calloc(ru->nactions ? ru->nactions : 1, sizeof *ru->actions);
     if (!ru->actions) abort();
@@ -226,16 +230,17 @@ static int compile_actions(struct rule *ru, const char *path, size_t i, char *er
         struct action *a = &ru->actions[j];
         const struct config_action *ac = &ru->cfg->actions[j];
         a->cfg = ac;
-        if (ac->topic && !(a->topic = compile_tmpl(ac->topic, ru, path, i, j, "topic", err, errlen)))
+        if (ac->topic && !(a->topic = compile_tmpl(ac->topic, ru, c, i, j, "topic", err, errlen)))
             return -1;
-        if (ac->key && !(a->key = compile_tmpl(ac->key, ru, path, i, j, "key", err, errlen)))
+        if (ac->key && !(a->key = compile_tmpl(ac->key, ru, c, i, j, "key", err, errlen)))
             return -1;
         if (ac->template &&
-            !(a->tmpl = compile_tmpl(ac->template, ru, path, i, j, "template", err, errlen)))
+            !(a->tmpl = compile_tmpl(ac->template, ru, c, i, j, "template", err, errlen)))
             return -1;
         if (ac->json) {
             char why[512];
-            a->merge = merge_compile(ac->json, resolve, ru->re, why, sizeof why);
+            a->merge = merge_compile(ac->json, resolve, ru->re,
+                                     c->template_escape == CONFIG_ESCAPE_HTML, why, sizeof why);
             if (!a->merge) {
                 snprintf(err, errlen, "%s:%d: 'rules[%zu].actions[%zu].%s", path, ac->line, i, j, why);
                 return -1;
@@ -276,7 +281,7 @@ struct rules *rules_new(const struct config *c, struct metrics_shard *shard, cha
         r->n = i + 1;
         int e = ru->cfg->regex ? compile_regex(ru, c->path, i, err, errlen)
                                : compile_jmespath(ru, c->path, i, err, errlen);
-        if (e < 0 || compile_actions(ru, c->path, i, err, errlen) < 0) goto err;
+        if (e < 0 || compile_actions(ru, c, i, err, errlen) < 0) goto err;
         uint32_t g = 0;
         if (ru->re) pcre2_pattern_info(ru->re, PCRE2_INFO_CAPTURECOUNT, &g);
         if (g > maxgroups) maxgroups = g;

@@ -21,6 +21,7 @@ enum op_kind { OP_TEXT, OP_VAR, OP_VALUE, OP_JUMP, OP_JUMP_UNLESS };
 struct op {
     unsigned char kind;
     unsigned char negate; /* OP_JUMP_UNLESS: jump when the condition is true ({{#unless}}) */
+    unsigned char escape; /* OP_VAR: written {{name}}, so HTML-escaped when t->html is on */
     int var, fallback;    /* OP_VAR */
     int expr;             /* OP_VALUE, OP_JUMP_UNLESS: index in nodes */
     size_t off, len;      /* OP_TEXT: bytes of text; OP_JUMP*: off is the target op */
@@ -46,6 +47,7 @@ struct tmpl {
     struct node *nodes;
     size_t nn, ncap;
     size_t barrier; /* ops before this index are never merged with: it is a jump target */
+    int html;       /* tmpl_set_html_escape */
 };
 
 enum tok_kind { T_TEXT, T_TAG, T_COMMENT };
@@ -516,7 +518,8 @@ static int compile_tag(struct compiler *c, const struct tok *toks, size_t ti,
     if (nd->kind == N_STR) return fail(c, "a string literal alone does not compile in the original");
     if (nd->kind == N_CALL) add_op(t, (struct op){.kind = OP_VALUE, .expr = ni});
     else if (nd->kind == N_VAR && nd->var >= 0)
-        add_op(t, (struct op){.kind = OP_VAR, .var = nd->var, .fallback = nd->fallback});
+        add_op(t, (struct op){.kind = OP_VAR, .var = nd->var, .fallback = nd->fallback,
+                              .escape = (unsigned char)!(c->tok->triple || raw)});
     /* Unknown names and other literals render as nothing, as in the original. */
     return 0;
 }
@@ -633,6 +636,24 @@ static struct val eval(const struct tmpl *t, int ni, const struct syslog_slice *
     return v;
 }
 
+void tmpl_set_html_escape(struct tmpl *t, int on) { t->html = on; }
+
+/* Handlebars 3.5.5's html_escape: runs without these bytes are copied whole. */
+static void append_html(struct buf *out, const char *p, size_t n) {
+    static const char *const ent[256] = {['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;",
+                                         ['"'] = "&quot;", ['\''] = "&#x27;", ['`'] = "&#x60;",
+                                         ['='] = "&#x3D;"};
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = ent[(unsigned char)p[i]];
+        if (!e) continue;
+        buf_append(out, p + run, i - run);
+        buf_append(out, e, strlen(e));
+        run = i + 1;
+    }
+    buf_append(out, p + run, n - run);
+}
+
 void tmpl_render(const struct tmpl *t, const struct syslog_slice *vars, struct buf *out) {
     for (size_t pc = 0; pc < t->n;) {
         const struct op *o = &t->ops[pc++];
@@ -643,7 +664,9 @@ void tmpl_render(const struct tmpl *t, const struct syslog_slice *vars, struct b
         case OP_VAR: {
             struct syslog_slice v = vars[o->var];
             if (!v.p && o->fallback >= 0) v = vars[o->fallback];
-            if (v.p) buf_append(out, v.p, v.n);
+            if (!v.p) break;
+            if (o->escape && t->html) append_html(out, v.p, v.n);
+            else buf_append(out, v.p, v.n);
             break;
         }
         case OP_VALUE: {

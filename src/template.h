@@ -32,9 +32,14 @@ struct tmpl *tmpl_compile(const char *src, tmpl_resolve_fn resolve, void *arg, c
 void tmpl_free(struct tmpl *t);
 
 /* Appends the rendering to out. vars[id] is the value of variable id (p == NULL: absent).
- * Values are inserted raw, without HTML escaping. Allocates nothing beyond out's growth.
- * runs on: any thread; t is read-only. */
+ * Values are inserted raw unless tmpl_set_html_escape turned escaping on. Allocates nothing
+ * beyond out's growth. runs on: any thread; t is read-only. */
 void tmpl_render(const struct tmpl *t, const struct syslog_slice *vars, struct buf *out);
+
+/* With on, {{name}} inserts the value HTML-escaped as the original's Handlebars did
+ * (& < > " ' ` = become &amp; &lt; &gt; &quot; &#x27; &#x60; &#x3D;); {{{name}}} and
+ * {{&name}} stay raw, as there. Off (the default after tmpl_compile): every value raw. */
+void tmpl_set_html_escape(struct tmpl *t, int on);
 
 /* True if the template refers to variable id (directly, as a fallback or in a condition). */
 int tmpl_uses(const struct tmpl *t, int id);

@@ -180,7 +180,7 @@ TEST(jmespath_routes_by_value_after_merge) {
 
 TEST(jmespath_value_of_non_string_is_compact_json) {
     struct fixture f;
-    setup(&f, "  - jmespath: 'tags'\n    actions:\n      - type: replace\n        template: 'tags={{value}}'\n"
+    setup(&f, "  - jmespath: 'tags'\n    actions:\n      - type: replace\n        template: 'tags={{{value}}}'\n"
               "      - type: forward\n");
     eval(&f, "{\"tags\": [ \"a\", {\"b\": true} ]}");
     ASSERT_EQ_MEM(f.out.payload, f.out.len, "tags=[\"a\",{\"b\":true}]");
@@ -192,7 +192,7 @@ TEST(merge_escapes_template_values_and_merges_deeply) {
     setup(&f, "  - regex: '^(?P<q>.*)$'\n"
               "    actions:\n"
               "      - type: merge\n"
-              "        json: {a: {b: '{{q}}', c: 2}, d: '{{hostname}}'}\n"
+              "        json: {a: {b: '{{{q}}}', c: 2}, d: '{{hostname}}'}\n"
               "      - type: forward\n");
     /* The message is JSON whose "a" is not an object: replaced; "z" kept. Unparsed line: no host. */
     eval(&f, "{\"a\": 5, \"z\": {\"y\": null}}");
@@ -416,7 +416,7 @@ TEST(empty_output_buffer_sends_msg) {
 /* Measured on the original: a msg that is a JSON string is JSON to a JMESPath rule. */
 TEST(jmespath_reads_any_json_value) {
     struct fixture f;
-    setup(&f, "  - jmespath: '@'\n    actions:\n      - type: replace\n        template: 'v={{value}}'\n"
+    setup(&f, "  - jmespath: '@'\n    actions:\n      - type: replace\n        template: 'v={{{value}}}'\n"
               "      - type: forward\n        topic: jp\n"
               "  - regex: '.*'\n    actions:\n      - type: forward\n        topic: rest\n");
     eval(&f, "<13>Oct 11 22:14:15 h app: \"just a string\"");
@@ -520,6 +520,42 @@ TEST(invalid_rendered_topic_is_still_forwarded) {
     ASSERT_EQ_INT(f.out.forward, 1);
     ASSERT_EQ_STR(f.out.topic, "");
     teardown(&f);
+}
+
+/* global.template_escape: html by default, as the original's Handlebars inserted values (in
+ * replace templates, topics and merge values alike); none inserts them as they are. */
+static void escape_case(const char *mode, const char *want_replace, const char *want_merge) {
+    char yml[2048];
+    snprintf(yml, sizeof yml,
+             "global:\n"
+             "  listen: {address: 127.0.0.1, port: 1514}\n"
+             "  kafka: {conf: {bootstrap.servers: b}, topic: default-topic}\n%s"
+             "rules:\n"
+             "  - regex: '^r '\n    actions:\n      - type: replace\n        template: '{{msg}}|{{{msg}}}'\n"
+             "      - type: forward\n        topic: 't-{{msg}}'\n"
+             "  - regex: '.*'\n    actions:\n      - type: merge\n        json: {v: '{{msg}}'}\n"
+             "      - type: forward\n        topic: m\n",
+             mode);
+    struct fixture f;
+    f.c = config_load_string("e.yml", yml, strlen(yml), err, sizeof err);
+    if (!f.c) fprintf(stderr, "  %s\n", err);
+    ASSERT(f.c != NULL);
+    f.r = rules_new(f.c, metrics_shard(0), err, sizeof err);
+    ASSERT(f.r != NULL);
+    eval(&f, "<13>1 2003-10-11T22:14:15Z h app - - - r a=\"b\" <&>");
+    ASSERT_EQ_MEM(f.out.payload, f.out.len, want_replace);
+    eval(&f, "<13>1 2003-10-11T22:14:15Z h app - - - [\"it's\"]");
+    ASSERT_EQ_MEM(f.out.payload, f.out.len, want_merge);
+    teardown(&f);
+}
+
+TEST(template_escape_html_by_default_none_on_request) {
+    escape_case("", "r a&#x3D;&quot;b&quot; &lt;&amp;&gt;|r a=\"b\" <&>",
+                "[\"it's\",{\"v\":\"[&quot;it&#x27;s&quot;]\"}]");
+    escape_case("  template_escape: html\n", "r a&#x3D;&quot;b&quot; &lt;&amp;&gt;|r a=\"b\" <&>",
+                "[\"it's\",{\"v\":\"[&quot;it&#x27;s&quot;]\"}]");
+    escape_case("  template_escape: none\n", "r a=\"b\" <&>|r a=\"b\" <&>",
+                "[\"it's\",{\"v\":\"[\\\"it's\\\"]\"}]");
 }
 
 TEST(no_rules_means_default_topic) {
@@ -681,6 +717,7 @@ int main(int argc, char **argv) {
         TEST_ENTRY(no_matching_rule_is_unmatched_and_not_sent),
         TEST_ENTRY(absent_field_does_not_match_and_fields_are_selectable),
         TEST_ENTRY(invalid_rendered_topic_is_still_forwarded),
+        TEST_ENTRY(template_escape_html_by_default_none_on_request),
         TEST_ENTRY(no_rules_means_default_topic), TEST_ENTRY(template_errors_name_file_line_and_key),
         TEST_ENTRY(message_json_is_parsed_at_most_once), TEST_ENTRY(template_syntax),
         TEST_ENTRY(json_bombs_are_not_parsed_and_are_counted), TEST_ENTRY(catch_all_regex_matches_like_pcre2),

@@ -147,6 +147,24 @@ TEST(values_are_raw) {
     buf_free(&out);
 }
 
+/* As handlebars-rust 3.5.5 (the original's engine) escapes: {{x}} escaped, {{{x}}} and {{&x}}
+ * raw; literal text and helper results never. Measured on the original end to end too
+ * (tests/compat, a replace template over lines holding these characters). */
+TEST(html_escape_as_the_original) {
+    static const struct syslog_slice html[1] = {{"<a href=\"x\">&'`=", 16}};
+    struct tmpl *t = tmpl_compile("{{msg}}|{{{msg}}}|{{&msg}}|<&>|{{eq msg \"=\"}}", resolve, NULL,
+                                  err, sizeof err);
+    struct buf out = {0};
+    ASSERT(t != NULL);
+    tmpl_set_html_escape(t, 1);
+    tmpl_render(t, html, &out);
+    ASSERT_EQ_MEM(out.p, out.len,
+                  "&lt;a href&#x3D;&quot;x&quot;&gt;&amp;&#x27;&#x60;&#x3D;|<a href=\"x\">&'`=|"
+                  "<a href=\"x\">&'`=|<&>|false");
+    tmpl_free(t);
+    buf_free(&out);
+}
+
 TEST(helpers_for_strings) {
     ASSERT_EQ_STR(render("{{#if (eq a \"x\")}}A{{/if}}{{#if (ne msg \"hello b\")}}B{{/if}}"
                          "{{#if (and a (not e))}}C{{/if}}{{#if (or e nosuch)}}D{{/if}}"), "AC");
@@ -233,6 +251,6 @@ TEST(render_does_not_allocate) {
 
 TEST_MAIN("template", TEST_ENTRY(renders_as_the_original), TEST_ENTRY(string_truthiness_is_not_empty),
           TEST_ENTRY(unless_else_and_nesting), TEST_ENTRY(whitespace_control), TEST_ENTRY(comments),
-          TEST_ENTRY(values_are_raw), TEST_ENTRY(helpers_for_strings),
+          TEST_ENTRY(values_are_raw), TEST_ENTRY(html_escape_as_the_original), TEST_ENTRY(helpers_for_strings),
           TEST_ENTRY(refused_with_the_construct_named), TEST_ENTRY(uses_and_literal),
           TEST_ENTRY(render_does_not_allocate))
