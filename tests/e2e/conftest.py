@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -109,6 +110,46 @@ class Hotdog:
             if " counters:" in line:
                 return dict(kv.split("=", 1) for kv in line.split(" counters: ", 1)[1].split())
         return {}
+
+
+class Statsd:
+    """A UDP statsd server: sums counters, keeps every gauge value and timer sample seen."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.packets = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.receive)
+        self.thread.start()
+
+    def receive(self):
+        while not self.stop.is_set():
+            try:
+                self.packets.append(self.sock.recv(65536).decode())
+            except socket.timeout:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+    def parse(self):
+        sums, gauges, timers = {}, {}, {}
+        for p in list(self.packets):
+            for line in p.split("\n"):
+                name, rest = line.split(":", 1)
+                value, kind, *rate = rest.split("|")
+                if kind == "ms":
+                    timers.setdefault(name, []).append((float(value), float(rate[0][1:])))
+                elif kind == "c":
+                    sums[name] = sums.get(name, 0) + int(value)
+                else:
+                    gauges.setdefault(name, []).append(int(value))
+        return sums, gauges, timers
 
 
 def config(port, topic, extra_listen="", extra_kafka="", extra_global="", rules=""):

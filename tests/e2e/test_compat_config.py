@@ -5,15 +5,13 @@ expired certificate start, each with a FILE:LINE warning; --check lists them and
 import json
 import re
 import signal
-import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
 import clients
-from conftest import HOTDOG, Hotdog, config, consume, free_port, unique_topic
+from conftest import HOTDOG, Hotdog, Statsd, config, consume, free_port, unique_topic
 from test_observability import get, status_cfg
 
 
@@ -89,33 +87,11 @@ def test_strict_refuses_to_start(tmp_path):
     assert f"{cfg}:8: unknown key 'global.kafka.linger' ignored" in r.stderr
 
 
-def statsd_receiver():
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.bind(("127.0.0.1", 0))
-    rx.settimeout(0.2)
-    packets, stop = [], threading.Event()
-
-    def loop():
-        while not stop.is_set():
-            try:
-                packets.append(rx.recv(65536).decode())
-            except socket.timeout:
-                pass
-
-    t = threading.Thread(target=loop)
-    t.start()
-
-    def close():
-        stop.set()
-        t.join()
-        rx.close()
-    return rx.getsockname()[1], packets, close
-
-
 def test_runs_with_warnings_original_precedence_and_expiry_gauge(hotdog, pki):
     route = unique_topic("route")
     sport = free_port()
-    statsd_port, packets, close = statsd_receiver()
+    rx = Statsd()
+    statsd_port, packets, close = rx.port, rx.packets, rx.close
     try:
         h = hotdog(extra_listen=tls_listen(pki.expired_cert, pki.expired_key),
                    extra_kafka="    comment: 'unknown key'\n",

@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
-from conftest import BOOTSTRAP, ROOT, Hotdog, config, consume, free_port, unique_topic
+from conftest import BOOTSTRAP, ROOT, Hotdog, Statsd, config, consume, free_port, unique_topic
 
 
 def get(port, path, timeout=5):
@@ -39,29 +39,14 @@ def send_lines(port, lines):
 
 
 def test_statsd_receives_aggregated_counts(hotdog):
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.bind(("127.0.0.1", 0))
-    rx.settimeout(0.5)
-    packets = []
-    stop = threading.Event()
-
-    def receive():
-        while not stop.is_set():
-            try:
-                packets.append(rx.recv(65536).decode())
-            except socket.timeout:
-                pass
-
-    t = threading.Thread(target=receive)
-    t.start()
+    rx = Statsd()
+    packets = rx.packets
     try:
-        h = hotdog(extra_global=status_cfg(free_port(), rx.getsockname()[1]), rules=RULES)
+        h = hotdog(extra_global=status_cfg(free_port(), rx.port), rules=RULES)
         send_lines(h.port, [f"keep {i}" for i in range(300)] + [f"drop {i}" for i in range(20)])
         consume(h.topic, 300)
         assert h.stop() == 0  # a last flush at shutdown
     finally:
-        stop.set()
-        t.join()
         rx.close()
     sums, gauges, timers = {}, {}, {}
     for p in packets:
