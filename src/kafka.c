@@ -591,6 +591,7 @@ struct kafka_topic *kafka_topics_get(struct kafka_topics *c, const char *name) {
             c->last_t = c->slot[i].t;
             return c->last_t;
         }
+    if (!kafka_topic_valid(name)) return NULL; /* never a handle, never cached */
     struct kafka_topic *t = kafka_topic(c->k, name);
     if (c->n >= KAFKA_TOPIC_CACHE) return t;
     if ((c->n + 1) * 2 > c->cap) { /* keep the load under one half */
@@ -700,11 +701,12 @@ int kafka_spool_produce(void *arg, const struct spool_rec *r, unsigned slot) {
     size_t n = r->topic_len < sizeof topic - 1 ? r->topic_len : sizeof topic - 1;
     memcpy(topic, r->topic, n);
     topic[n] = 0;
-    /* Workers spool no such name, but a spool from an older version may hold one. */
-    if (n != r->topic_len || memchr(r->topic, 0, r->topic_len) || !kafka_topic_valid(topic))
-        return kafka_refuse_topic(k, topic, r->payload, r->len, r->key, r->key_len, slot);
-    return kafka_produce(k, kafka_topics_get(k->replay_topics, topic), r->payload, r->len, r->key,
-                         r->key_len, slot);
+    /* Workers spool no invalid name, but a spool from an older version may hold one. */
+    struct kafka_topic *t = n == r->topic_len && !memchr(r->topic, 0, r->topic_len)
+                                ? kafka_topics_get(k->replay_topics, topic)
+                                : NULL;
+    if (!t) return kafka_refuse_topic(k, topic, r->payload, r->len, r->key, r->key_len, slot);
+    return kafka_produce(k, t, r->payload, r->len, r->key, r->key_len, slot);
 }
 
 int kafka_purge(struct kafka *k, int timeout_ms) {

@@ -30,7 +30,9 @@ struct kafka_topic *kafka_topic(struct kafka *k, const char *name);
 
 /* A per-thread cache of topic handles, so that a worker meets kafka_topic's lock only the
  * first time it sees a topic name. Holds at most KAFKA_TOPIC_CACHE names; past that, lookups
- * go to kafka_topic (templated topics with unbounded names are the config's choice). */
+ * go to kafka_topic (templated topics with unbounded names are the config's choice).
+ * kafka_topics_get returns NULL for a name that is not a valid topic (kafka_topic_valid):
+ * only valid names are cached, so a name is checked once, when it is first met. */
 #define KAFKA_TOPIC_CACHE 4096
 struct kafka_topics;
 struct kafka_topics *kafka_topics_new(struct kafka *k);

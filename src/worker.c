@@ -82,8 +82,10 @@ static int submit(struct worker *w, const char *topic, const char *payload, size
                   const char *key, size_t keylen, int64_t recv_us) {
     struct spool *sp = w->sh->spool;
     /* A rendered topic that Kafka would refuse fails here, for good: never spooled (it would
-     * fail again at every replay), never a topic handle or a cache entry. */
-    if (!kafka_topic_valid(topic)) {
+     * fail again at every replay), never a topic handle or a cache entry. The cache checks a
+     * name only when it first meets it. */
+    struct kafka_topic *t = kafka_topics_get(w->topics, topic);
+    if (!t) {
         kafka_refuse_topic(w->sh->kafka, topic, payload, len, key, keylen, 0);
         metrics_add(w->m, M_KAFKA_PRODUCE_ERROR, 1);
         return 0;
@@ -94,7 +96,6 @@ static int submit(struct worker *w, const char *topic, const char *payload, size
         stage(w, topic, payload, len, key, keylen, recv_us);
         return 0;
     }
-    struct kafka_topic *t = kafka_topics_get(w->topics, topic);
     int r = kafka_produce(w->sh->kafka, t, payload, len, key, keylen, 0);
     if (r == -ENOBUFS && w->spill && sp) {
         stage(w, topic, payload, len, key, keylen, recv_us);

@@ -79,5 +79,17 @@ TEST(topic_names_follow_kafkas_rule) {
     ASSERT(!kafka_topic_valid("a\tb"));
 }
 
+/* The worker's topic cache answers NULL for a name Kafka would refuse, before it asks the
+ * producer for a handle (so no handle and no cache entry is ever made for one). */
+TEST(topic_cache_refuses_invalid_names) {
+    struct kafka_topics *c = kafka_topics_new(NULL); /* no producer: it must not be reached */
+    ASSERT(kafka_topics_get(c, "bad topic!") == NULL);
+    ASSERT(kafka_topics_get(c, "") == NULL);
+    ASSERT(kafka_topics_get(c, "..") == NULL);
+    ASSERT(kafka_topics_get(c, "bad topic!") == NULL); /* still not cached */
+    kafka_topics_free(c);
+}
+
 TEST_MAIN("latency", TEST_ENTRY(bounds_rise_by_quarter_octaves), TEST_ENTRY(every_latency_falls_in_its_bucket),
-          TEST_ENTRY(error_words_are_the_originals), TEST_ENTRY(topic_names_follow_kafkas_rule))
+          TEST_ENTRY(error_words_are_the_originals), TEST_ENTRY(topic_names_follow_kafkas_rule),
+          TEST_ENTRY(topic_cache_refuses_invalid_names))
