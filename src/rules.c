@@ -159,6 +159,12 @@ static int compile_regex(struct rule *ru, const char *path, size_t i, char *err,
     char *rust = rules_rust_pattern(ru->cfg->regex);
     ru->re = pcre2_compile((PCRE2_SPTR)(rust ? rust : ru->cfg->regex), PCRE2_ZERO_TERMINATED,
                            RULES_PCRE2_OPTIONS, &code, &off, NULL);
+    if (!ru->re && rust) {
+        /* Report the error against what the config says, not against the translation. */
+        pcre2_code *as_written = pcre2_compile((PCRE2_SPTR)ru->cfg->regex, PCRE2_ZERO_TERMINATED,
+                                               RULES_PCRE2_OPTIONS, &code, &off, NULL);
+        pcre2_code_free(as_written);
+    }
     free(rust);
     if (!ru->re) {
         PCRE2_UCHAR msg[256];

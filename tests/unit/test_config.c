@@ -433,6 +433,13 @@ TEST(bad_regex_names_line) {
     ASSERT(rules_new(c, NULL, err, sizeof err) == NULL);
     ASSERT(strstr(err, "t.yml:10: 'rules[0].regex': missing closing parenthesis") == err);
     config_free(c);
+    /* A pattern with \w is translated to Rust's word class before PCRE2 compiles it; an
+     * error's offset is still the one in what the config says. */
+    c = load(BASE "rules:\n  - regex: '\\w+(abc'\n    actions:\n      - type: stop\n");
+    ASSERT(c != NULL);
+    ASSERT(rules_new(c, NULL, err, sizeof err) == NULL);
+    ASSERT_EQ_STR(err, "t.yml:10: 'rules[0].regex': missing closing parenthesis at offset 7");
+    config_free(c);
 }
 
 TEST(bad_jmespath_names_line) {
