@@ -48,18 +48,8 @@ def test_statsd_receives_aggregated_counts(hotdog):
         assert h.stop() == 0  # a last flush at shutdown
     finally:
         rx.close()
-    sums, gauges, timers = {}, {}, {}
-    for p in packets:
-        assert len(p) <= 1432  # aggregated into datagrams, never one per message
-        for line in p.split("\n"):
-            name, rest = line.split(":", 1)
-            value, kind, *rate = rest.split("|")
-            if kind == "ms":
-                timers.setdefault(name, []).append((float(value), float(rate[0][1:])))
-            elif kind == "c":
-                sums[name] = sums.get(name, 0) + int(value)
-            else:
-                gauges[name] = int(value)
+    assert all(len(p) <= 1432 for p in packets)  # aggregated into datagrams, never one per message
+    sums, gauges, timers = rx.parse()
     assert len(packets) < 60  # about one per 200 ms interval, however many messages
     assert sums["hotdog.lines"] == 320
     assert sums["hotdog.kafka.submitted"] == 300
