@@ -56,21 +56,50 @@ void log_write(enum log_level lvl, const char *fmt, ...) {
     va_end(ap);
 }
 
-void log_write_limited(struct log_limit *lim, enum log_level lvl, const char *fmt, ...) {
-    if (lvl < min_level) return;
+/* 1 if the line may be written now; else counts it as suppressed. */
+static int limit_pass(struct log_limit *lim) {
     int64_t now = clock_ms();
     int64_t next = atomic_load_explicit(&lim->next_ms, memory_order_relaxed);
     if (now < next || !atomic_compare_exchange_strong(&lim->next_ms, &next,
                                                       now + LOG_LIMIT_INTERVAL_MS)) {
         atomic_fetch_add_explicit(&lim->suppressed, 1, memory_order_relaxed);
-        return;
+        return 0;
     }
+    return 1;
+}
+
+static void vlog_limited(struct log_limit *lim, enum log_level lvl, const char *fmt, va_list ap) {
     uint64_t sup = atomic_exchange_explicit(&lim->suppressed, 0, memory_order_relaxed);
     char suffix[80];
     if (sup) snprintf(suffix, sizeof suffix, " (%llu similar lines suppressed)",
                       (unsigned long long)sup);
+    vlog(lvl, sup ? suffix : NULL, fmt, ap);
+}
+
+void log_write_limited(struct log_limit *lim, enum log_level lvl, const char *fmt, ...) {
+    if (lvl < min_level || !limit_pass(lim)) return;
     va_list ap;
     va_start(ap, fmt);
-    vlog(lvl, sup ? suffix : NULL, fmt, ap);
+    vlog_limited(lim, lvl, fmt, ap);
+    va_end(ap);
+}
+
+void log_write_keyed(struct log_keyed *k, const char *key, size_t keylen, enum log_level lvl,
+                     const char *fmt, ...) {
+    if (lvl < min_level) return;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < keylen; i++) h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
+    h |= 1; /* 0 marks a free slot */
+    struct log_limit *lim = &k->slot[h % LOG_KEYED_SLOTS].lim;
+    if (atomic_exchange_explicit(&k->slot[h % LOG_KEYED_SLOTS].hash, h, memory_order_relaxed) != h) {
+        /* The slot was free or another key's: this key starts with a fresh interval. The other
+         * key's count of suppressed lines is dropped; its next line gets through at once. */
+        atomic_store_explicit(&lim->next_ms, 0, memory_order_relaxed);
+        atomic_store_explicit(&lim->suppressed, 0, memory_order_relaxed);
+    }
+    if (!limit_pass(lim)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog_limited(lim, lvl, fmt, ap);
     va_end(ap);
 }

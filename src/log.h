@@ -3,6 +3,7 @@
 #define HOTDOG_LOG_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level { L_DEBUG, L_INFO, L_WARN, L_ERROR, L_OFF };
@@ -24,6 +25,21 @@ struct log_limit {
 #define LOG_LIMIT_INTERVAL_MS 10000
 void log_write_limited(struct log_limit *lim, enum log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A rate limit per key, for call sites that report events from many sources (librdkafka's
+ * per-broker errors): each key gets its own interval, so one broker's flood never hides
+ * another broker's event or a different cause. Keys hash into LOG_KEYED_SLOTS slots; a slot
+ * that another key holds is handed to the new key with a fresh interval, so a colliding key is
+ * never silenced (at worst both are limited less). Lock-free: any thread may log. */
+#define LOG_KEYED_SLOTS 64
+struct log_keyed {
+    struct {
+        _Atomic uint64_t hash;
+        struct log_limit lim;
+    } slot[LOG_KEYED_SLOTS];
+};
+void log_write_keyed(struct log_keyed *k, const char *key, size_t keylen, enum log_level lvl,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #define log_debug(...) \
     do { if (log_get_level() <= L_DEBUG) log_write(L_DEBUG, __VA_ARGS__); } while (0)
