@@ -12,6 +12,13 @@ static inline int64_t clock_us(void) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Nanoseconds on CLOCK_MONOTONIC, where microseconds are too coarse to order events. */
+static inline int64_t clock_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static inline int64_t clock_ms(void) { return clock_us() / 1000; }
 
 #endif

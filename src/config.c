@@ -100,6 +100,8 @@ static const struct key kafka_keys[] = {
      "how long to wait for a broker at start-up", NULL},
     {"shutdown_timeout_ms", K_INT, OFF(kafka.shutdown_timeout_ms), NULL, 0, 3600000, 0, "10000",
      "how long to wait for deliveries on shutdown", NULL},
+    {"stall_timeout_ms", K_INT, OFF(kafka.stall_timeout_ms), NULL, 1000, 3600000, 0, "10000",
+     "messages waiting this long with no delivery report: a warning, kafka.stalls, /readyz fails", NULL},
     {"spool", K_MAP, OFF(kafka.spool.line), spool_keys, 0, 0, 0, NULL,
      "disk spool: Kafka outages and overflow lose nothing", NULL},
     {"dead_letter", K_STR, OFF(kafka.dead_letter), NULL, 0, 0, 0, NULL,
@@ -789,6 +791,7 @@ int config_needs_restart(const struct config *a, const struct config *b, char *w
                       : a->kafka.buffer != b->kafka.buffer ? "global.kafka.buffer"
                       : a->kafka.timeout_ms != b->kafka.timeout_ms ? "global.kafka.timeout_ms"
                       : a->kafka.shutdown_timeout_ms != b->kafka.shutdown_timeout_ms ? "global.kafka.shutdown_timeout_ms"
+                      : a->kafka.stall_timeout_ms != b->kafka.stall_timeout_ms ? "global.kafka.stall_timeout_ms"
                       : a->kafka.nconf != b->kafka.nconf ? "global.kafka.conf"
                       : str_differs(a->kafka.spool.path, b->kafka.spool.path) ||
                               a->kafka.spool.max_bytes != b->kafka.spool.max_bytes ||
@@ -803,8 +806,10 @@ int config_needs_restart(const struct config *a, const struct config *b, char *w
                       : str_differs(a->status_address, b->status_address) || a->status_port != b->status_port
                           ? "global.status"
                           : NULL;
+    /* SASL credentials are the exception: a reload hands them to the running producer. */
     for (size_t i = 0; !key && i < a->kafka.nconf; i++)
-        if (str_differs(config_kafka_get(b, a->kafka.conf[i].key), a->kafka.conf[i].value))
+        if (strcmp(a->kafka.conf[i].key, "sasl.username") && strcmp(a->kafka.conf[i].key, "sasl.password") &&
+            str_differs(config_kafka_get(b, a->kafka.conf[i].key), a->kafka.conf[i].value))
             key = "global.kafka.conf";
     if (!key) return 0;
     snprintf(what, len, "%s", key);

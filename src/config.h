@@ -56,6 +56,7 @@ struct config_kafka {
     long buffer; /* -1: not set (librdkafka's own queue.buffering.max.messages) */
     long timeout_ms;
     long shutdown_timeout_ms;
+    long stall_timeout_ms; /* warn, and fail /readyz, after this long with no delivery report */
     struct config_spool spool;
     char *dead_letter; /* JSON-lines file for messages that failed for good, or NULL */
     int line;

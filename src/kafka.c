@@ -7,10 +7,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "clock.h"
 #include "deadletter.h"
 #include "log.h"
@@ -53,7 +55,33 @@ struct kafka {
     struct spool *spool;
     struct deadletter *dl;
     struct kafka_topics *replay_topics; /* the spool replayer's topic handles */
-    int64_t t0_us; /* produce times travel in the message opaque relative to this */
+    int64_t t0_ns; /* produce ticks travel in the message opaque relative to this */
+    /* What kept the brokers down lately (authentication, TLS, transport), for /readyz and the
+     * stall warning; a fatal producer error (rd_kafka_fatal_error), once raised, for good. */
+    pthread_mutex_t cause_lock;
+    char cause[256];
+    int cause_rank;     /* cause_of's rank of cause */
+    int64_t cause_ms;
+    atomic_int fatal;
+    char fatal_reason[256]; /* written once, before fatal is set */
+    struct log_keyed broker_log; /* librdkafka's events, limited per broker and cause */
+    int scram;                   /* SCRAM is configured (for the library-version hint) */
+    /* The stall watch, run by the delivery-report thread (kafka_watch). reports: delivery
+     * reports served; progress_ms: when one last arrived or the queue was last empty. */
+    uint64_t reports, watch_reports;
+    int64_t progress_ms;
+    long stall_ms;
+    _Atomic int64_t stalled_since_ms; /* 0: not stalled */
+    /* Messages purged at shutdown, gathered by dr_cb so that kafka_purge writes them to the
+     * spool in the order they were produced (see pack). */
+    int purging;
+    struct purged {
+        uint64_t tick;
+        size_t off, len; /* the encoded spool record in purge_buf */
+        unsigned slot;
+    } *purged;
+    size_t npurged, purged_cap;
+    struct buf purge_buf;
     /* Invalid topic names refused so far (a hash of each, and when it was first refused); when
      * full, the oldest nearby is pushed out and counts as new again. Taken by workers, rarely. */
     pthread_mutex_t invalid_lock;
@@ -63,21 +91,42 @@ struct kafka {
     } invalid[KAFKA_INVALID_NAMES];
 };
 
-/* A message's opaque carries its spool slot (0: not from the spool) in the top 16 bits and
- * the time it was produced, in microseconds since t0_us + 1 (0: unknown), in the low 48 (8.9
- * years). */
+/* A message's opaque carries its spool slot (0: not from the spool) in the top 16 bits and, in
+ * the low 48, when it was produced, in ticks of 250 ns since t0_ns, plus 1 (0: unknown). On each
+ * producing thread the ticks strictly increase, so they also order that thread's messages as
+ * they were produced; a worker produces a connection's lines in the order it read them, so a
+ * purge at shutdown can put them back in the spool in that order (kafka_purge) rather than in
+ * librdkafka's partition-by-partition order, and the replay keeps each connection's order
+ * within a partition. 48 bits of ticks last 2.2 years (they wrap, and latency is taken modulo
+ * that); a thread would have to produce more than 4 million messages a second for its ticks to
+ * run ahead of the clock. */
 #define SLOT_SHIFT 48
-#define TIME_MASK ((UINT64_C(1) << SLOT_SHIFT) - 1)
+#define TICK_MASK ((UINT64_C(1) << SLOT_SHIFT) - 1)
+#define TICK_NS 250
 
-static void *pack(const struct kafka *k, int64_t sent_us, unsigned slot) {
-    uint64_t rel = sent_us >= k->t0_us ? ((uint64_t)(sent_us - k->t0_us) + 1) & TIME_MASK : 0;
-    return (void *)(uintptr_t)((uint64_t)slot << SLOT_SHIFT | rel);
+static uint64_t tick_now(const struct kafka *k) {
+    int64_t ns = clock_ns() - k->t0_ns;
+    uint64_t t = ((uint64_t)(ns > 0 ? ns : 0) / TICK_NS + 1) & TICK_MASK;
+    return t ? t : 1;
 }
 
-static void unpack(const struct kafka *k, void *opaque, int64_t *sent_us, unsigned *slot) {
+/* The tick for a message produced now on this thread: later than the thread's previous one. */
+static uint64_t tick_next(const struct kafka *k) {
+    static _Thread_local uint64_t last;
+    uint64_t t = tick_now(k);
+    if (t <= last && last - t < TICK_MASK / 2) t = (last + 1) & TICK_MASK ? (last + 1) & TICK_MASK : 1;
+    last = t;
+    return t;
+}
+
+static void *pack(uint64_t tick, unsigned slot) {
+    return (void *)(uintptr_t)((uint64_t)slot << SLOT_SHIFT | (tick & TICK_MASK));
+}
+
+static void unpack(void *opaque, uint64_t *tick, unsigned *slot) {
     uint64_t v = (uint64_t)(uintptr_t)opaque;
     *slot = (unsigned)(v >> SLOT_SHIFT);
-    *sent_us = v & TIME_MASK ? k->t0_us + (int64_t)(v & TIME_MASK) - 1 : 0;
+    *tick = v & TICK_MASK;
 }
 
 /* Our defaults, applied before the user's conf so that any of them can be overridden.
@@ -96,6 +145,11 @@ static const char *const defaults[][2] = {
     {"message.timeout.ms", "0"}, /* retry forever while hotdog runs: never give up silently */
     {"socket.keepalive.enable", "true"},
     {"statistics.interval.ms", "1000"}, /* broker state for /readyz and metrics */
+    /* librdkafka's 60 s default left a hung broker (SIGSTOP, sockets open) stalling its
+     * partitions for up to a minute with nothing said; 10 s bounds that, and a produce request
+     * that times out is retried safely (idempotence). */
+    {"socket.timeout.ms", "10000"},
+    {"socket.connection.setup.timeout.ms", "10000"},
 };
 
 /* The original hotdog names a failed delivery in statsd kafka.producer.error.<word>, where the
@@ -295,14 +349,15 @@ static void owned_add(_Atomic uint64_t *c, uint64_t n) {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
 }
 
-/* sent_us is the time the message was produced (CLOCK_MONOTONIC), kept in its opaque. */
-static void record_latency(struct kafka *k, int64_t sent_us) {
-    int64_t d = clock_us() - sent_us;
-    if (sent_us <= 0 || d < 0) return;
-    int b = kafka_latency_bucket((uint64_t)d);
+/* tick is when the message was produced, kept in its opaque (see pack). */
+static void record_latency(struct kafka *k, uint64_t tick) {
+    uint64_t dt = (tick_now(k) - tick) & TICK_MASK;
+    if (!tick || dt > TICK_MASK / 2) return; /* unknown, or a tick run ahead of the clock */
+    uint64_t d = dt * TICK_NS / 1000;
+    int b = kafka_latency_bucket(d);
     owned_add(&k->lat[b], 1);
     owned_add(&k->lat_count, 1);
-    owned_add(&k->lat_sum_us, (uint64_t)d);
+    owned_add(&k->lat_sum_us, d);
 }
 
 /* Errors that retrying cannot fix: the message goes to the dead-letter file, not back to
@@ -357,24 +412,50 @@ static void rescue(struct kafka *k, const char *topic, const void *key, size_t k
                 rd_kafka_err2name(err), k->dl ? "" : "; set global.kafka.dead_letter to keep such messages");
 }
 
+/* At shutdown, a purged message is kept here (encoded as a spool record) until kafka_purge
+ * has them all and writes them in the order they were produced. */
+static void gather_purged(struct kafka *k, const rd_kafka_message_t *m, uint64_t tick, unsigned slot) {
+    if (k->npurged == k->purged_cap) {
+        size_t cap = k->purged_cap ? 2 * k->purged_cap : 4096;
+        struct purged *p = realloc(k->purged, cap * sizeof *p);
+        if (!p) abort();
+        k->purged = p;
+        k->purged_cap = cap;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = m->key,
+                          .key_len = m->key_len, .payload = m->payload, .len = m->len};
+    size_t off = k->purge_buf.len;
+    spool_encode(&k->purge_buf, &r);
+    k->purged[k->npurged++] = (struct purged){.tick = tick, .off = off, .len = k->purge_buf.len - off,
+                                              .slot = slot};
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     struct kafka *k = opaque;
     struct topic_entry *t = rd_kafka_topic_opaque(m->rkt);
-    int64_t sent_us;
+    uint64_t tick;
     unsigned slot;
-    unpack(k, m->_private, &sent_us, &slot);
+    unpack(m->_private, &tick, &slot);
+    k->reports++;
     if (!m->err) {
         metrics_add(k->shard, M_KAFKA_DELIVERED, 1);
         metrics_add(k->shard, M_KAFKA_SUBMITTED, 1); /* the original's name for the same */
         if (t) owned_add(&t->delivered, 1);
-        record_latency(k, sent_us);
+        record_latency(k, tick);
     } else {
-        /* A purge at shutdown is our doing, not a failure: the message goes to the spool. One
-         * that came from the spool is written again if there is room (so that its old segment
-         * can go and the next start resumes exactly); if not, it is left unresolved: its
-         * segment is kept and replayed whole at the next start (duplicates, never a loss). */
+        /* A purge is our doing, not a failure: at shutdown (kafka_purge) the message goes to
+         * the spool, in produce order. One that came from the spool is written again if there
+         * is room (so that its old segment can go and the next start resumes exactly); if not,
+         * it is left unresolved: its segment is kept and replayed whole at the next start
+         * (duplicates, never a loss). librdkafka also purges what is queued when the producer
+         * hits a fatal error while running: those are rescued at once. */
         int purged = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+        if (purged && k->purging) {
+            gather_purged(k, m, tick, slot);
+            return;
+        }
         if (purged && slot) {
             if (respool(k, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len) == 0)
                 spool_resolve(k->spool, slot);
@@ -392,17 +473,106 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     if (slot) spool_resolve(k->spool, slot); /* after rescue: a re-append comes first */
 }
 
-static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-    (void)rk;
-    (void)opaque;
-    log_limited(L_WARN, "kafka: %s: %s", rd_kafka_err2name(err), reason);
+/* librdkafka needs 2.6.1 to authenticate with SCRAM to Kafka 4.x (confluentinc/librdkafka#4895:
+ * older versions send a client-final message that Kafka 4 refuses as invalid credentials). */
+#define SCRAM_FIXED_VERSION 0x020601ff
+static const char *scram_hint(const struct kafka *k) {
+    return k->scram && rd_kafka_version() < SCRAM_FIXED_VERSION
+               ? "; this librdkafka is older than 2.6.1 and cannot authenticate with SCRAM to Kafka 4.x "
+                 "even with the right password: build hotdog with the librdkafka scripts/install-deps "
+                 "provides"
+               : "";
 }
 
+/* What an error event says about why brokers are down, in the words /readyz uses; NULL for
+ * events that say nothing about it. *rank: 2 names authentication or TLS, 1 a broker
+ * connection that failed, 0 only that all are down (which follows the others). */
+static const char *cause_of(int err, const char *reason, int *rank) {
+    *rank = 2;
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+        return "authentication failed";
+    case RD_KAFKA_RESP_ERR__SSL:
+        return "TLS handshake failed";
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+        if (strstr(reason, "SSL handshake") || strstr(reason, "certificate verify")) return "TLS handshake failed";
+        if (strstr(reason, "SASL authentication error")) return "authentication failed";
+        *rank = 1;
+        return "broker connection failed";
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+        *rank = 0;
+        return "no Kafka broker is up";
+    default:
+        return NULL;
+    }
+}
+
+/* The part of an event that names its source, for per-source rate limiting: librdkafka
+ * starts a broker's messages with the broker's name ("sasl_ssl://host:port/2: ..."). */
+static size_t source_len(const char *s) {
+    const char *e = strstr(s, ": ");
+    return e && e - s < 200 ? (size_t)(e - s) : 0;
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    struct kafka *k = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[200];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);
+        pthread_mutex_lock(&k->cause_lock);
+        if (!atomic_load(&k->fatal)) {
+            snprintf(k->fatal_reason, sizeof k->fatal_reason, "fatal producer error: %s (%s)", why,
+                     rd_kafka_err2name(orig));
+            atomic_store(&k->fatal, 1);
+        }
+        pthread_mutex_unlock(&k->cause_lock);
+        metrics_add_any(M_KAFKA_FATAL, 1);
+        log_error("kafka: fatal producer error: %s (%s). The producer cannot go on: hotdog stops reading, "
+                  "keeps what is queued (spool, dead-letter file) and exits with status 1, to be "
+                  "restarted with a new producer", why, rd_kafka_err2name(orig));
+        return;
+    }
+    int rank = 0;
+    const char *cause = cause_of(err, reason, &rank);
+    if (cause) {
+        /* "All brokers down" follows the failures that caused it and must not hide them: a
+         * cause gives way to a less specific one only once it has not recurred for 15 s
+         * (librdkafka retries a broker at least every 10 s, reconnect.backoff.max.ms). */
+        int64_t now = clock_ms();
+        pthread_mutex_lock(&k->cause_lock);
+        if (rank >= k->cause_rank || now - k->cause_ms > 15000) {
+            snprintf(k->cause, sizeof k->cause, "%s: %s", cause, reason);
+            k->cause_rank = rank;
+            k->cause_ms = now;
+        }
+        pthread_mutex_unlock(&k->cause_lock);
+    }
+    char key[256];
+    int n = snprintf(key, sizeof key, "%d %.*s", err, (int)source_len(reason), reason);
+    log_write_keyed(&k->broker_log, key, n > 0 ? (size_t)n : 0,
+                    rank == 2 ? L_ERROR : L_WARN, "kafka: %s%s%s (%s)%s", cause ? cause : "",
+                    cause ? ": " : "", reason, rd_kafka_err2name(err),
+                    err == RD_KAFKA_RESP_ERR__AUTHENTICATION || (cause && !strcmp(cause, "authentication failed"))
+                        ? scram_hint(k)
+                        : "");
+}
+
+/* librdkafka's log lines, limited per facility and source (a broker), so that one broker's
+ * repeated disconnects never hide another broker's. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    (void)rk;
+    struct kafka *k = rd_kafka_opaque(rk);
     /* librdkafka's syslog-style levels: 0-3 errors, 4 warning, 5-6 info, 7 debug. */
     enum log_level lvl = level <= 3 ? L_ERROR : level == 4 ? L_WARN : level <= 6 ? L_INFO : L_DEBUG;
-    log_limited(lvl, "librdkafka %s: %s", fac, buf);
+    if (!k) { /* before rd_kafka_new returned */
+        log_limited(lvl, "librdkafka %s: %s", fac, buf);
+        return;
+    }
+    /* buf is "[thrd:NAME]: NAME: text": the key is the facility and the source's name. */
+    const char *src = strncmp(buf, "[thrd:", 6) == 0 && strstr(buf, "]: ") ? strstr(buf, "]: ") + 3 : buf;
+    char key[256];
+    int n = snprintf(key, sizeof key, "%s %.*s", fac, (int)source_len(src), src);
+    log_write_keyed(&k->broker_log, key, n > 0 ? (size_t)n : 0, lvl, "librdkafka %s: %s", fac, buf);
 }
 
 /* Summarises librdkafka's statistics JSON: how many brokers are up, their mean round-trip
@@ -447,9 +617,11 @@ struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, cha
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!k || !conf) abort();
     k->shard = shard;
-    k->t0_us = clock_us();
+    k->t0_ns = clock_ns();
+    k->stall_ms = c->kafka.stall_timeout_ms > 0 ? c->kafka.stall_timeout_ms : 10000;
     pthread_mutex_init(&k->topics_lock, NULL);
     pthread_mutex_init(&k->invalid_lock, NULL);
+    pthread_mutex_init(&k->cause_lock, NULL);
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
         if (conf_set(conf, c->path, 0, defaults[i][0], defaults[i][1], err, errlen) < 0) goto err;
     if (c->kafka.buffer > 0 && !config_kafka_get(c, "queue.buffering.max.messages")) {
@@ -467,6 +639,16 @@ struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, cha
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    char mech[64], proto[32];
+    size_t mlen = sizeof mech, plen = sizeof proto;
+    k->scram = rd_kafka_conf_get(conf, "sasl.mechanisms", mech, &mlen) == RD_KAFKA_CONF_OK &&
+               rd_kafka_conf_get(conf, "security.protocol", proto, &plen) == RD_KAFKA_CONF_OK &&
+               !strncasecmp(mech, "SCRAM", 5) && !strncasecmp(proto, "SASL", 4);
+    if (k->scram && rd_kafka_version() < SCRAM_FIXED_VERSION)
+        log_warn("%s:%d: 'global.kafka.conf': %s is configured, but this librdkafka (%s) is older than "
+                 "2.6.1 and cannot authenticate with SCRAM to Kafka 4.x (confluentinc/librdkafka#4895): "
+                 "build hotdog with the librdkafka scripts/install-deps provides", c->path, c->kafka.line,
+                 mech, rd_kafka_version_str());
     char qmax[32];
     size_t qlen = sizeof qmax;
     k->queue_max = rd_kafka_conf_get(conf, "queue.buffering.max.messages", qmax, &qlen) == RD_KAFKA_CONF_OK
@@ -484,6 +666,7 @@ err:
     if (!k->rk) rd_kafka_conf_destroy(conf);
     pthread_mutex_destroy(&k->topics_lock);
     pthread_mutex_destroy(&k->invalid_lock);
+    pthread_mutex_destroy(&k->cause_lock);
     free(k);
     return NULL;
 }
@@ -506,10 +689,42 @@ int kafka_wait_ready(struct kafka *k, int timeout_ms, char *err, size_t errlen) 
     return 0;
 }
 
+/* The stall watch: messages wait, and no delivery report (acknowledgement or failure) came
+ * for stall_ms. librdkafka retries in silence meanwhile (message.timeout.ms is 0), so this is
+ * where an operator learns that delivery stopped, and when it resumed. runs on: the
+ * delivery-report thread, after every poll. */
+static void watch(struct kafka *k, int64_t now) {
+    int outq = rd_kafka_outq_len(k->rk);
+    if (k->reports != k->watch_reports || outq == 0) {
+        k->watch_reports = k->reports;
+        k->progress_ms = now;
+        int64_t since = atomic_exchange(&k->stalled_since_ms, 0);
+        if (since)
+            log_info("kafka: delivery resumed after %.1f s without progress (%d message(s) waiting)",
+                     (double)(now - since) / 1000.0, outq);
+        return;
+    }
+    if (now - k->progress_ms < k->stall_ms || atomic_load(&k->stalled_since_ms)) return;
+    atomic_store(&k->stalled_since_ms, k->progress_ms);
+    metrics_add_any(M_KAFKA_STALLS, 1);
+    char cause[256];
+    pthread_mutex_lock(&k->cause_lock);
+    snprintf(cause, sizeof cause, "%s", k->cause_ms && now - k->cause_ms < 2 * k->stall_ms + 60000 ? k->cause : "");
+    pthread_mutex_unlock(&k->cause_lock);
+    log_warn("kafka: no delivery progress for %.1f s while %d message(s) wait (%lld broker(s) up%s%s); "
+             "librdkafka keeps retrying, the log says when delivery resumes",
+             (double)(now - k->progress_ms) / 1000.0, outq, (long long)atomic_load(&k->brokers_up),
+             cause[0] ? "; last broker event: " : "", cause);
+}
+
 /* runs on: the delivery-report thread. */
 static void *poll_main(void *arg) {
     struct kafka *k = arg;
-    while (atomic_load(&k->running)) rd_kafka_poll(k->rk, 100);
+    k->progress_ms = clock_ms();
+    while (atomic_load(&k->running)) {
+        rd_kafka_poll(k->rk, 100);
+        watch(k, clock_ms());
+    }
     return NULL;
 }
 
@@ -673,13 +888,16 @@ int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, s
                   const char *key, size_t keylen, unsigned slot) {
     /* Timed from here, as the original times kafka.producer.sent: from produce to ack. */
     if (rd_kafka_produce((rd_kafka_topic_t *)t, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                         (void *)payload, len, key, keylen, pack(k, clock_us(), slot)) == 0) {
+                         (void *)payload, len, key, keylen, pack(tick_next(k), slot)) == 0) {
         struct topic_entry *te = rd_kafka_topic_opaque((rd_kafka_topic_t *)t);
         atomic_fetch_add_explicit(&te->produced, 1, memory_order_relaxed);
         return 0;
     }
     rd_kafka_resp_err_t e = rd_kafka_last_error();
-    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) return -ENOBUFS;
+    /* After a fatal error the producer takes nothing more: the caller holds the message as
+     * for a full queue (TCP pauses, UDP goes to the spool) until hotdog has shut down, which
+     * keeps it in the spool or counts it. */
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL || e == RD_KAFKA_RESP_ERR__FATAL) return -ENOBUFS;
     count_error(k, e);
     log_limited(L_ERROR, "kafka: cannot queue a message for %s: %s",
                 rd_kafka_topic_name((rd_kafka_topic_t *)t), rd_kafka_err2str(e));
@@ -709,11 +927,59 @@ int kafka_spool_produce(void *arg, const struct spool_rec *r, unsigned slot) {
     return kafka_produce(k, t, r->payload, r->len, r->key, r->key_len, slot);
 }
 
+/* Older ticks first; ticks wrap after 2.2 years, so they compare by their difference. */
+static int by_tick(const void *a, const void *b) {
+    uint64_t d = (((const struct purged *)a)->tick - ((const struct purged *)b)->tick) & TICK_MASK;
+    return d == 0 ? 0 : d > TICK_MASK / 2 ? -1 : 1;
+}
+
+/* Writes the purged messages to the spool, oldest produce first, in batches of PURGE_BATCH
+ * bytes (one write each). A batch the spool refuses (full, failing) goes record by record to
+ * where a failed delivery goes: the spool if it takes it, else the dead-letter file or
+ * error.lost; a record that came from the spool and cannot be written again stays unresolved,
+ * so its segment is kept and replayed at the next start. */
+#define PURGE_BATCH (256u << 10)
+static void respool_purged(struct kafka *k) {
+    qsort(k->purged, k->npurged, sizeof *k->purged, by_tick);
+    struct buf out = {0};
+    for (size_t i = 0, j; i < k->npurged; i = j) {
+        out.len = 0;
+        for (j = i; j < k->npurged && (j == i || out.len + k->purged[j].len <= PURGE_BATCH); j++)
+            buf_append(&out, k->purge_buf.p + k->purged[j].off, k->purged[j].len);
+        if (spool_commit(k->spool, out.p, out.len, (unsigned)(j - i)) == 0) {
+            metrics_add_any(M_RESPOOLED, j - i);
+            for (size_t x = i; x < j; x++)
+                if (k->purged[x].slot) spool_resolve(k->spool, k->purged[x].slot);
+            continue;
+        }
+        for (size_t x = i; x < j; x++) {
+            struct spool_rec r;
+            if (spool_decode(k->purge_buf.p + k->purged[x].off, k->purged[x].len, &r) <= 0) abort();
+            char topic[KAFKA_TOPIC_MAX + 2];
+            snprintf(topic, sizeof topic, "%.*s", (int)r.topic_len, r.topic);
+            if (k->purged[x].slot) {
+                if (respool(k, topic, r.key, r.key_len, r.payload, r.len) == 0)
+                    spool_resolve(k->spool, k->purged[x].slot);
+            } else {
+                rescue(k, topic, r.key, r.key_len, r.payload, r.len, RD_KAFKA_RESP_ERR__PURGE_QUEUE, 0);
+            }
+        }
+    }
+    buf_free(&out);
+    buf_free(&k->purge_buf);
+    free(k->purged);
+    k->purged = NULL;
+    k->npurged = k->purged_cap = 0;
+}
+
 int kafka_purge(struct kafka *k, int timeout_ms) {
     int n = rd_kafka_outq_len(k->rk);
     if (!n) return 0;
+    k->purging = k->spool != NULL;
     rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_flush(k->rk, timeout_ms); /* serves the purged messages' delivery reports */
+    k->purging = 0;
+    if (k->npurged) respool_purged(k);
     return rd_kafka_outq_len(k->rk);
 }
 
@@ -756,7 +1022,38 @@ void kafka_state(struct kafka *k, struct kafka_state *st) {
     st->rtt_avg_us = atomic_load(&k->rtt_avg_us);
     st->outbuf_msgs = atomic_load(&k->outbuf_msgs);
     st->stats_age_ms = at ? now - at : -1;
+    int64_t since = atomic_load(&k->stalled_since_ms);
+    st->stalled_ms = since ? now - since : 0;
+    st->fatal = atomic_load(&k->fatal);
+    pthread_mutex_lock(&k->cause_lock);
+    /* librdkafka suppresses repeats of an identical error for a while, so a cause stays
+     * current for minutes; older than 5 it no longer explains anything. */
+    int fresh = k->cause_ms && now - k->cause_ms < 300000;
+    snprintf(st->cause, sizeof st->cause, "%s", st->fatal ? k->fatal_reason : fresh ? k->cause : "");
+    st->cause_names_it = st->fatal || (fresh && k->cause_rank == 2);
+    pthread_mutex_unlock(&k->cause_lock);
 }
+
+int kafka_fatal(struct kafka *k, char *why, size_t len) {
+    if (!atomic_load(&k->fatal)) return 0;
+    pthread_mutex_lock(&k->cause_lock);
+    snprintf(why, len, "%s", k->fatal_reason);
+    pthread_mutex_unlock(&k->cause_lock);
+    return 1;
+}
+
+int kafka_set_credentials(struct kafka *k, const char *user, const char *password, char *err,
+                          size_t errlen) {
+    rd_kafka_error_t *e = rd_kafka_sasl_set_credentials(k->rk, user, password);
+    if (!e) return 0;
+    snprintf(err, errlen, "%s", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return -1;
+}
+
+const char *kafka_version(void) { return rd_kafka_version_str(); }
+
+void *kafka_handle(struct kafka *k) { return k->rk; }
 
 void kafka_free(struct kafka *k) {
     if (!k) return;
@@ -772,5 +1069,8 @@ void kafka_free(struct kafka *k) {
     rd_kafka_destroy(k->rk);
     pthread_mutex_destroy(&k->topics_lock);
     pthread_mutex_destroy(&k->invalid_lock);
+    pthread_mutex_destroy(&k->cause_lock);
+    buf_free(&k->purge_buf);
+    free(k->purged);
     free(k);
 }

@@ -127,9 +127,29 @@ struct kafka_state {
     long rtt_avg_us;   /* their mean round-trip time */
     long outbuf_msgs;  /* messages in the brokers' output buffers, being sent */
     long stats_age_ms; /* age of those statistics; -1 before the first */
+    long stalled_ms;   /* how long messages have waited with no delivery report; 0: none */
+    int fatal;         /* the producer hit a fatal error (cause says which) */
+    char cause[256];   /* the fatal error, else what kept brokers down last ("" if nothing) */
+    int cause_names_it; /* cause is the fatal error, or an authentication or TLS failure */
 };
 /* A snapshot of the producer's state. runs on: any thread. */
 void kafka_state(struct kafka *k, struct kafka_state *st);
+
+/* 1 (with the reason in why) once the producer has hit a fatal error (rd_kafka_fatal_error,
+ * e.g. an idempotence sequence broken beyond repair): it takes nothing more, and hotdog shuts
+ * down so that it is restarted with a new one. runs on: any thread. */
+int kafka_fatal(struct kafka *k, char *why, size_t len);
+
+/* Replaces the SASL username and password for the next connections to brokers (a password
+ * rotation without a restart; established connections stay). 0, or -1 with err set. */
+int kafka_set_credentials(struct kafka *k, const char *user, const char *password, char *err,
+                          size_t errlen);
+
+/* librdkafka's version, as the library linked in reports it ("2.8.0"). */
+const char *kafka_version(void);
+
+/* The rd_kafka_t, for tests that drive librdkafka's mock cluster. */
+void *kafka_handle(struct kafka *k);
 
 void kafka_free(struct kafka *k);
 

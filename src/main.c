@@ -146,8 +146,8 @@ static int start(struct daemon *d, char *err, size_t errlen) {
         }
     }
     kafka_set_rescue(d->kafka, d->spool, d->dl);
-    log_info("hotdog %s: waiting up to %ld ms for Kafka at %s", HOTDOG_VERSION,
-             d->cfg->kafka.timeout_ms, config_kafka_get(d->cfg, "bootstrap.servers"));
+    log_info("hotdog %s (librdkafka %s): waiting up to %ld ms for Kafka at %s", HOTDOG_VERSION,
+             kafka_version(), d->cfg->kafka.timeout_ms, config_kafka_get(d->cfg, "bootstrap.servers"));
     if (kafka_wait_ready(d->kafka, (int)d->cfg->kafka.timeout_ms, err, errlen) < 0) {
         /* Refusing to start would lose the logs of everything that sends to us: with a spool,
          * start and let librdkafka keep trying; the spool takes what Kafka cannot. */
@@ -274,6 +274,21 @@ static void warn_no_jit(const struct config *c, const struct rules *r) {
              "seccomp)?", c->path, c->rules[first].matcher_line, first, n, why);
 }
 
+/* SIGHUP: new SASL credentials (sasl.username, sasl.password) go to the running producer, so
+ * that a password rotation needs no restart; connections already authenticated stay. */
+static void reload_credentials(struct daemon *d, const struct config *old, const struct config *nc) {
+    const char *ou = config_kafka_get(old, "sasl.username"), *op = config_kafka_get(old, "sasl.password"),
+               *nu = config_kafka_get(nc, "sasl.username"), *np = config_kafka_get(nc, "sasl.password");
+    if (!nu && !np) return;
+    if (ou && nu && op && np && !strcmp(ou, nu) && !strcmp(op, np)) return;
+    char err[256];
+    if (kafka_set_credentials(d->kafka, nu ? nu : "", np ? np : "", err, sizeof err) < 0)
+        log_error("SIGHUP: keeping the running SASL credentials: %s", err);
+    else
+        log_info("SIGHUP: SASL credentials for user '%s' replaced: new connections to brokers use them",
+                 nu ? nu : "");
+}
+
 /* SIGHUP: re-reads the configuration. If it is valid, every worker switches to the new rules
  * (templates, default topic) between two messages; no connection is closed and no message is
  * lost. What only a restart can change is named in the log. TLS material is re-read too. */
@@ -302,6 +317,7 @@ static void reload(struct daemon *d, const char *path) {
         if (!r) abort(); /* the same config compiled a moment ago: only memory can fail */
         worker_set_rules(d->workers[i], r, gen);
     }
+    reload_credentials(d, d->nreloaded ? d->reloaded[d->nreloaded - 1] : d->cfg, nc);
     struct config **list = realloc(d->reloaded, (d->nreloaded + 1) * sizeof *list);
     if (!list) abort();
     d->reloaded = list;
@@ -423,6 +439,7 @@ int main(int argc, char **argv) {
     int64_t tick_us = 1000000;
     if (watchdog_us && (int64_t)watchdog_us / 2 < tick_us) tick_us = (int64_t)watchdog_us / 2;
     int64_t next_tick = clock_us() + tick_us;
+    int fatal = 0; /* the producer hit a fatal error: exit 1 so that it is restarted */
     sd_notifyf(0, "READY=1\nSTATUS=%zu listener(s), %d worker(s)", d.nlisteners, d.nworkers);
     for (;;) {
         int64_t wait = next_tick - clock_us();
@@ -447,6 +464,13 @@ int main(int argc, char **argv) {
             }
             if (alive && watchdog_us) sd_notify(0, "WATCHDOG=1");
             else if (!alive) log_limited(L_ERROR, "a worker is stuck: watchdog pings withheld, systemd will restart hotdog");
+            char why[256];
+            if (kafka_fatal(d.kafka, why, sizeof why)) {
+                sd_notifyf(0, "STOPPING=1\nSTATUS=%s", why);
+                log_error("%s: shutting down, exit status 1", why);
+                fatal = 1;
+                break;
+            }
             continue;
         }
         if (sig == SIGHUP) {
@@ -463,5 +487,5 @@ int main(int argc, char **argv) {
     }
     rc = stop(&d);
     cleanup(&d);
-    return rc;
+    return rc ? rc : fatal;
 }

@@ -23,6 +23,9 @@
       "messages acknowledged by a broker (the original hotdog's name)")          \
     X(M_KAFKA_DELIVERED, "kafka.delivered", "messages acknowledged by a broker") \
     X(M_KAFKA_FAILED, "kafka.failed", "messages whose delivery failed")          \
+    X(M_KAFKA_STALLS, "kafka.stalls",                                            \
+      "times messages waited global.kafka.stall_timeout_ms with no delivery report") \
+    X(M_KAFKA_FATAL, "kafka.fatal", "fatal producer errors (hotdog then shuts down)") \
     X(M_KAFKA_PRODUCER_ERROR, "kafka.producer.error",                            \
       "failed deliveries and messages the producer refused, all errors")         \
     X(M_KAFKA_PRODUCE_ERROR, "error.internal_push_failed",                       \

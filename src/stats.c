@@ -156,6 +156,8 @@ void stats_collect(const struct stats_sources *src, struct stats *s) {
               "mean broker round-trip time (librdkafka statistics)");
         gauge(s, "kafka.outbuf_msgs", ks.outbuf_msgs, "kafka_outbuf_messages",
               "messages in the brokers' output buffers (librdkafka statistics)");
+        gauge(s, "kafka.stalled_ms", ks.stalled_ms, "kafka_stalled_milliseconds",
+              "how long messages have waited with no delivery report (0: deliveries progress)");
         latency_stats(s, src->kafka);
         kafka_foreach_topic(src->kafka, topic_stats, s);
         kafka_foreach_error(src->kafka, error_stats, s);

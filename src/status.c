@@ -69,6 +69,7 @@ static void bprintf(struct buf *b, const char *fmt, ...) {
 static void render_stats(struct status *s) {
     json_t *root = json_object(), *stats = json_object();
     json_object_set_new(root, "message", json_string("hotdog " HOTDOG_VERSION));
+    json_object_set_new(root, "librdkafka", json_string(kafka_version()));
     json_object_set_new(root, "uptime_s", json_real((double)(clock_ms() - s->start_ms) / 1000.0));
     for (size_t i = 0; i < s->snap.n; i++)
         if (s->snap.v[i].kind != STAT_HISTOGRAM)
@@ -116,15 +117,24 @@ static void render_prometheus(struct status *s) {
     }
 }
 
-/* /readyz: ready when librdkafka reports a broker up (recently) and the producer queue is
- * below its high watermark (80%); otherwise 503 with the reason. */
+/* /readyz: ready when librdkafka reports a broker up (recently), deliveries progress and the
+ * producer queue is below its high watermark (80%); otherwise 503 with the reason, which names
+ * the real cause where librdkafka told it (authentication, TLS, a fatal producer error). */
 static int render_ready(struct status *s) {
     struct kafka_state ks;
     kafka_state(s->src.kafka, &ks);
-    char reason[160] = "";
-    if (ks.stats_age_ms < 0) snprintf(reason, sizeof reason, "no statistics from librdkafka yet");
+    char reason[400] = "";
+    if (ks.fatal) snprintf(reason, sizeof reason, "%s", ks.cause);
+    else if (ks.stats_age_ms < 0) snprintf(reason, sizeof reason, "no statistics from librdkafka yet");
     else if (ks.stats_age_ms > 10000) snprintf(reason, sizeof reason, "librdkafka statistics are stale");
-    else if (ks.brokers_up <= 0) snprintf(reason, sizeof reason, "no Kafka broker is up");
+    else if (ks.brokers_up <= 0 && ks.cause_names_it)
+        snprintf(reason, sizeof reason, "%s", ks.cause);
+    else if (ks.brokers_up <= 0)
+        snprintf(reason, sizeof reason, "no Kafka broker is up%s%s%s", ks.cause[0] ? " (last broker event: " : "",
+                 ks.cause, ks.cause[0] ? ")" : "");
+    else if (ks.stalled_ms > 0)
+        snprintf(reason, sizeof reason, "no delivery progress for %.1f s while %ld message(s) wait%s%s",
+                 (double)ks.stalled_ms / 1000.0, ks.outq, ks.cause[0] ? "; last broker event: " : "", ks.cause);
     else if (ks.outq * 10 >= ks.queue_max * 8)
         snprintf(reason, sizeof reason, "producer queue above its high watermark (%ld of %ld)", ks.outq,
                  ks.queue_max);
