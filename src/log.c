@@ -89,9 +89,10 @@ void log_write_keyed(struct log_keyed *k, const char *key, size_t keylen, enum l
     if (lvl < min_level) return;
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (size_t i = 0; i < keylen; i++) h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
+    size_t i = (size_t)(h % LOG_KEYED_SLOTS);
     h |= 1; /* 0 marks a free slot */
-    struct log_limit *lim = &k->slot[h % LOG_KEYED_SLOTS].lim;
-    if (atomic_exchange_explicit(&k->slot[h % LOG_KEYED_SLOTS].hash, h, memory_order_relaxed) != h) {
+    struct log_limit *lim = &k->slot[i].lim;
+    if (atomic_exchange_explicit(&k->slot[i].hash, h, memory_order_relaxed) != h) {
         /* The slot was free or another key's: this key starts with a fresh interval. The other
          * key's count of suppressed lines is dropped; its next line gets through at once. */
         atomic_store_explicit(&lim->next_ms, 0, memory_order_relaxed);
