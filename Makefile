@@ -1,9 +1,29 @@
 # hotdog - syslog to Kafka forwarder. `make`, `make test`, `make asan`, `make fuzz`, `make run`.
 
 CC      ?= cc
-PKGS    := rdkafka yaml-0.1 libpcre2-8 jansson openssl libsystemd
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+# librdkafka: the 2.8.0 backport that scripts/build-librdkafka (run by scripts/install-deps) builds
+# into build/deps/librdkafka, because Debian 12's 2.0.2 cannot do SCRAM with Kafka 4.x; else the
+# system's. The backport is linked statically, so the binary does not depend on this checkout,
+# and its headers are system headers: its rdkafka.h trips -Wignored-qualifiers.
+RDKAFKA_DIR := build/deps/librdkafka
+ifneq ($(wildcard $(RDKAFKA_DIR)/lib/pkgconfig/rdkafka.pc),)
+RDKAFKA_CFLAGS := -isystem $(RDKAFKA_DIR)/include
+RDKAFKA_LIBS   := $(RDKAFKA_DIR)/lib/librdkafka.a $(filter-out -L%/librdkafka/lib -lrdkafka,\
+                    $(shell pkg-config --static --libs $(RDKAFKA_DIR)/lib/pkgconfig/rdkafka.pc 2>/dev/null))
+RDKAFKA_H      := $(RDKAFKA_DIR)/include/librdkafka/rdkafka.h
+# `make tsan` links the shared library instead (found through an rpath), as it did the system's:
+# tests/tsan.supp ignores what TSan sees called from librdkafka.so.1, which a static link would
+# fold into our own binaries.
+ifeq ($(RDKAFKA_SHARED),1)
+RDKAFKA_LIBS   := -L$(abspath $(RDKAFKA_DIR))/lib -Wl,-rpath,$(abspath $(RDKAFKA_DIR))/lib -lrdkafka
+endif
+else
+RDKAFKA_CFLAGS := $(shell pkg-config --cflags rdkafka 2>/dev/null)
+RDKAFKA_LIBS   := $(shell pkg-config --libs rdkafka 2>/dev/null)
+endif
+PKGS    := yaml-0.1 libpcre2-8 jansson openssl libsystemd
+PKG_CFLAGS := $(RDKAFKA_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(RDKAFKA_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS) -Isrc -Itests
@@ -21,7 +41,7 @@ OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test compat unit asan tsan valgrind fuzz bench bench-engine run clean install kafka-start kafka-stop abuse
+.PHONY: all test compat unit asan tsan valgrind fuzz bench bench-engine run clean distclean install kafka-start kafka-stop abuse
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -29,6 +49,9 @@ $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
 
 $(B)/obj:
 	mkdir -p $@
+
+# A rebuilt librdkafka backport (a newer rdkafka.h) recompiles everything.
+$(OBJS) $(B)/obj/main.o: $(RDKAFKA_H)
 
 # The status page is linked into the binary (.incbin in status.c).
 $(B)/obj/status.o: src/status.html
@@ -72,7 +95,7 @@ asan:
 tsan:
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 	  $(MAKE) B=build/tsan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=thread" \
-	    EXTRA_LINK=$(CURDIR)/tests/tsan_c11threads.c test
+	    EXTRA_LINK=$(CURDIR)/tests/tsan_c11threads.c RDKAFKA_SHARED=1 test
 
 # The unit tests under valgrind's memcheck: no leak, no invalid access.
 valgrind: unit
@@ -140,11 +163,11 @@ $(B)/sender: bench/sender.c
 
 $(B)/bench/hwm: bench/hwm.c
 	@mkdir -p $(@D)
-	$(CC) -O2 $(WARN) $(shell pkg-config --cflags rdkafka) -o $@ $< $(shell pkg-config --libs rdkafka)
+	$(CC) -O2 $(WARN) $(RDKAFKA_CFLAGS) -o $@ $< $(RDKAFKA_LIBS)
 
 $(B)/bench/probe: bench/probe.c
 	@mkdir -p $(@D)
-	$(CC) -O2 $(WARN) $(shell pkg-config --cflags rdkafka) -o $@ $< $(shell pkg-config --libs rdkafka)
+	$(CC) -O2 $(WARN) $(RDKAFKA_CFLAGS) -o $@ $< $(RDKAFKA_LIBS)
 
 $(B)/bench/engine: bench/engine.c $(B)/libhotdog.a
 	@mkdir -p $(@D)
@@ -186,5 +209,10 @@ install: $(B)/hotdog
 	install -d -m 0755 $(DESTDIR)/etc/hotdog
 	test -e $(DESTDIR)/etc/hotdog/hotdog.yml || install -m 0644 examples/hotdog.yml $(DESTDIR)/etc/hotdog/hotdog.yml
 
+# build/deps (the librdkafka backport, half a minute to rebuild) survives `make clean`;
+# `make distclean` removes it too.
 clean:
+	rm -rf $(filter-out build/deps,$(wildcard build/* build/.??*))
+
+distclean: clean
 	rm -rf build
