@@ -101,7 +101,7 @@ def yaml_str(s):
 
 def hotdog_config(port, topic, bootstrap, status_port, *, protocol="tcp", listen_extra=None,
                   timeout_ms=20000, shutdown_timeout_ms=None, buffer=None, conf=None,
-                  spool=None, dead_letter=None):
+                  spool=None, dead_letter=None, stall_timeout_ms=None):
     """The YAML text of a one-listener hotdog with a status server (for /stats)."""
     lines = ["global:", "  listen:",
              "    - address: 127.0.0.1",
@@ -112,6 +112,8 @@ def hotdog_config(port, topic, bootstrap, status_port, *, protocol="tcp", listen
     lines += ["  kafka:", f"    topic: {yaml_str(topic)}", f"    timeout_ms: {timeout_ms}"]
     if shutdown_timeout_ms is not None:
         lines.append(f"    shutdown_timeout_ms: {shutdown_timeout_ms}")
+    if stall_timeout_ms is not None:
+        lines.append(f"    stall_timeout_ms: {stall_timeout_ms}")
     if buffer is not None:
         lines.append(f"    buffer: {buffer}")
     lines += ["    conf:", f"      bootstrap.servers: {yaml_str(bootstrap)}"]
