@@ -122,3 +122,34 @@ enum frame_status frame_next(struct frame_state *st, const char *buf, size_t len
         return FRAME_MSG;
     }
 }
+
+enum frame_status frame_cut(struct frame_state *st, const char *buf, size_t len, size_t max,
+                            struct frame *out) {
+    *out = (struct frame){.consumed = len};
+    size_t off = 0;
+    if (st->mode == FRAME_OCTET)
+        while (off < len && (buf[off] == '\n' || buf[off] == '\r')) off++;
+    if (off == len) return FRAME_AGAIN;
+    const char *b = buf + off;
+    size_t n = len - off, count = 0;
+    long hdr = parse_count(st->mode, b, n, max, &count);
+    if (hdr == -2) return FRAME_BAD_COUNT;
+    if (hdr == -1 && (st->mode == FRAME_OCTET || n <= FRAME_MAX_COUNT_DIGITS + 1)) {
+        out->consumed = 0; /* a count still arriving: a few bytes, nothing to cut */
+        return FRAME_AGAIN;
+    }
+    if (hdr > 0) {
+        size_t avail = n - (size_t)hdr, take = avail < count ? avail : count;
+        out->p = b + hdr;
+        out->n = take < max ? take : max;
+        out->octet_counted = 1;
+        st->skip = count - take;
+    } else { /* a line, or digits that could still become a count: a line as far as it goes */
+        out->p = b;
+        out->n = n < max ? n : max;
+        st->skip_to_lf = 1;
+    }
+    if (!out->n) return FRAME_AGAIN; /* only a count: nothing to deliver, the body is skipped */
+    out->truncated = 1;
+    return FRAME_MSG;
+}

@@ -53,4 +53,15 @@ enum frame_status {
 enum frame_status frame_next(struct frame_state *st, const char *buf, size_t len, size_t max,
                              int eof, struct frame *out);
 
+/* Delivers the unfinished frame that buf[0..len) starts with now, as a truncated message (at
+ * most max bytes, its octet count or LF not reached), and makes the framer discard the rest of
+ * that frame when it arrives, so that the stream stays in sync. For a caller that must give
+ * up the memory a partial frame holds (the worker's buffer budget). buf is what frame_next
+ * left unconsumed (it starts a frame). FRAME_MSG with out->truncated set; FRAME_AGAIN when
+ * buf holds nothing to deliver (out->consumed: what to drop; 0 when buf is an octet count
+ * still arriving, a few bytes that cannot be cut); or FRAME_BAD_COUNT.
+ * Pure, like frame_next. */
+enum frame_status frame_cut(struct frame_state *st, const char *buf, size_t len, size_t max,
+                            struct frame *out);
+
 #endif

@@ -258,7 +258,57 @@ TEST(random_streams_frame_the_same_at_any_split) {
         }
 }
 
-TEST_MAIN("frame", TEST_ENTRY(lf_and_crlf), TEST_ENTRY(blank_lines_are_not_messages),
+/* Feeds `first`, cuts what is left unfinished (frame_cut), then feeds `rest` to the end. */
+static void expect_cut(int mode, const char *first, const char *rest, size_t max, const char *want,
+                       int truncated) {
+    struct frame_state st = {.mode = mode};
+    char buf[4096], out[4096] = "";
+    size_t have = 0, olen = 0;
+    int frames = 0, trunc = 0;
+    for (int part = 0; part < 3; part++) {
+        if (part != 1) {
+            const char *in = part == 0 ? first : rest;
+            memcpy(buf + have, in, strlen(in));
+            have += strlen(in);
+        }
+        for (;;) {
+            struct frame f;
+            enum frame_status s = part == 1 ? frame_cut(&st, buf, have, max, &f)
+                                            : frame_next(&st, buf, have, max, part == 2, &f);
+            ASSERT(s != FRAME_BAD_COUNT);
+            if (s == FRAME_MSG) {
+                if (frames++) out[olen++] = '|';
+                memcpy(out + olen, f.p, f.n);
+                olen += f.n;
+                out[olen] = 0;
+                trunc += f.truncated;
+            }
+            memmove(buf, buf + f.consumed, have - f.consumed);
+            have -= f.consumed;
+            if (part == 1 || (s == FRAME_AGAIN && f.consumed == 0)) break;
+        }
+    }
+    ASSERT_EQ_STR(out, want);
+    ASSERT_EQ_INT(trunc, truncated);
+}
+
+/* The worker's buffer budget cuts the largest unfinished frame: delivered as far as it got,
+ * the rest of it discarded when it arrives, the next frame intact. */
+TEST(a_cut_frame_is_delivered_and_its_rest_discarded) {
+    expect_cut(FRAME_AUTO, "a\nbcd", "ef\ng\n", 100, "a|bcd|g", 1);
+    expect_cut(FRAME_LF, "a\nbcd", "ef\ng\n", 2, "a|bc|g", 1);
+    expect_cut(FRAME_AUTO, "10 <1>abc", "defg5 <2>xy", 100, "<1>abc|<2>xy", 1);
+    expect_cut(FRAME_OCTET, "\n10 <1>abc", "defg\n5 <2>xy", 100, "<1>abc|<2>xy", 1);
+    /* Nothing unfinished: nothing cut. */
+    expect_cut(FRAME_AUTO, "a\n", "b\n", 100, "a|b", 0);
+    /* A count still arriving is a few bytes: not cut, the frame completes normally. */
+    expect_cut(FRAME_OCTET, "1", "0 <1>abcdefg", 100, "<1>abcdefg", 0);
+    expect_cut(FRAME_AUTO, "12", "345 x\n", 100, "12345 x", 0);
+    /* Only a count and no body yet: nothing to deliver, the body is skipped. */
+    expect_cut(FRAME_OCTET, "5 ", "<1>ab3 <2>", 100, "<2>", 0);
+}
+
+TEST_MAIN("frame", TEST_ENTRY(a_cut_frame_is_delivered_and_its_rest_discarded), TEST_ENTRY(lf_and_crlf), TEST_ENTRY(blank_lines_are_not_messages),
           TEST_ENTRY(trailing_frame_without_lf_is_delivered_at_eof),
           TEST_ENTRY(octet_counting_needs_a_pri_after_the_count),
           TEST_ENTRY(octet_count_strips_one_trailing_newline),
