@@ -128,6 +128,8 @@ static const struct key global_keys[] = {
     {"metrics", K_MAP, 0, metrics_keys, 0, 0, 0, NULL, "metrics export", NULL},
     {"status", K_MAP, 0, status_keys, 0, 0, 0, NULL, "HTTP status server", NULL},
     {"workers", K_INT, OFF(workers), NULL, 0, 1024, 0, "0", "worker threads; 0 = one per core", NULL},
+    {"max_buffered_bytes", K_INT, OFF(max_buffered_bytes), NULL, 1L << 20, 1L << 40, 0, "67108864",
+     "unfinished frames all connections may hold together; past it the largest is delivered cut", NULL},
     {"template_escape", K_ENUM, OFF(template_escape), NULL, 0, 0, 0, NULL,
      "html (default): {{name}} inserts a value HTML-escaped, as the original hotdog did "
      "({{{name}}} raw); none: every value as it is",
@@ -788,6 +790,7 @@ int config_needs_restart(const struct config *a, const struct config *b, char *w
         }
     }
     const char *key = a->workers != b->workers ? "global.workers"
+                      : a->max_buffered_bytes != b->max_buffered_bytes ? "global.max_buffered_bytes"
                       : a->kafka.buffer != b->kafka.buffer ? "global.kafka.buffer"
                       : a->kafka.timeout_ms != b->kafka.timeout_ms ? "global.kafka.timeout_ms"
                       : a->kafka.shutdown_timeout_ms != b->kafka.shutdown_timeout_ms ? "global.kafka.shutdown_timeout_ms"

@@ -98,6 +98,7 @@ struct config {
     struct config_listen *listeners; /* at least one */
     size_t nlisteners;
     long workers; /* 0: one per core */
+    long max_buffered_bytes; /* unfinished frames held by all connections together */
     long template_escape; /* enum config_escape: how {{variables}} are inserted */
     struct config_kafka kafka;
     char *statsd;  /* "host:port" or NULL */

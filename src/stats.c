@@ -126,6 +126,8 @@ void stats_collect(const struct stats_sources *src, struct stats *s) {
     gauge(s, "connections",
           (int64_t)(metrics_get(M_CONN_ACCEPTED) - metrics_get(M_CONN_CLOSED)), "connections",
           "open client connections");
+    gauge(s, "buffered_bytes", worker_buffered_bytes(), "buffered_bytes",
+          "bytes connections hold for unfinished frames (bounded by global.max_buffered_bytes)");
     int64_t stalled = 0;
     for (int i = 0; i < src->nworkers; i++) stalled += worker_stalled(src->workers[i]);
     gauge(s, "workers.stalled", stalled, "workers_stalled",

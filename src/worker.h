@@ -24,6 +24,10 @@ struct worker_shared {
 struct worker;
 struct rules;
 
+/* Bytes that all workers' connections hold in buffers for unfinished frames (the
+ * buffered_bytes gauge; bounded by global.max_buffered_bytes). runs on: any thread. */
+int64_t worker_buffered_bytes(void);
+
 /* Creates a worker; m is the metrics shard it alone writes. NULL on failure (errno set). */
 struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics_shard *m);
 int worker_start(struct worker *w);
