@@ -56,6 +56,8 @@
     X(M_MATCH_ERROR, "error.match", "regex or JMESPath evaluations that failed (limits)") \
     X(M_JSON_LIMIT, "error.json_limit",                                          \
       "JSON messages not parsed for JMESPath or merge: too many values or too deep") \
+    X(M_BUFFER_BUDGET, "error.buffer_budget",                                    \
+      "unfinished frames delivered cut because all connections held global.max_buffered_bytes") \
     X(M_SHUTDOWN_PARTIAL, "error.shutdown_partial",                              \
       "unfinished lines dropped when hotdog closed a connection at shutdown")    \
     X(M_RESPOOLED, "spool.respooled",                                            \
@@ -68,7 +70,13 @@
     X(M_OVERFLOW_DROPPED, "error.overflow_dropped",                              \
       "backpressure: false messages dropped because Kafka was full and there is no spool") \
     X(M_LOST, "error.lost",                                                      \
-      "messages hotdog gave up on while running (failed, not spooled, not dead-lettered)")
+      "messages hotdog gave up on while running (failed, not spooled, not dead-lettered)") \
+    X(M_STATUS_EVICTED, "status.connections_evicted",                            \
+      "status connections closed to make room for a new one at the cap (the oldest stalled first)") \
+    X(M_STATUS_READ_TIMEOUT, "status.read_timeouts",                             \
+      "status connections closed because their request was not complete within 2 s") \
+    X(M_STATUS_WRITE_TIMEOUT, "status.write_timeouts",                           \
+      "status connections closed because their response was not read within 10 s")
 
 enum metrics_counter {
 #define METRICS_ENUM(id, name, help) id,
