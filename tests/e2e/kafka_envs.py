@@ -368,3 +368,22 @@ def check_order(rows, sent):
     o.lost = len(missing)
     o.missing = missing[:10]
     return o
+
+
+def wait_lines(kafka: KafkaCluster, d: fh.Daemon, sent, timeout=180):
+    """Reads d's topic every few seconds until every (conn, seq) of sent ({conn: n}) is
+    there, then once more so that late duplicates count; returns check_order's Order. On
+    timeout the assertion shows what is there, hotdog's /stats and its log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        o = check_order(kafka.read_partitions(d.topic), sent)
+        if o.lost == 0:
+            return check_order(kafka.read_partitions(d.topic), sent)
+        if d.h.proc.poll() is not None:
+            raise AssertionError(f"hotdog exited ({d.h.proc.returncode}) while the topic has "
+                                 f"{o.line()}\n{d.logs()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not all lines within {timeout}s: {o.line()}, missing for "
+                                 f"example {o.missing}; last /stats "
+                                 f"{fh.spool_view(d.stats() or {})}\n{d.logs()}")
+        time.sleep(2)
