@@ -11,6 +11,22 @@
  * laughs" document is small in memory but explodes when walked; this bounds the walk. */
 #define CONFIG_MAX_VISITS 100000
 
+/* How deep below its 'json' key a merge action's value may nest (the value itself is 0). */
+#define CONFIG_MAX_JSON_DEPTH 64
+
+/* What a document may hold, checked on libyaml's events before its loader builds the document
+ * (check_yaml). libyaml's scanner costs the square of the flow nesting (100,000 '[' took 10 s),
+ * its loader the square of the number of anchors and anchors times aliases (1.4 million
+ * anchors, more than 30 s), and each node about 160 bytes (16 MiB of "a," took 1.3 GB).
+ * hotdog's schema needs 5 levels above a merge action's json, whose value may nest 65 more
+ * (CONFIG_MAX_JSON_DEPTH): a limit of 100 refuses nothing that loads. A document of more
+ * nodes than the walk may visit could only load with most of them under ignored keys: the
+ * node limit is the walk's. Real configurations use a few anchors, if any. */
+#define CONFIG_MAX_DEPTH 100
+#define CONFIG_MAX_NODES CONFIG_MAX_VISITS
+#define CONFIG_MAX_ANCHORS 1000
+#define CONFIG_MAX_ALIASES 10000
+
 enum ktype { K_STR, K_INT, K_MAP, K_KV, K_TLS, K_RULES, K_LISTEN, K_ENUM };
 
 /* One row per configuration key. Offsets are from the start of the struct the table fills:
@@ -377,9 +393,15 @@ static int load_listen(struct loader *l, const yaml_node_t *n, const char *path)
 }
 
 /* Converts a YAML node to JSON for merge actions. Quoted scalars are strings; plain ones are
- * typed the way YAML 1.2's core schema does (null, booleans, integers, floats). */
-static json_t *to_json(struct loader *l, const yaml_node_t *n, int depth) {
-    if (depth > 64 || l->visits > CONFIG_MAX_VISITS) return NULL;
+ * typed the way YAML 1.2's core schema does (null, booleans, integers, floats). Returns NULL
+ * after more than CONFIG_MAX_VISITS nodes (the caller says so), or with err filled. */
+static json_t *to_json(struct loader *l, const yaml_node_t *n, const char *path, int depth) {
+    if (l->visits > CONFIG_MAX_VISITS) return NULL;
+    if (depth > CONFIG_MAX_JSON_DEPTH) {
+        fail(l, n, "'%s' nests deeper than %d levels (an alias of itself?)", path,
+             CONFIG_MAX_JSON_DEPTH);
+        return NULL;
+    }
     if (n->type == YAML_SCALAR_NODE) {
         const char *s = scalar(n);
         if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return json_string(s);
@@ -397,7 +419,7 @@ static json_t *to_json(struct loader *l, const yaml_node_t *n, int depth) {
     if (n->type == YAML_SEQUENCE_NODE) {
         json_t *a = json_array();
         for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
-            json_t *v = to_json(l, node(l, *i), depth + 1);
+            json_t *v = to_json(l, node(l, *i), path, depth + 1);
             if (!v) { json_decref(a); return NULL; }
             json_array_append_new(a, v);
         }
@@ -406,8 +428,12 @@ static json_t *to_json(struct loader *l, const yaml_node_t *n, int depth) {
     json_t *o = json_object();
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = node(l, p->key);
-        json_t *v = kn->type == YAML_SCALAR_NODE ? to_json(l, node(l, p->value), depth + 1) : NULL;
-        if (!v) { json_decref(o); return NULL; }
+        if (kn->type != YAML_SCALAR_NODE) fail(l, kn, "'%s' has a non-string key", path);
+        json_t *v = kn->type == YAML_SCALAR_NODE ? to_json(l, node(l, p->value), path, depth + 1) : NULL;
+        if (!v) {
+            json_decref(o);
+            return NULL;
+        }
         json_object_set_new(o, scalar(kn), v);
     }
     return o;
@@ -458,9 +484,13 @@ static int load_action(struct loader *l, const yaml_node_t *n, const char *path,
         if (i == 3) {
             /* Any YAML value, as in the original; what a non-map does at run time is the
              * rules' business (merge.c). */
-            a->json = to_json(l, vn, 0);
-            if (!a->json) return fail(l, vn, "'%s.json' is nested too deeply or too large (more than %d nodes)",
-                                          path, CONFIG_MAX_VISITS);
+            char sub[300];
+            snprintf(sub, sizeof sub, "%s.json", path);
+            a->json = to_json(l, vn, sub, 0);
+            if (!a->json && l->visits > CONFIG_MAX_VISITS)
+                return fail(l, vn, "'%s' is too large (more than %d nodes, aliases expanded)", sub,
+                            CONFIG_MAX_VISITS);
+            if (!a->json) return -1;
             continue;
         }
         if (vn->type != YAML_SCALAR_NODE || is_null(vn))
@@ -614,8 +644,70 @@ static void check_message_max(struct config *c) {
     }
 }
 
+static void syntax_error(const yaml_parser_t *p, const char *name, char *err, size_t errlen) {
+    snprintf(err, errlen, "%s:%zu: YAML syntax error: %s%s%s", name, p->problem_mark.line + 1,
+             p->problem ? p->problem : "unknown", p->context ? " " : "", p->context ? p->context : "");
+}
+
+/* A first pass over the document's events, which libyaml produces in time linear in the text
+ * while the nesting is bounded (its scanner looks at most 1,024 characters ahead): refuses,
+ * at the line where it starts, what would make libyaml's loader slow or large (see
+ * CONFIG_MAX_DEPTH), and a second document, which the loader would silently ignore. The
+ * original hotdog refuses a second document, even an empty one ("Got 2 YAML documents,
+ * expected 1"): so do we, since rules in it would be lost without a word. Returns 0, or -1
+ * with "FILE:LINE: reason" in err. */
+static int check_yaml(const char *name, const char *text, size_t len, char *err, size_t errlen) {
+    yaml_parser_t p;
+    yaml_event_t ev;
+    long depth = 0, nodes = 0, anchors = 0, aliases = 0, docs = 0;
+    int rc = 1;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    while (rc > 0) {
+        if (!yaml_parser_parse(&p, &ev)) {
+            syntax_error(&p, name, err, errlen);
+            rc = -1;
+            break;
+        }
+        const yaml_char_t *anchor = NULL;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT: rc = 0; break;
+        case YAML_DOCUMENT_START_EVENT: docs++; break;
+        case YAML_ALIAS_EVENT: aliases++; break;
+        case YAML_SCALAR_EVENT: nodes++, anchor = ev.data.scalar.anchor; break;
+        case YAML_SEQUENCE_START_EVENT: depth++, nodes++, anchor = ev.data.sequence_start.anchor; break;
+        case YAML_MAPPING_START_EVENT: depth++, nodes++, anchor = ev.data.mapping_start.anchor; break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT: depth--; break;
+        default: break;
+        }
+        anchors += anchor != NULL;
+        const char *why = NULL;
+        int limit = 0;
+        if (depth > CONFIG_MAX_DEPTH)
+            why = "nested deeper than %d levels", limit = CONFIG_MAX_DEPTH;
+        else if (nodes > CONFIG_MAX_NODES)
+            why = "more than %d nodes (scalars, lists and maps)", limit = CONFIG_MAX_NODES;
+        else if (anchors > CONFIG_MAX_ANCHORS)
+            why = "more than %d anchors (&name)", limit = CONFIG_MAX_ANCHORS;
+        else if (aliases > CONFIG_MAX_ALIASES)
+            why = "more than %d aliases (*name)", limit = CONFIG_MAX_ALIASES;
+        else if (docs > 1)
+            why = "the configuration is one YAML document; a second one starts here";
+        if (why) {
+            int k = snprintf(err, errlen, "%s:%zu: ", name, ev.start_mark.line + 1);
+            if (k >= 0 && (size_t)k < errlen) snprintf(err + k, errlen - (size_t)k, why, limit);
+            rc = -1;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
 struct config *config_load_string(const char *name, const char *text, size_t len, char *err,
                                   size_t errlen) {
+    if (check_yaml(name, text, len, err, errlen) < 0) return NULL;
     struct loader l = {.name = name, .err = err, .errlen = errlen};
     yaml_parser_t parser;
     int have_doc = 0;
@@ -626,9 +718,7 @@ struct config *config_load_string(const char *name, const char *text, size_t len
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &l.doc)) {
-        snprintf(err, errlen, "%s:%zu: YAML syntax error: %s%s%s", name,
-                 parser.problem_mark.line + 1, parser.problem ? parser.problem : "unknown",
-                 parser.context ? " " : "", parser.context ? parser.context : "");
+        syntax_error(&parser, name, err, errlen);
         goto err;
     }
     have_doc = 1;

@@ -123,8 +123,10 @@ struct config {
 #define CONFIG_KAFKA_RECORD_OVERHEAD 36
 
 /* Loads and validates path. On error returns NULL and writes "FILE:LINE: message" naming the
- * key to err. Environment overrides (KAFKA_BROKER, SASL_SCRAM_USERNAME, SASL_SCRAM_PASSWORD)
- * are applied. The caller frees the result with config_free. */
+ * key to err, or "FILE: reason" when the file cannot be read (not a regular file, larger than
+ * 16 MiB). One YAML document, nested at most 100 levels, is accepted. Environment overrides
+ * (KAFKA_BROKER, SASL_SCRAM_USERNAME, SASL_SCRAM_PASSWORD) are applied. The caller frees the
+ * result with config_free. */
 struct config *config_load(const char *path, char *err, size_t errlen);
 /* Same, from a string (for tests and fuzzing); name is used in messages. */
 struct config *config_load_string(const char *name, const char *text, size_t len, char *err,

@@ -23,6 +23,8 @@ static struct config *load(const char *yml) {
     "      bootstrap.servers: '127.0.0.1:9092'\n" \
     "    topic: 'logs'\n"
 
+#define MERGE_JSON BASE "rules:\n  - regex: x\n    actions:\n      - type: merge\n        json: "
+
 /* The original hotdog's example configuration, verbatim apart from the TLS files. */
 static const char *original =
     "---\n"
@@ -469,7 +471,157 @@ TEST(alias_bomb_is_refused) {
         n += snprintf(yml + n, sizeof yml - (size_t)n, "          l%d: &a%d [*a%d, *a%d]\n", i,
                       i, i - 1, i - 1);
     ASSERT(load(yml) == NULL);
-    ASSERT(strstr(err, "t.yml:14: 'rules[0].actions[0].json' is nested too deeply or too large") == err);
+    ASSERT_EQ_STR(err, "t.yml:14: 'rules[0].actions[0].json' is too large (more than 100000 nodes, "
+                       "aliases expanded)");
+    /* An anchor whose value holds an alias of itself is a cycle: walked as deep as allowed. */
+    ASSERT(load(MERGE_JSON "&j {a: [1, {b: *j}]}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:13: 'rules[0].actions[0].json' nests deeper than 64 levels (an alias of itself?)");
+    ASSERT(load(MERGE_JSON "{a: {[k]: 1}}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:13: 'rules[0].actions[0].json' has a non-string key");
+}
+
+/* Every test below that builds a large input keeps it within config_load's 16 MiB cap: what
+ * the file reader accepts must be refused or loaded quickly by the YAML loader too. */
+static char *big;
+static size_t bign;
+
+static void big_put(const char *s, size_t times) {
+    size_t k = strlen(s);
+    char *nb = realloc(big, bign + k * times + 1);
+    if (!nb) abort();
+    big = nb;
+    for (size_t i = 0; i < times; i++, bign += k) memcpy(big + bign, s, k);
+    big[bign] = 0;
+}
+
+static struct config *load_big(void) {
+    err[0] = 0;
+    struct config *c = config_load_string("t.yml", big, bign, err, sizeof err);
+    free(big);
+    big = NULL;
+    bign = 0;
+    return c;
+}
+
+/* head, then rep repeated times times, is refused with the error want. */
+static void refused(const char *head, const char *rep, size_t times, const char *want) {
+    big_put(head, 1);
+    big_put(rep, times);
+    ASSERT(load_big() == NULL);
+    ASSERT_EQ_STR(err, want);
+}
+
+/* libyaml's scanner costs the square of the flow nesting: 100,000 '[' took 10 s (68 s in the
+ * issue's run) before its own error. A first pass over libyaml's events stops at level 101. */
+TEST(deep_flow_nesting_is_refused_at_its_line) {
+    static const char *const open[] = {"[", "{", "[{a: ", "[\n", "{? "};
+    static const int line[] = {13, 13, 13, 108, 13}; /* level 6 is the first "[" */
+    for (int i = 0; i < 5; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "t.yml:%d: nested deeper than 100 levels", line[i]);
+        refused(MERGE_JSON, open[i], 100000, want);
+    }
+    /* 16 MiB of '[' is refused as soon. */
+    refused(MERGE_JSON, "[", (16u << 20) - 200, "t.yml:13: nested deeper than 100 levels");
+}
+
+TEST(deep_block_nesting_is_refused_at_its_line) {
+    /* "- - - ..." and "? ? ? ..." nest without indentation: 8 million levels in 16 MiB took
+     * 7 s and 2.6 GB, and loaded (under an unknown key). */
+    refused(BASE "x:\n", "- ", 100000, "t.yml:10: nested deeper than 100 levels");
+    refused(BASE "x:\n", "? ", 100000, "t.yml:10: nested deeper than 100 levels");
+    /* By indentation: the map at level L (the root map is level 1) starts on line 8 + L. */
+    big_put(BASE "x:\n", 1);
+    for (int d = 1; d < 200; d++) {
+        big_put(" ", (size_t)d);
+        big_put("a:\n", 1);
+    }
+    ASSERT(load_big() == NULL);
+    ASSERT_EQ_STR(err, "t.yml:109: nested deeper than 100 levels");
+}
+
+/* hotdog's schema needs 5 levels above a merge action's json, which may nest 65 more (to_json's
+ * limit): everything that loaded before still does; level 101 is the first refused. */
+TEST(nesting_up_to_the_limit_loads) {
+    big_put(MERGE_JSON, 1);
+    big_put("[", 65);
+    big_put("]", 65);
+    big_put("\n", 1);
+    struct config *c = load_big();
+    if (!c) fprintf(stderr, "  %s\n", err);
+    ASSERT(c != NULL);
+    config_free(c);
+    big_put(BASE "x: ", 1); /* an unknown key: the root map and 99 lists */
+    big_put("[", 99);
+    big_put("]", 99);
+    c = load_big();
+    ASSERT(c != NULL);
+    ASSERT_EQ_INT(c->nwarnings, 1);
+    config_free(c);
+    refused(BASE "x: ", "[", 100, "t.yml:9: nested deeper than 100 levels");
+}
+
+/* Brackets in strings, block scalars, comments and plain scalars are text, not nesting. */
+TEST(brackets_in_text_do_not_count) {
+    static const char *const pre[] = {MERGE_JSON "\"", MERGE_JSON "'", BASE "# ",
+                                      BASE "rules:\n  - regex: a"};
+    static const char *const post[] = {"\"\n", "'\n", "\n", "\n    actions: [{type: stop}]\n"};
+    for (int i = 0; i < 4; i++) {
+        big_put(pre[i], 1);
+        big_put(i == 3 ? "[" : "[{", 1000000);
+        big_put(post[i], 1);
+        struct config *c = load_big();
+        if (!c) fprintf(stderr, "  case %d: %s\n", i, err);
+        ASSERT(c != NULL);
+        config_free(c);
+    }
+    big_put(MERGE_JSON "|\n", 1);
+    big_put("          [[[[{{{{\n", 100000);
+    struct config *c = load_big();
+    ASSERT(c != NULL);
+    ASSERT_EQ_INT(strlen(json_string_value(c->rules[0].actions[0].json)), 900000);
+    config_free(c);
+}
+
+/* 16 MiB of "a," made 8 million nodes: 1.3 GB; of "- &aN x", 1.4 million anchors, which
+ * libyaml's loader compares pairwise: more than 30 s. */
+TEST(node_anchor_and_alias_counts_are_bounded) {
+    refused(BASE "x: [", "a, ", 100001, "t.yml:9: more than 100000 nodes (scalars, lists and maps)");
+    big_put(BASE "x:\n", 1);
+    char a[32];
+    for (int i = 0; i <= 1000; i++) {
+        snprintf(a, sizeof a, "- &a%d x\n", i);
+        big_put(a, 1);
+    }
+    ASSERT(load_big() == NULL);
+    ASSERT_EQ_STR(err, "t.yml:1010: more than 1000 anchors (&name)");
+    refused(BASE "x: &a x\ny:\n", "- *a\n", 10001, "t.yml:10011: more than 10000 aliases (*name)");
+    /* Within the bounds, anchors and aliases work. */
+    big_put(BASE "rules:\n  - regex: x\n    actions: &acts [{type: stop}]\n"
+                 "  - regex: y\n    actions: *acts\n", 1);
+    struct config *c = load_big();
+    ASSERT(c != NULL);
+    ASSERT_EQ_INT(c->nrules, 2);
+    ASSERT_EQ_INT(c->rules[1].actions[0].type, ACTION_STOP);
+    config_free(c);
+}
+
+/* The original hotdog refuses a file of two documents ("Got 2 YAML documents, expected 1"),
+ * even when the second is empty; we used to load the first and ignore the rest. */
+TEST(a_second_document_is_refused_at_its_line) {
+    ASSERT(load(BASE "---\nrules:\n  - regex: a\n    actions: [{type: stop}]\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:9: the configuration is one YAML document; a second one starts here");
+    ASSERT(load("---\n" BASE "--- # nothing more\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:10: the configuration is one YAML document; a second one starts here");
+    ASSERT(load(BASE "...\n---\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:10: the configuration is one YAML document; a second one starts here");
+    /* A leading "---" (as in the original's example) and a closing "..." are one document. */
+    struct config *c = load("---\n" BASE "...\n");
+    ASSERT(c != NULL);
+    config_free(c);
+    /* A syntax error after the first document is found, not ignored. */
+    ASSERT(load(BASE "...\n]\n") == NULL);
+    ASSERT(strstr(err, "t.yml:10: YAML syntax error") == err);
 }
 
 TEST(file_errors) {
@@ -490,4 +642,7 @@ TEST_MAIN("config", TEST_ENTRY(loads_the_original_format), TEST_ENTRY(defaults),
           TEST_ENTRY(rule_errors), TEST_ENTRY(duplicate_keys_in_rules_and_actions),
           TEST_ENTRY(bad_regex_names_line),
           TEST_ENTRY(bad_jmespath_names_line), TEST_ENTRY(yaml_syntax_error_has_line),
-          TEST_ENTRY(alias_bomb_is_refused), TEST_ENTRY(file_errors))
+          TEST_ENTRY(alias_bomb_is_refused), TEST_ENTRY(deep_flow_nesting_is_refused_at_its_line),
+          TEST_ENTRY(deep_block_nesting_is_refused_at_its_line), TEST_ENTRY(nesting_up_to_the_limit_loads),
+          TEST_ENTRY(brackets_in_text_do_not_count), TEST_ENTRY(node_anchor_and_alias_counts_are_bounded),
+          TEST_ENTRY(a_second_document_is_refused_at_its_line), TEST_ENTRY(file_errors))
