@@ -7,13 +7,14 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "clock.h"
 #include "jsonio.h"
 #include "log.h"
+#include "metrics.h"
 #include "statsd.h"
 #include "version.h"
 
@@ -35,21 +37,50 @@ __asm__(".section .rodata\n"
         ".previous\n");
 extern const char hotdog_status_html[], hotdog_status_html_end[];
 
-/* A request or response slower than this is cut off: the status server is one thread, and a
- * stuck client must not stall it (nor statsd) for long. */
-#define HTTP_TIMEOUT_MS 1000
+/* The status server is one thread serving every client at once, without blocking: a request
+ * head must arrive whole within STATUS_READ_TIMEOUT_MS of the accept and the response must be
+ * taken within STATUS_WRITE_TIMEOUT_MS of the request's end. These are deadlines, not idle
+ * timers, so a client that trickles a byte now and then (slowloris) is cut all the same. At
+ * STATUS_MAX_CONNECTIONS a new connection closes the oldest one still sending its request (else
+ * the oldest being answered): a probe sends its request at once and is served within
+ * milliseconds, so it gets in however many stalled clients hold the slots. This loop is ours
+ * rather than libmicrohttpd's or evhttp's because both only time out idle connections (a
+ * trickle keeps its slot) and neither counts what its cap or timeouts close (README). */
+#define STATUS_READ_TIMEOUT_MS 2000
+#define STATUS_WRITE_TIMEOUT_MS 10000
+#define STATUS_MAX_CONNECTIONS 256
+#define STATUS_ACCEPT_BATCH 64 /* accepts per wakeup, so that statsd and deadlines keep their turn */
 #define HTTP_MAX_REQUEST 8192
+
+/* One client. It is in s->reading until its request head is complete, then in s->writing;
+ * both lists are in deadline order (one timeout each), so expiry looks at their heads only. */
+struct conn {
+    struct conn *prev, *next;
+    struct conn_list *list;
+    int fd;              /* -1 once closed; the memory waits for the end of the event batch */
+    int64_t deadline_ms;
+    size_t n, sent;      /* request bytes read; response bytes written */
+    struct buf out;
+    char req[HTTP_MAX_REQUEST + 1];
+};
+
+struct conn_list {
+    struct conn *head, *tail;
+};
 
 struct status {
     const struct config *cfg;
     struct stats_sources src;
     struct statsd *statsd;
     int lfd, efd, epfd;
+    int64_t accept_resume_ms; /* accepting paused until then (out of file descriptors), or 0 */
+    struct conn_list reading, writing, closed;
+    int nconns;
     pthread_t thread;
     int started;
     int64_t start_ms;
     struct stats snap;
-    struct buf body, resp;
+    struct buf body;
 };
 
 static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -148,69 +179,194 @@ static int render_ready(struct status *s) {
     return reason[0] ? 503 : 200;
 }
 
-static void respond(struct status *s, int fd, int code, const char *type, int head) {
-    static const char *const reasons[] = {[0] = "OK", [1] = "Not Found", [2] = "Method Not Allowed",
-                                          [3] = "Service Unavailable", [4] = "Bad Request"};
-    int r = code == 200 ? 0 : code == 404 ? 1 : code == 405 ? 2 : code == 503 ? 3 : 4;
-    s->resp.len = 0;
-    bprintf(&s->resp, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\nConnection: close\r\n\r\n", code, reasons[r], type, s->body.len);
-    if (!head) buf_append(&s->resp, s->body.p, s->body.len);
-    for (size_t off = 0; off < s->resp.len;) {
-        ssize_t w = send(fd, s->resp.p + off, s->resp.len - off, MSG_NOSIGNAL);
-        if (w <= 0) return; /* the client went away or stalled past HTTP_TIMEOUT_MS */
-        off += (size_t)w;
+static void list_push(struct conn_list *l, struct conn *c) {
+    c->list = l;
+    c->next = NULL;
+    c->prev = l->tail;
+    if (l->tail) l->tail->next = c;
+    else l->head = c;
+    l->tail = c;
+}
+
+static void list_remove(struct conn *c) {
+    struct conn_list *l = c->list;
+    if (c->prev) c->prev->next = c->next;
+    else l->head = c->next;
+    if (c->next) c->next->prev = c->prev;
+    else l->tail = c->prev;
+    c->list = NULL;
+}
+
+/* Closes c at once; its memory is freed by conns_free after the event batch, since a later
+ * event of the same batch may still point at it. */
+static void conn_close(struct status *s, struct conn *c) {
+    list_remove(c);
+    close(c->fd);
+    c->fd = -1;
+    buf_free(&c->out);
+    s->nconns--;
+    list_push(&s->closed, c);
+}
+
+static void conns_free(struct conn_list *l) {
+    while (l->head) {
+        struct conn *c = l->head;
+        list_remove(c);
+        free(c);
     }
 }
 
-static void serve(struct status *s, int fd) {
-    struct timeval tv = {HTTP_TIMEOUT_MS / 1000, (HTTP_TIMEOUT_MS % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    char req[HTTP_MAX_REQUEST + 1];
-    size_t n = 0;
-    while (n < HTTP_MAX_REQUEST) {
-        ssize_t r = recv(fd, req + n, HTTP_MAX_REQUEST - n, 0);
-        if (r <= 0) break;
-        n += (size_t)r;
-        req[n] = 0;
-        if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n")) break;
-    }
-    req[n] = 0;
+static void respond(struct status *s, struct conn *c, int code, const char *type, int head) {
+    static const char *const reasons[] = {[0] = "OK", [1] = "Not Found", [2] = "Method Not Allowed",
+                                          [3] = "Service Unavailable", [4] = "Bad Request"};
+    int r = code == 200 ? 0 : code == 404 ? 1 : code == 405 ? 2 : code == 503 ? 3 : 4;
+    bprintf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+            "Cache-Control: no-store\r\nConnection: close\r\n\r\n", code, reasons[r], type, s->body.len);
+    if (!head) buf_append(&c->out, s->body.p, s->body.len);
+}
+
+/* Fills c->out with the response to the request head in c->req. */
+static void serve(struct status *s, struct conn *c) {
     char method[8], path[256];
+    c->req[c->n] = 0;
     s->body.len = 0;
-    if (sscanf(req, "%7s %255s HTTP/", method, path) != 2) {
-        respond(s, fd, 400, "text/plain", 0);
+    if (sscanf(c->req, "%7s %255s HTTP/", method, path) != 2) {
+        respond(s, c, 400, "text/plain", 0);
         return;
     }
     int head = !strcmp(method, "HEAD");
     if (!head && strcmp(method, "GET")) {
-        respond(s, fd, 405, "text/plain", 0);
+        respond(s, c, 405, "text/plain", 0);
         return;
     }
     char *q = strchr(path, '?');
     if (q) *q = 0;
     if (!strcmp(path, "/")) {
         buf_append(&s->body, hotdog_status_html, (size_t)(hotdog_status_html_end - hotdog_status_html));
-        respond(s, fd, 200, "text/html; charset=utf-8", head);
+        respond(s, c, 200, "text/html; charset=utf-8", head);
     } else if (!strcmp(path, "/stats")) {
         stats_collect(&s->src, &s->snap);
         render_stats(s);
-        respond(s, fd, 200, "application/json", head);
+        respond(s, c, 200, "application/json", head);
     } else if (!strcmp(path, "/metrics")) {
         stats_collect(&s->src, &s->snap);
         render_prometheus(s);
-        respond(s, fd, 200, "text/plain; version=0.0.4; charset=utf-8", head);
+        respond(s, c, 200, "text/plain; version=0.0.4; charset=utf-8", head);
     } else if (!strcmp(path, "/healthz")) {
         buf_append(&s->body, "ok\n", 3);
-        respond(s, fd, 200, "text/plain", head);
+        respond(s, c, 200, "text/plain", head);
     } else if (!strcmp(path, "/readyz")) {
         int code = render_ready(s);
-        respond(s, fd, code, "application/json", head);
+        respond(s, c, code, "application/json", head);
     } else {
         buf_append(&s->body, "not found\n", 10);
-        respond(s, fd, 404, "text/plain", head);
+        respond(s, c, 404, "text/plain", head);
     }
+}
+
+/* Writes what the socket takes; closes c when the response is out or the client is gone, and
+ * waits for EPOLLOUT otherwise. */
+static void conn_write(struct status *s, struct conn *c) {
+    while (c->sent < c->out.len) {
+        ssize_t w = send(c->fd, c->out.p + c->sent, c->out.len - c->sent, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (w <= 0) break;
+        c->sent += (size_t)w;
+    }
+    conn_close(s, c);
+}
+
+/* Reads what has arrived; once the head is complete (a blank line, the size limit, or the
+ * client's half-close), answers it. As before, the request line is all that is used. */
+static void conn_read(struct status *s, struct conn *c) {
+    int done = 0;
+    while (!done && c->n < HTTP_MAX_REQUEST) {
+        ssize_t r = recv(c->fd, c->req + c->n, HTTP_MAX_REQUEST - c->n, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (r < 0 || (r == 0 && c->n == 0)) { /* an error, or closed without a word */
+            conn_close(s, c);
+            return;
+        }
+        size_t from = c->n > 3 ? c->n - 3 : 0;
+        c->n += (size_t)r;
+        c->req[c->n] = 0;
+        done = r == 0 || strstr(c->req + from, "\r\n\r\n") || strstr(c->req + from, "\n\n");
+    }
+    serve(s, c);
+    list_remove(c);
+    c->deadline_ms = clock_ms() + STATUS_WRITE_TIMEOUT_MS;
+    list_push(&s->writing, c);
+    /* EPOLLOUT only from now on: more request bytes would otherwise wake the loop for nothing. */
+    struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
+    epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    conn_write(s, c);
+}
+
+static void pause_accept(struct status *s, int64_t until_ms) {
+    struct epoll_event ev = {.events = until_ms ? 0 : EPOLLIN, .data.ptr = &s->lfd};
+    epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev);
+    s->accept_resume_ms = until_ms;
+}
+
+static void accept_some(struct status *s) {
+    for (int i = 0; i < STATUS_ACCEPT_BATCH; i++) {
+        int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            metrics_add_any(M_ACCEPT_ERROR, 1);
+            log_limited(L_WARN, "status server: accept: %s", strerror(errno));
+            /* Out of descriptors or memory: the listen socket stays readable, so stop asking
+             * for a moment rather than spin. */
+            pause_accept(s, clock_ms() + 100);
+            return;
+        }
+        if (s->nconns >= STATUS_MAX_CONNECTIONS) {
+            conn_close(s, s->reading.head ? s->reading.head : s->writing.head);
+            metrics_add_any(M_STATUS_EVICTED, 1);
+        }
+        struct conn *c = malloc(sizeof *c);
+        if (!c) abort();
+        memset(c, 0, offsetof(struct conn, req));
+        c->fd = fd;
+        c->deadline_ms = clock_ms() + STATUS_READ_TIMEOUT_MS;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            close(fd);
+            free(c);
+            continue;
+        }
+        list_push(&s->reading, c);
+        s->nconns++;
+    }
+}
+
+/* Closes the connections past their deadline (each list's head is its earliest). */
+static void expire(struct status *s, int64_t now) {
+    while (s->reading.head && s->reading.head->deadline_ms <= now) {
+        conn_close(s, s->reading.head);
+        metrics_add_any(M_STATUS_READ_TIMEOUT, 1);
+    }
+    while (s->writing.head && s->writing.head->deadline_ms <= now) {
+        conn_close(s, s->writing.head);
+        metrics_add_any(M_STATUS_WRITE_TIMEOUT, 1);
+    }
+}
+
+/* Milliseconds until the next thing the loop must do by itself, or -1 for none. */
+static int next_timeout(const struct status *s, int64_t now, int64_t next_flush) {
+    int64_t t = s->statsd ? next_flush : INT64_MAX;
+    if (s->reading.head && s->reading.head->deadline_ms < t) t = s->reading.head->deadline_ms;
+    if (s->writing.head && s->writing.head->deadline_ms < t) t = s->writing.head->deadline_ms;
+    if (s->accept_resume_ms && s->accept_resume_ms < t) t = s->accept_resume_ms;
+    return t == INT64_MAX ? -1 : t <= now ? 0 : (int)(t - now);
+}
+
+static void flush_statsd(struct status *s) {
+    stats_collect(&s->src, &s->snap);
+    statsd_flush(s->statsd, &s->snap);
 }
 
 /* runs on: the status thread. */
@@ -218,29 +374,35 @@ static void *status_main(void *arg) {
     struct status *s = arg;
     int64_t interval = s->cfg->statsd_interval_ms, next_flush = clock_ms() + interval;
     for (;;) {
-        int timeout = s->statsd ? (int)(next_flush - clock_ms() > 0 ? next_flush - clock_ms() : 0) : -1;
-        struct epoll_event ev[8];
-        int n = epoll_wait(s->epfd, ev, 8, timeout);
-        for (int i = 0; i < n; i++) {
-            if (ev[i].data.fd == s->efd) goto out;
-            int fd;
-            while ((fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-                serve(s, fd);
-                close(fd);
-            }
-        }
-        if (s->statsd && clock_ms() >= next_flush) {
-            stats_collect(&s->src, &s->snap);
-            statsd_flush(s->statsd, &s->snap);
+        int64_t now = clock_ms();
+        if (s->statsd && now >= next_flush) {
+            flush_statsd(s);
             next_flush += interval;
-            if (next_flush < clock_ms()) next_flush = clock_ms() + interval; /* fell behind: skip */
+            if (next_flush < now) next_flush = now + interval; /* fell behind: skip */
         }
+        expire(s, now);
+        if (s->accept_resume_ms && now >= s->accept_resume_ms) pause_accept(s, 0);
+        struct epoll_event ev[64];
+        int n = epoll_wait(s->epfd, ev, 64, next_timeout(s, now, next_flush));
+        for (int i = 0; i < n; i++) {
+            void *p = ev[i].data.ptr;
+            if (p == &s->efd) goto out;
+            if (p == &s->lfd) {
+                accept_some(s);
+                continue;
+            }
+            struct conn *c = p;
+            if (c->fd < 0) continue; /* closed earlier in this batch */
+            if (c->list == &s->reading) conn_read(s, c);
+            else conn_write(s, c);
+        }
+        conns_free(&s->closed);
     }
 out:
-    if (s->statsd) { /* the last interval's counts, so a short run still reports */
-        stats_collect(&s->src, &s->snap);
-        statsd_flush(s->statsd, &s->snap);
-    }
+    if (s->statsd) flush_statsd(s); /* the last interval's counts, so a short run still reports */
+    while (s->reading.head) conn_close(s, s->reading.head);
+    while (s->writing.head) conn_close(s, s->writing.head);
+    conns_free(&s->closed);
     return NULL;
 }
 
@@ -257,14 +419,14 @@ static int listen_on(struct status *s, char *err, size_t errlen) {
     s->lfd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (s->lfd >= 0) setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (s->lfd < 0 || bind(s->lfd, res->ai_addr, res->ai_addrlen) < 0 || listen(s->lfd, 64) < 0) {
+    if (s->lfd < 0 || bind(s->lfd, res->ai_addr, res->ai_addrlen) < 0 || listen(s->lfd, SOMAXCONN) < 0) {
         snprintf(err, errlen, "status server: cannot listen on %s:%ld: %s", s->cfg->status_address,
                  s->cfg->status_port, strerror(errno));
         freeaddrinfo(res);
         return -1;
     }
     freeaddrinfo(res);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = s->lfd};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->lfd};
     return epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
 }
 
@@ -279,7 +441,7 @@ struct status *status_start(const struct config *c, const struct stats_sources *
     if (!c->status_port && !c->statsd) return s;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = s->efd};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->efd};
     if (s->epfd < 0 || s->efd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->efd, &ev) < 0) {
         snprintf(err, errlen, "status server: %s", strerror(errno));
         goto err;
@@ -316,6 +478,5 @@ void status_stop(struct status *s) {
     statsd_free(s->statsd);
     stats_free(&s->snap);
     buf_free(&s->body);
-    buf_free(&s->resp);
     free(s);
 }

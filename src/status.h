@@ -10,7 +10,9 @@
 struct status;
 
 /* Starts the status thread if c asks for a status server or statsd (else returns a struct
- * that does nothing). Binds global.status.address:port. NULL with err set on error. The
+ * that does nothing). Binds global.status.address:port. The thread serves every client at
+ * once without blocking, with per-connection deadlines and a connection cap (status.c), and
+ * flushes statsd on its interval whatever the clients do. NULL with err set on error. The
  * sources must stay valid until status_stop. */
 struct status *status_start(const struct config *c, const struct stats_sources *src, char *err,
                             size_t errlen);
