@@ -2,9 +2,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 /* Nodes visited while loading, at most. libyaml keeps aliases as references, so a "billion
@@ -13,6 +16,9 @@
 
 /* How deep below its 'json' key a merge action's value may nest (the value itself is 0). */
 #define CONFIG_MAX_JSON_DEPTH 64
+
+/* The largest configuration file read. */
+#define CONFIG_MAX_FILE (16u << 20)
 
 /* What a document may hold, checked on libyaml's events before its loader builds the document
  * (check_yaml). libyaml's scanner costs the square of the flow nesting (100,000 '[' took 10 s),
@@ -755,37 +761,71 @@ err:
     return NULL;
 }
 
-struct config *config_load(const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+static const char *file_kind(mode_t m) {
+    return S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+           : S_ISSOCK(m) ? "a socket" : "a special file";
+}
+
+/* Reads the regular file path, at most CONFIG_MAX_FILE bytes, into a buffer the caller frees.
+ * O_NONBLOCK: a FIFO or a device is refused after fstat instead of blocking the start, or a
+ * SIGHUP reload, on it. */
+static char *read_config(const char *path, size_t *len, char *err, size_t errlen) {
+    char *buf = NULL;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 16384;
-            if (cap > (16u << 20)) {
-                snprintf(err, errlen, "%s: larger than 16 MiB, not a configuration file", path);
-                fclose(f);
-                free(buf);
-                return NULL;
-            }
+    if (fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        goto err;
+    }
+    if (S_ISDIR(st.st_mode)) { /* open() succeeds on a directory; read() would fail */
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(EISDIR));
+        goto err;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: cannot read: %s, not a regular file", path, file_kind(st.st_mode));
+        goto err;
+    }
+    /* Refused from its size unread, and checked again while reading: it may grow meanwhile. */
+    const off_t max = CONFIG_MAX_FILE;
+    size_t cap = 0;
+    *len = 0;
+    while (st.st_size <= max && *len <= CONFIG_MAX_FILE) {
+        if (*len == cap) {
+            cap = cap ? cap * 2 : (size_t)st.st_size + 1; /* + 1: room to see the end at once */
+            if (cap > CONFIG_MAX_FILE + 1) cap = CONFIG_MAX_FILE + 1;
             buf = realloc(buf, cap);
             if (!buf) abort();
         }
-        size_t k = fread(buf + len, 1, cap - len, f);
-        if (!k) break;
-        len += k;
+        ssize_t k = read(fd, buf + *len, cap - *len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+            goto err;
+        }
+        if (k == 0) break;
+        *len += (size_t)k;
     }
-    int rerr = ferror(f);
-    fclose(f);
-    if (rerr) {
-        snprintf(err, errlen, "%s: read error", path);
-        free(buf);
-        return NULL;
+    if (st.st_size > max || *len > CONFIG_MAX_FILE) {
+        snprintf(err, errlen, "%s: larger than %u MiB, not a configuration file", path,
+                 CONFIG_MAX_FILE >> 20);
+        goto err;
     }
+    close(fd);
+    return buf;
+err:
+    close(fd);
+    free(buf);
+    return NULL;
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen) {
+    size_t len;
+    char *buf = read_config(path, &len, err, errlen);
+    if (!buf) return NULL;
     struct config *c = config_load_string(path, buf, len, err, errlen);
     free(buf);
     return c;

@@ -1,5 +1,9 @@
 /* test_config.c - unit tests for loading hotdog.yml: the original format, defaults, errors. */
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "rules.h"
@@ -624,10 +628,76 @@ TEST(a_second_document_is_refused_at_its_line) {
     ASSERT(strstr(err, "t.yml:10: YAML syntax error") == err);
 }
 
+static char tmpdir[] = "/tmp/test_config.XXXXXX";
+
+static const char *tmp_path(const char *name) {
+    static char p[128];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+    return p;
+}
+
 TEST(file_errors) {
+    ASSERT(mkdtemp(tmpdir) != NULL);
+    char want[256];
     err[0] = 0;
     ASSERT(config_load("/nonexistent/hotdog.yml", err, sizeof err) == NULL);
     ASSERT_EQ_STR(err, "/nonexistent/hotdog.yml: cannot open: No such file or directory");
+    /* A directory used to say "read error". */
+    ASSERT(config_load(tmpdir, err, sizeof err) == NULL);
+    snprintf(want, sizeof want, "%s: cannot read: Is a directory", tmpdir);
+    ASSERT_EQ_STR(err, want);
+    /* A FIFO with no writer used to block the start (and a SIGHUP reload) for ever. */
+    ASSERT_EQ_INT(mkfifo(tmp_path("fifo"), 0600), 0);
+    alarm(10);
+    struct config *c = config_load(tmp_path("fifo"), err, sizeof err);
+    alarm(0);
+    ASSERT(c == NULL);
+    snprintf(want, sizeof want, "%s: cannot read: a FIFO, not a regular file", tmp_path("fifo"));
+    ASSERT_EQ_STR(err, want);
+    ASSERT(config_load("/dev/null", err, sizeof err) == NULL);
+    ASSERT_EQ_STR(err, "/dev/null: cannot read: a character device, not a regular file");
+    /* Larger than the cap: refused from its size, without reading it. */
+    int fd = open(tmp_path("big.yml"), O_WRONLY | O_CREAT, 0600);
+    ASSERT(fd >= 0);
+    ASSERT_EQ_INT(ftruncate(fd, (16 << 20) + 1), 0);
+    close(fd);
+    ASSERT(config_load(tmp_path("big.yml"), err, sizeof err) == NULL);
+    snprintf(want, sizeof want, "%s: larger than 16 MiB, not a configuration file", tmp_path("big.yml"));
+    ASSERT_EQ_STR(err, want);
+    /* Exactly the cap is read (and then found not to be YAML: all NUL bytes). */
+    fd = open(tmp_path("big.yml"), O_WRONLY | O_TRUNC);
+    ASSERT(fd >= 0);
+    ASSERT_EQ_INT(ftruncate(fd, 16 << 20), 0);
+    close(fd);
+    ASSERT(config_load(tmp_path("big.yml"), err, sizeof err) == NULL);
+    snprintf(want, sizeof want, "%s:1: YAML syntax error", tmp_path("big.yml"));
+    ASSERT(strstr(err, want) == err);
+    /* A file hotdog's user may not read (as root, checked from a child that drops to nobody). */
+    fd = open(tmp_path("secret.yml"), O_WRONLY | O_CREAT, 0600);
+    ASSERT(fd >= 0);
+    close(fd);
+    int pfd[2];
+    ASSERT_EQ_INT(pipe(pfd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char e[512] = "";
+        if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0)) _exit(1);
+        config_load(tmp_path("secret.yml"), e, sizeof e);
+        ssize_t w = write(pfd[1], e, strlen(e));
+        _exit(w < 0);
+    }
+    close(pfd[1]);
+    char got[512] = "";
+    ssize_t k = read(pfd[0], got, sizeof got - 1);
+    close(pfd[0]);
+    waitpid(pid, NULL, 0);
+    if (k > 0) got[k] = 0;
+    snprintf(want, sizeof want, "%s: cannot open: Permission denied", tmp_path("secret.yml"));
+    ASSERT_EQ_STR(got, want);
+    unlink(tmp_path("secret.yml"));
+    unlink(tmp_path("big.yml"));
+    unlink(tmp_path("fifo"));
+    rmdir(tmpdir);
 }
 
 TEST_MAIN("config", TEST_ENTRY(loads_the_original_format), TEST_ENTRY(defaults),
