@@ -2,6 +2,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "rules.h"
 
+#include <malloc.h>
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -50,6 +51,17 @@ struct rules {
     struct rule *v;
     size_t n;
     pcre2_match_data *md;
+    uint32_t md_pairs;
+    /* This thread's regex resources (rules.h has the limits and their measurements): the JIT's
+     * stack, and a general context whose allocator counts what md holds for the interpreter's
+     * frames; trim gives back what a long line made them hold. */
+    pcre2_jit_stack *jit_stack;
+    size_t jit_stack_size;
+    int jit_long, jit_warm; /* a JIT match ran over a long line in this message, in an earlier one */
+    pcre2_match_context *jit_ctx, *interp_ctx;
+    pcre2_general_context *heap_ctx;
+    size_t heap_held;
+    uint64_t retries;
     struct syslog_slice *vars;
     size_t nvars;
     struct buf out, topic, key, value, scratch[2], jtmp;
@@ -271,6 +283,55 @@ static struct syslog_slice name_slice(const struct syslog_slice *tab, int n, int
     return v >= 0 && v < n ? tab[v] : (struct syslog_slice){NULL, 0};
 }
 
+static void *heap_alloc(size_t n, void *arg) {
+    struct rules *r = arg;
+    void *p = malloc(n);
+    if (p) r->heap_held += malloc_usable_size(p);
+    return p;
+}
+
+static void heap_free(void *p, void *arg) {
+    struct rules *r = arg;
+    if (p) r->heap_held -= malloc_usable_size(p);
+    free(p);
+}
+
+size_t rules_jit_stack_size(const struct config *c) {
+    long longest = 0;
+    for (size_t i = 0; i < c->nlisteners; i++)
+        if (c->listeners[i].max_message_size > longest) longest = c->listeners[i].max_message_size;
+    if ((size_t)longest > RULES_JIT_STACK_MAX / RULES_JIT_STACK_PER_BYTE) return RULES_JIT_STACK_MAX;
+    size_t size = (size_t)longest * RULES_JIT_STACK_PER_BYTE;
+    return size < RULES_JIT_STACK_MIN ? RULES_JIT_STACK_MIN : size;
+}
+
+/* The match data, contexts and JIT stack that r's regexes run with. The stack is only
+ * address space until a match goes deep, but a system that cannot reserve it (a small
+ * RLIMIT_AS, vm.overcommit_memory=2) is refused at start rather than failing matches later. */
+static int regex_resources(struct rules *r, uint32_t pairs, int any_regex, int any_jit,
+                           char *err, size_t errlen) {
+    r->heap_ctx = pcre2_general_context_create(heap_alloc, heap_free, r);
+    r->md_pairs = pairs;
+    if (!r->heap_ctx || !(r->md = pcre2_match_data_create(pairs, r->heap_ctx))) abort();
+    if (!any_regex) return 0;
+    if (!(r->interp_ctx = pcre2_match_context_create(NULL))) abort();
+    pcre2_set_match_limit(r->interp_ctx, RULES_MATCH_LIMIT);
+    pcre2_set_heap_limit(r->interp_ctx, RULES_HEAP_LIMIT_KIB);
+    if (!any_jit) return 0;
+    size_t size = r->jit_stack_size = rules_jit_stack_size(r->cfg);
+    if (!(r->jit_ctx = pcre2_match_context_create(NULL))) abort();
+    pcre2_set_match_limit(r->jit_ctx, RULES_MATCH_LIMIT);
+    r->jit_stack = pcre2_jit_stack_create(RULES_JIT_STACK_START, size, NULL);
+    if (!r->jit_stack) {
+        snprintf(err, errlen, "%s: cannot reserve %zu MiB of address space for the regex JIT's "
+                 "stack (%d bytes per byte of max_message_size)", r->cfg->path, size >> 20,
+                 RULES_JIT_STACK_PER_BYTE);
+        return -1;
+    }
+    pcre2_jit_stack_assign(r->jit_ctx, NULL, r->jit_stack);
+    return 0;
+}
+
 struct rules *rules_new(const struct config *c, struct metrics_shard *shard, char *err,
                         size_t errlen) {
     pthread_once(&names_once, init_names);
@@ -281,6 +342,7 @@ struct rules *rules_new(const struct config *c, struct metrics_shard *shard, cha
     r->v = calloc(c->nrules ? c->nrules : 1, sizeof *r->v);
     if (!r->v) abort();
     uint32_t maxgroups = 0;
+    int any_regex = 0, any_jit = 0;
     for (size_t i = 0; i < c->nrules; i++) {
         struct rule *ru = &r->v[i];
         ru->cfg = &c->rules[i];
@@ -288,14 +350,16 @@ struct rules *rules_new(const struct config *c, struct metrics_shard *shard, cha
         int e = ru->cfg->regex ? compile_regex(ru, c->path, i, err, errlen)
                                : compile_jmespath(ru, c->path, i, err, errlen);
         if (e < 0 || compile_actions(ru, c, i, err, errlen) < 0) goto err;
+        any_regex |= ru->re && !ru->match_all;
+        any_jit |= ru->jit && !ru->match_all;
         uint32_t g = 0;
         if (ru->re) pcre2_pattern_info(ru->re, PCRE2_INFO_CAPTURECOUNT, &g);
         if (g > maxgroups) maxgroups = g;
     }
-    r->md = pcre2_match_data_create(maxgroups + 1, NULL);
+    if (regex_resources(r, maxgroups + 1, any_regex, any_jit, err, errlen) < 0) goto err;
     r->nvars = RULES_VAR_COUNT + maxgroups + 1;
     r->vars = calloc(r->nvars, sizeof *r->vars);
-    if (!r->md || !r->vars) abort();
+    if (!r->vars) abort();
     return r;
 err:
     rules_free(r);
@@ -321,6 +385,10 @@ void rules_free(struct rules *r) {
     }
     for (size_t f = 0; f <= FIELD_MSGID; f++) json_decref(r->json[f]);
     pcre2_match_data_free(r->md);
+    pcre2_match_context_free(r->jit_ctx);
+    pcre2_match_context_free(r->interp_ctx);
+    pcre2_jit_stack_free(r->jit_stack);
+    pcre2_general_context_free(r->heap_ctx); /* last: its allocator writes to r */
     free(r->vars);
     free(r->v);
     buf_free(&r->out);
@@ -414,6 +482,80 @@ static void reset_json(struct rules *r) {
     jsonio_release_big();
 }
 
+/* One line per rule per interval, whichever worker fails it: a rule that fails on every
+ * message does not hide another rule's failures. Shared by every thread's rules; log.h's
+ * keyed limit is lock-free. */
+static struct log_keyed match_log;
+
+/* A matcher that failed (not "no match") is counted in error.match and logged with the
+ * rule's FILE:LINE; the rule then does not match and later rules run, so a catch-all still
+ * forwards the message. */
+static void match_failed(struct rules *r, const struct rule *ru, const char *key, const char *why,
+                         size_t len) {
+    count(r, M_MATCH_ERROR);
+    char id[64];
+    int n = snprintf(id, sizeof id, "%d:%s", ru->cfg->matcher_line, key);
+    log_write_keyed(&match_log, id, n > 0 ? (size_t)n : 0, L_WARN,
+                    "%s:%d: 'rules[%zu].%s': %s on a %zu-byte %s: the rule does not match it, "
+                    "later rules run (error.match)", r->cfg->path, ru->cfg->matcher_line,
+                    (size_t)(ru - r->v), key, why, len, config_field_name(ru->cfg->field));
+}
+
+/* Runs ru's regex over f into r->md: the JIT with this thread's stack; the interpreter, whose
+ * frames are on the heap, when the JIT ran out of stack or is not available. Returns PCRE2's
+ * result; a resource limit in the last engine tried is a failure. */
+static int run_regex(struct rules *r, struct rule *ru, struct syslog_slice f) {
+    int rc = PCRE2_ERROR_JIT_STACKLIMIT, retried = 0;
+    if (ru->jit) {
+        r->jit_long |= f.n > RULES_JIT_KEEP_LINE;
+        rc = pcre2_jit_match(ru->re, (PCRE2_SPTR)f.p, f.n, 0, 0, r->md, r->jit_ctx);
+    }
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+        retried = ru->jit;
+        r->retries += (uint64_t)retried;
+        /* PCRE2_NO_JIT: pcre2_match would otherwise run the JIT's code again. */
+        rc = pcre2_match(ru->re, (PCRE2_SPTR)f.p, f.n, 0, PCRE2_NO_JIT, r->md, r->interp_ctx);
+    }
+    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
+        PCRE2_UCHAR msg[128];
+        char why[192];
+        pcre2_get_error_message(rc, msg, sizeof msg);
+        snprintf(why, sizeof why, "%s (PCRE2 %d%s)", (char *)msg, rc,
+                 retried ? ", after the JIT ran out of stack" : "");
+        match_failed(r, ru, "regex", why, f.n);
+    }
+    return rc;
+}
+
+/* After a message: gives back what a long line made this thread hold. PCRE2 keeps the
+ * interpreter's frames vector in the match data between matches (up to RULES_HEAP_LIMIT_KIB): it
+ * goes at once. The JIT stack's pages stay resident as deep as a match went (up to 48 bytes a
+ * byte of line): they go at the first message without a long line, so that a run of long lines
+ * does not fault them in again for each (20 ms for the 31 MB `^(\w|\s)+$` needs on 999,000
+ * bytes; a new stack costs 9 us). If the new stack cannot be had, the old one stays. */
+static void give_back(struct rules *r) {
+    if (r->heap_held > RULES_HEAP_KEEP) {
+        pcre2_match_data_free(r->md);
+        if (!(r->md = pcre2_match_data_create(r->md_pairs, r->heap_ctx))) abort();
+    }
+    if (r->jit_long) {
+        r->jit_warm = 1;
+        r->jit_long = 0;
+    } else if (r->jit_warm) {
+        pcre2_jit_stack *s = pcre2_jit_stack_create(RULES_JIT_STACK_START, r->jit_stack_size, NULL);
+        if (s) {
+            pcre2_jit_stack_assign(r->jit_ctx, NULL, s);
+            pcre2_jit_stack_free(r->jit_stack);
+            r->jit_stack = s;
+        }
+        r->jit_warm = 0;
+    }
+}
+
+static inline void trim(struct rules *r) {
+    if (r->heap_held > RULES_HEAP_KEEP || r->jit_long || r->jit_warm) give_back(r);
+}
+
 /* Runs rule ru's matcher; on a match, sets its group variables and `value`. */
 static int match(struct rules *r, struct rule *ru, const struct syslog_msg *m) {
     struct syslog_slice f = field_text(m, ru->cfg->field);
@@ -423,16 +565,8 @@ static int match(struct rules *r, struct rule *ru, const struct syslog_msg *m) {
         return 1;
     }
     if (ru->re) {
-        int rc = ru->jit ? pcre2_jit_match(ru->re, (PCRE2_SPTR)f.p, f.n, 0, 0, r->md, NULL)
-                         : pcre2_match(ru->re, (PCRE2_SPTR)f.p, f.n, 0, 0, r->md, NULL);
-        if (rc < 0) {
-            if (rc != PCRE2_ERROR_NOMATCH) {
-                count(r, M_MATCH_ERROR);
-                log_limited(L_WARN, "rule at %s:%d: regex match failed (%d)", r->cfg->path,
-                            ru->cfg->line, rc);
-            }
-            return 0;
-        }
+        int rc = run_regex(r, ru, f);
+        if (rc < 0) return 0;
         uint32_t groups = pcre2_get_ovector_count(r->md);
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
         for (uint32_t g = 0; g < groups && RULES_VAR_COUNT + g < r->nvars; g++) {
@@ -446,9 +580,9 @@ static int match(struct rules *r, struct rule *ru, const struct syslog_msg *m) {
     json_t *doc = field_json(r, ru->cfg->field, f);
     if (!doc) return 0; /* not JSON: a JMESPath rule does not match */
     json_t *res = NULL;
-    if (jp_search(ru->jp, doc, &res, NULL, 0) < 0) {
-        count(r, M_MATCH_ERROR);
-        log_limited(L_WARN, "rule at %s:%d: JMESPath evaluation failed", r->cfg->path, ru->cfg->line);
+    char why[256];
+    if (jp_search(ru->jp, doc, &res, why, sizeof why) < 0) {
+        match_failed(r, ru, "jmespath", why, f.n);
         return 0;
     }
     int matched = !json_is_null(res);
@@ -610,6 +744,7 @@ void rules_eval(struct rules *r, const struct syslog_msg *m, struct rules_out *o
         if (rc != 0) break;
     }
     reset_json(r);
+    trim(r);
     if (!out->forward) count(r, M_UNMATCHED);
 }
 
@@ -618,6 +753,7 @@ size_t rules_count(const struct rules *r) { return r->n; }
 int rules_matches(struct rules *r, size_t i, const struct syslog_msg *m) {
     int hit = match(r, &r->v[i], m);
     reset_json(r); /* the cache is per message, and the next call may bring another */
+    trim(r);
     return hit;
 }
 
@@ -632,3 +768,6 @@ const char *rules_matcher(const struct rules *r, size_t i) {
 uint64_t rules_matched(const struct rules *r, size_t i) {
     return atomic_load_explicit(&r->v[i].matched, memory_order_relaxed);
 }
+
+uint64_t rules_regex_retries(const struct rules *r) { return r->retries; }
+size_t rules_regex_heap(const struct rules *r) { return r->heap_held; }

@@ -13,11 +13,12 @@
 
 static char err[1024];
 
-#define HEAD                                                             \
-    "global:\n"                                                          \
-    "  listen: {address: 127.0.0.1, port: 1514}\n"                       \
+#define LISTEN "  listen: {address: 127.0.0.1, port: 1514}\n"
+#define HEAD_WITH(listen)                                                \
+    "global:\n" listen                                                   \
     "  kafka: {conf: {bootstrap.servers: b}, topic: default-topic}\n"    \
     "rules:\n"
+#define HEAD HEAD_WITH(LISTEN)
 
 struct fixture {
     struct config *c;
@@ -26,9 +27,10 @@ struct fixture {
     struct rules_out out;
 };
 
-static void setup(struct fixture *f, const char *rules_yml) {
+/* listen: the global.listen line(s), whose max_message_size sizes the regex JIT's stack. */
+static void setup_listen(struct fixture *f, const char *listen, const char *rules_yml) {
     char yml[8192];
-    snprintf(yml, sizeof yml, HEAD "%s", rules_yml);
+    snprintf(yml, sizeof yml, HEAD_WITH("%s") "%s", listen, rules_yml);
     f->c = config_load_string("r.yml", yml, strlen(yml), err, sizeof err);
     if (!f->c) fprintf(stderr, "  %s\n", err);
     ASSERT(f->c != NULL);
@@ -36,6 +38,8 @@ static void setup(struct fixture *f, const char *rules_yml) {
     if (!f->r) fprintf(stderr, "  %s\n", err);
     ASSERT(f->r != NULL);
 }
+
+static void setup(struct fixture *f, const char *rules_yml) { setup_listen(f, LISTEN, rules_yml); }
 
 static void eval(struct fixture *f, const char *line) {
     syslog_parse(line, strlen(line), &f->m);
@@ -699,6 +703,147 @@ TEST(regex_classes_as_rust) {
     ASSERT(rules_rust_pattern("^plain (?P<x>\\d+)$") == NULL);
 }
 
+/* A syslog line whose message is unit repeated to n bytes, then tail (malloc'd). */
+static char *long_line(const char *unit, size_t n, const char *tail) {
+    static const char head[] = "<13>Nov 30 12:00:00 h app: ";
+    size_t hl = sizeof head - 1, ul = strlen(unit), tl = strlen(tail);
+    char *s = malloc(hl + n + tl + 1);
+    ASSERT(s != NULL);
+    memcpy(s, head, hl);
+    for (size_t i = 0; i < n; i++) s[hl + i] = unit[i % ul];
+    memcpy(s + hl + n, tail, tl + 1);
+    return s;
+}
+
+static void eval_long(struct fixture *f, const char *unit, size_t n, const char *tail) {
+    char *line = long_line(unit, n, tail);
+    eval(f, line);
+    free(line);
+}
+
+#define FORWARD_TO(t) "    actions: [{type: forward, topic: " t "}]\n"
+
+/* Issue 14: with PCRE2's default 32 KiB JIT stack, a pattern that repeats a group ran out of
+ * stack on ordinary lines (-46 at 1,500 bytes), and the message was not sent. The stack now
+ * holds a max_message_size line for every pattern measured (the deepest, 48 bytes a byte). */
+TEST(long_lines_match_patterns_that_repeat_a_group) {
+    struct fixture f;
+    setup(&f, "  - regex: '^(?:a|b)+$'\n" FORWARD_TO("ab")
+              "  - regex: '^((x)|(y))+$'\n" FORWARD_TO("xy")
+              "  - regex: '^(\\w|\\s)+$'\n" FORWARD_TO("ws")
+              "  - regex: '^(?:(?P<k>\\w+)=(?P<v>\\S+)\\s?)+$'\n"
+              "    actions: [{type: forward, topic: 'kv-{{k}}-{{v}}'}]\n");
+    snap();
+    eval_long(&f, "word ", 1500, "");
+    ASSERT_EQ_INT(f.out.forward, 1);
+    ASSERT_EQ_STR(f.out.topic, "ws");
+    eval_long(&f, "ab", 50000, "");
+    ASSERT_EQ_STR(f.out.topic, "ab");
+    eval_long(&f, "word ", 999000, "");
+    ASSERT_EQ_STR(f.out.topic, "ws");
+    eval_long(&f, "xy", 999000, "");
+    ASSERT_EQ_STR(f.out.topic, "xy");
+    eval_long(&f, "key=value ", 998990, "z=9");
+    ASSERT_EQ_STR(f.out.topic, "kv-z-9");
+    ASSERT_EQ_INT(delta(M_MATCH_ERROR), 0);
+    ASSERT_EQ_INT(rules_regex_retries(f.r), 0); /* the JIT did it, not the interpreter */
+    teardown(&f);
+}
+
+TEST(jit_stack_is_sized_by_max_message_size) {
+    struct fixture f;
+    setup(&f, "  - regex: a\n" FORWARD_TO("t"));
+    ASSERT_EQ_INT(rules_jit_stack_size(f.c), 999000 * RULES_JIT_STACK_PER_BYTE);
+    teardown(&f);
+    setup_listen(&f, "  listen: [{address: a, port: 1, max_message_size: 64},\n"
+                     "           {address: a, port: 2, protocol: udp, max_message_size: 8192}]\n",
+                 "  - regex: a\n" FORWARD_TO("t"));
+    ASSERT_EQ_INT(rules_jit_stack_size(f.c), RULES_JIT_STACK_MIN);
+    teardown(&f);
+    setup_listen(&f, "  listen: {address: a, port: 1, max_message_size: 67108864}\n",
+                 "  - regex: a\n" FORWARD_TO("t"));
+    ASSERT_EQ_INT(rules_jit_stack_size(f.c), RULES_JIT_STACK_MAX);
+    teardown(&f);
+}
+
+static long rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) kib = atol(line + 6);
+    if (f) fclose(f);
+    return kib;
+}
+
+/* The JIT stack's pages a long line made resident (46 MB for this pattern on 999,000 bytes)
+ * are kept while long lines come, and given back at the next ordinary message. */
+TEST(jit_stack_is_given_back_after_long_lines) {
+    struct fixture f;
+    setup(&f, "  - regex: '^((x)|(y))+$'\n" FORWARD_TO("xy"));
+    eval(&f, "<13>Nov 30 12:00:00 h app: xyxy");
+    long before = rss_kib();
+    eval_long(&f, "xy", 999000, "");
+    ASSERT_EQ_STR(f.out.topic, "xy");
+    long held = rss_kib();
+    ASSERT(held - before > 30 << 10);
+    eval(&f, "<13>Nov 30 12:00:00 h app: xyxy");
+    ASSERT_EQ_STR(f.out.topic, "xy");
+    ASSERT(rss_kib() - before < 8 << 10);
+    teardown(&f);
+}
+
+/* A line longer than the stack was sized for (here: the smallest stack, 1 MiB, and a
+ * 100,000-byte line that needs 3.2 MB of it) is matched by the interpreter, and the frames it
+ * needed (28 MB) are not kept after the message. */
+TEST(jit_out_of_stack_is_retried_by_the_interpreter) {
+    struct fixture f;
+    setup_listen(&f, "  listen: {address: a, port: 1, max_message_size: 64}\n",
+                 "  - regex: '^(\\w|\\s)+$'\n" FORWARD_TO("ws"));
+    snap();
+    eval_long(&f, "word ", 100000, "");
+    ASSERT_EQ_INT(f.out.forward, 1);
+    ASSERT_EQ_STR(f.out.topic, "ws");
+    ASSERT_EQ_INT(rules_regex_retries(f.r), 1);
+    ASSERT_EQ_INT(delta(M_MATCH_ERROR), 0);
+    ASSERT(rules_regex_heap(f.r) <= RULES_HEAP_KEEP);
+    /* rules_matches (test mode) gives the frames back too. */
+    char *line = long_line("word ", 100000, "");
+    syslog_parse(line, strlen(line), &f.m);
+    ASSERT_EQ_INT(rules_matches(f.r, 0, &f.m), 1);
+    ASSERT(rules_regex_heap(f.r) <= RULES_HEAP_KEEP);
+    free(line);
+    teardown(&f);
+}
+
+/* A match that still fails (backtracking beyond the match limit; frames beyond the heap
+ * limit) is counted in error.match and the rule does not match: later rules run, so the
+ * catch-all still forwards the message. The ReDoS is not retried. (What is logged, once per
+ * rule, is checked end to end: tests/e2e/test_regex_limits.py.) */
+TEST(match_errors_are_counted_and_later_rules_run) {
+    struct fixture f;
+    setup_listen(&f, "  listen: {address: a, port: 1, max_message_size: 64}\n",
+                 "  - regex: '^(a+)+$'\n" FORWARD_TO("redos")
+                 "  - regex: '^(\\w|\\s)+$'\n" FORWARD_TO("ws")
+                 "  - regex: '.*'\n" FORWARD_TO("all"));
+    snap();
+    eval_long(&f, "a", 40, "!"); /* ReDoS: the JIT's match limit */
+    ASSERT_EQ_INT(f.out.rule, 2);
+    ASSERT_EQ_STR(f.out.topic, "all");
+    ASSERT_EQ_INT(delta(M_MATCH_ERROR), 1);
+    ASSERT_EQ_INT(rules_regex_retries(f.r), 0);
+    char *line = long_line("word ", 998999, "!"); /* no JIT stack left, then the heap limit */
+    eval(&f, line);
+    ASSERT_EQ_INT(f.out.rule, 2);
+    ASSERT_EQ_INT(f.out.len, 999000);
+    free(line);
+    ASSERT_EQ_INT(delta(M_MATCH_ERROR), 2);
+    ASSERT_EQ_INT(delta(M_UNMATCHED), 0);
+    ASSERT_EQ_INT(rules_regex_retries(f.r), 1);
+    ASSERT(rules_regex_heap(f.r) <= RULES_HEAP_KEEP);
+    teardown(&f);
+}
+
 int main(int argc, char **argv) {
     static const struct test_case tests[] = {
         TEST_ENTRY(regex_named_groups_replace_and_forward),
@@ -721,7 +866,10 @@ int main(int argc, char **argv) {
         TEST_ENTRY(no_rules_means_default_topic), TEST_ENTRY(template_errors_name_file_line_and_key),
         TEST_ENTRY(message_json_is_parsed_at_most_once), TEST_ENTRY(template_syntax),
         TEST_ENTRY(json_bombs_are_not_parsed_and_are_counted), TEST_ENTRY(catch_all_regex_matches_like_pcre2),
-        TEST_ENTRY(regex_classes_as_rust)};
+        TEST_ENTRY(regex_classes_as_rust), TEST_ENTRY(long_lines_match_patterns_that_repeat_a_group),
+        TEST_ENTRY(jit_stack_is_sized_by_max_message_size), TEST_ENTRY(jit_stack_is_given_back_after_long_lines),
+        TEST_ENTRY(jit_out_of_stack_is_retried_by_the_interpreter),
+        TEST_ENTRY(match_errors_are_counted_and_later_rules_run)};
     metrics_init(1);
     int rc = test_run("rules", argc, argv, tests, sizeof tests / sizeof tests[0]);
     metrics_free();
