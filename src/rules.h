@@ -27,7 +27,7 @@
  *    a fresh one. Where the stack's limit starts (RULES_JIT_STACK_START) made no difference
  *    measured: growing within the reservation is a pointer move.
  *  - A match that exhausts it is retried once by the interpreter, whose frames are on the
- *    heap (about 6 times what the JIT's stack needs: 281 MB for `^(\w|\s)+$` on 999,000
+ *    heap (8 to 12 times what the JIT's stack needs: 281 MB for `^(\w|\s)+$` on 999,000
  *    bytes), within RULES_HEAP_LIMIT_KIB; what it keeps is released after the message when
  *    above RULES_HEAP_KEEP. Where the JIT is not available it is the only engine, within the
  *    same limits.
