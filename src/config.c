@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,7 +420,13 @@ static json_t *to_json(struct loader *l, const yaml_node_t *n, const char *path,
         long long iv = strtoll(s, &end, 10);
         if (!*end && !errno) return json_integer(iv);
         double dv = strtod(s, &end);
-        if (!*end && end != s) return json_real(dv);
+        if (!*end && end != s && isfinite(dv)) return json_real(dv);
+        /* strtod reads nan, inf and infinity, which YAML 1.2 calls strings; 1e999 is a number
+         * JSON cannot hold (jansson refuses it). */
+        if (!*end && end != s && !strpbrk(s, "nN")) {
+            fail(l, n, "'%s': %s is not a finite number (quote it for a string)", path, s);
+            return NULL;
+        }
         return json_string(s);
     }
     if (n->type == YAML_SEQUENCE_NODE) {

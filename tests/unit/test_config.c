@@ -482,6 +482,16 @@ TEST(alias_bomb_is_refused) {
     ASSERT_EQ_STR(err, "t.yml:13: 'rules[0].actions[0].json' nests deeper than 64 levels (an alias of itself?)");
     ASSERT(load(MERGE_JSON "{a: {[k]: 1}}\n") == NULL);
     ASSERT_EQ_STR(err, "t.yml:13: 'rules[0].actions[0].json' has a non-string key");
+    /* Found by fuzz_config: jansson refuses an infinite real, and the error said nothing. */
+    ASSERT(load(MERGE_JSON "{a: [1, 1E6000]}\n") == NULL);
+    ASSERT_EQ_STR(err, "t.yml:13: 'rules[0].actions[0].json': 1E6000 is not a finite number "
+                       "(quote it for a string)");
+    struct config *c = load(MERGE_JSON "{a: '1E6000', b: 2.5e3, c: nan, d: -Infinity}\n");
+    ASSERT(c != NULL);
+    char *js = json_dumps(c->rules[0].actions[0].json, JSON_COMPACT | JSON_SORT_KEYS);
+    ASSERT_EQ_STR(js, "{\"a\":\"1E6000\",\"b\":2500.0,\"c\":\"nan\",\"d\":\"-Infinity\"}");
+    free(js);
+    config_free(c);
 }
 
 /* Every test below that builds a large input keeps it within config_load's 16 MiB cap: what
