@@ -81,6 +81,9 @@ struct status {
     int64_t start_ms;
     struct stats snap;
     struct buf body;
+    uint64_t batch;            /* epoll wakeups so far */
+    struct buf rendered[2];    /* the last /stats and /metrics bodies ... */
+    uint64_t rendered_in[2];   /* ... and the wakeup that rendered them */
 };
 
 static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -225,6 +228,23 @@ static void respond(struct status *s, struct conn *c, int code, const char *type
     if (!head) buf_append(&c->out, s->body.p, s->body.len);
 }
 
+/* /stats (prom 0) or /metrics (prom 1) into s->body. Requests answered in the same wakeup share
+ * one snapshot: a burst of scrapes (with thousands of rules, /metrics takes ~3 ms to render)
+ * then costs one render, not one each, and a /healthz behind them waits for little. */
+static void render_snapshot(struct status *s, int prom) {
+    struct buf *r = &s->rendered[prom];
+    if (s->rendered_in[prom] != s->batch) {
+        stats_collect(&s->src, &s->snap);
+        if (prom) render_prometheus(s);
+        else render_stats(s);
+        r->len = 0;
+        buf_append(r, s->body.p, s->body.len);
+        s->rendered_in[prom] = s->batch;
+    } else {
+        buf_append(&s->body, r->p, r->len);
+    }
+}
+
 /* Fills c->out with the response to the request head in c->req. */
 static void serve(struct status *s, struct conn *c) {
     char method[8], path[256];
@@ -245,12 +265,10 @@ static void serve(struct status *s, struct conn *c) {
         buf_append(&s->body, hotdog_status_html, (size_t)(hotdog_status_html_end - hotdog_status_html));
         respond(s, c, 200, "text/html; charset=utf-8", head);
     } else if (!strcmp(path, "/stats")) {
-        stats_collect(&s->src, &s->snap);
-        render_stats(s);
+        render_snapshot(s, 0);
         respond(s, c, 200, "application/json", head);
     } else if (!strcmp(path, "/metrics")) {
-        stats_collect(&s->src, &s->snap);
-        render_prometheus(s);
+        render_snapshot(s, 1);
         respond(s, c, 200, "text/plain; version=0.0.4; charset=utf-8", head);
     } else if (!strcmp(path, "/healthz")) {
         buf_append(&s->body, "ok\n", 3);
@@ -384,6 +402,7 @@ static void *status_main(void *arg) {
         if (s->accept_resume_ms && now >= s->accept_resume_ms) pause_accept(s, 0);
         struct epoll_event ev[64];
         int n = epoll_wait(s->epfd, ev, 64, next_timeout(s, now, next_flush));
+        s->batch++;
         for (int i = 0; i < n; i++) {
             void *p = ev[i].data.ptr;
             if (p == &s->efd) goto out;
@@ -478,5 +497,7 @@ void status_stop(struct status *s) {
     statsd_free(s->statsd);
     stats_free(&s->snap);
     buf_free(&s->body);
+    buf_free(&s->rendered[0]);
+    buf_free(&s->rendered[1]);
     free(s);
 }
