@@ -477,6 +477,9 @@ TEST(alias_bomb_is_refused) {
     ASSERT(load(yml) == NULL);
     ASSERT_EQ_STR(err, "t.yml:14: 'rules[0].actions[0].json' is too large (more than 100000 nodes, "
                        "aliases expanded)");
+}
+
+TEST(merge_json_errors_say_why) {
     /* An anchor whose value holds an alias of itself is a cycle: walked as deep as allowed. */
     ASSERT(load(MERGE_JSON "&j {a: [1, {b: *j}]}\n") == NULL);
     ASSERT_EQ_STR(err, "t.yml:13: 'rules[0].actions[0].json' nests deeper than 64 levels (an alias of itself?)");
@@ -722,7 +725,8 @@ TEST_MAIN("config", TEST_ENTRY(loads_the_original_format), TEST_ENTRY(defaults),
           TEST_ENTRY(rule_errors), TEST_ENTRY(duplicate_keys_in_rules_and_actions),
           TEST_ENTRY(bad_regex_names_line),
           TEST_ENTRY(bad_jmespath_names_line), TEST_ENTRY(yaml_syntax_error_has_line),
-          TEST_ENTRY(alias_bomb_is_refused), TEST_ENTRY(deep_flow_nesting_is_refused_at_its_line),
+          TEST_ENTRY(alias_bomb_is_refused), TEST_ENTRY(merge_json_errors_say_why),
+          TEST_ENTRY(deep_flow_nesting_is_refused_at_its_line),
           TEST_ENTRY(deep_block_nesting_is_refused_at_its_line), TEST_ENTRY(nesting_up_to_the_limit_loads),
           TEST_ENTRY(brackets_in_text_do_not_count), TEST_ENTRY(node_anchor_and_alias_counts_are_bounded),
           TEST_ENTRY(a_second_document_is_refused_at_its_line), TEST_ENTRY(file_errors))
