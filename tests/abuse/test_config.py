@@ -169,3 +169,34 @@ def test_config_10mb_jmespath():
     p.write_text(head + "  - jmespath: '" + "||".join(["a.b"] * ((10 << 20) // 5)) + "'\n"
                  "    actions: [{type: forward}]\n")
     expect_refused("config_10mb_jmespath", p, rss_mb=128, line=10)
+
+
+def test_config_100k_nested_flow():
+    # libyaml's cost grows with the square of the nesting: 100,000 '[' took 10 s (68 s on the
+    # machine that found it) before the syntax error. Refused by the depth limit at once.
+    d = case_dir("config_100k_nested_flow")
+    p = d / "nested.yml"
+    head = BASE.split("rules:")[0] + "rules:\n"
+    p.write_text(head + "  - regex: 'x'\n    actions: [{type: merge, json: {a: " + "[" * 100_000 + "\n")
+    expect_refused("config_100k_nested_flow", p, rss_mb=32, max_seconds=1.0, line=11)
+
+
+def test_config_second_document():
+    d = case_dir("config_second_document")
+    p = d / "two.yml"
+    p.write_text(BASE + "---\nrules:\n  - regex: 'lost'\n    actions: [{type: forward}]\n")
+    expect_refused("config_second_document", p, rss_mb=32, max_seconds=1.0,
+                   line=BASE.count("\n") + 1)
+
+
+def test_config_not_a_regular_file(tmp_path):
+    # A directory, a FIFO (opening one for reading would block for ever) and a device: each
+    # refused at once, with the reason.
+    fifo = tmp_path / "fifo.yml"
+    os.mkfifo(fifo)
+    for path, reason in ((tmp_path, "Is a directory"), (fifo, "a FIFO, not a regular file"),
+                         ("/dev/null", "a character device, not a regular file")):
+        p = subprocess.run([HOTDOG, "--check", "-c", str(path)], capture_output=True, text=True,
+                           timeout=10 * SLOW)
+        assert p.returncode == 2, (path, p.returncode, p.stderr)
+        assert f"{path}: cannot read: {reason}" in p.stderr, (path, p.stderr)
