@@ -8,10 +8,12 @@ A plain module (no fixtures); import it as ``import kafka_envs`` from tests/e2e.
 
 Ports: the secured broker takes four from KAFKA_SECURE_PORT (default 19300), the cluster six
 from KAFKA_CLUSTER_PORT (default 19310). When the variable is not set and a default port is
-busy, the next block 20 ports up is tried, so two runs on one machine do not meet.
+busy or claimed by another test run (a lock file in $KAFKA_DIR), the next block 20 ports up
+is tried, so two runs on one machine do not meet.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -41,15 +43,26 @@ def port_free(port):
     return True
 
 
-def port_base(env_name, default, span):
-    """KAFKA_SECURE_PORT / KAFKA_CLUSTER_PORT if set, else the first block of `span` free
-    ports at default, default + 20, ..."""
-    if os.environ.get(env_name):
-        return int(os.environ[env_name])
-    for base in range(default, default + 20 * 40, 20):
-        if all(port_free(p) for p in range(base, base + span)):
-            return base
-    raise AssertionError(f"no {span} free ports from {default} up; set {env_name}")
+def claim_ports(kind, env_name, default, span):
+    """(base, lock): KAFKA_SECURE_PORT / KAFKA_CLUSTER_PORT if set, else the first block of
+    `span` free ports at default, default + 20, ... The block is locked (flock on
+    $KAFKA_DIR/<kind>-<base>.lock, held while `lock` stays open), so that two test runs at
+    once never share ports or a state dir: `reset` of one would kill the other's brokers."""
+    fh.KAFKA_DIR.mkdir(parents=True, exist_ok=True)
+    fixed = os.environ.get(env_name)
+    bases = [int(fixed)] if fixed else range(default, default + 20 * 40, 20)
+    for base in bases:
+        lock = open(fh.KAFKA_DIR / f"{kind}-{base}.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        if fixed or all(port_free(p) for p in range(base, base + span)):
+            return base, lock
+        lock.close()
+    raise AssertionError(f"no {span} free ports for a {kind} broker from {fixed or default} "
+                         f"(another test run holds them?); set {env_name}")
 
 
 def kafka_local(env, *args, timeout=240):
@@ -84,7 +97,7 @@ class SecureKafka:
     client_cert, client_key, user, password."""
 
     def __init__(self):
-        self.base = port_base("KAFKA_SECURE_PORT", 19300, 4)
+        self.base, self.lock = claim_ports("secure", "KAFKA_SECURE_PORT", 19300, 4)
         self.env = dict(os.environ, KAFKA_SECURE_PORT=str(self.base))
 
     def run(self, *args, timeout=240):
@@ -113,6 +126,9 @@ class SecureKafka:
     def reset(self):
         self.run("reset")
 
+    def stop(self):
+        self.run("stop")
+
     def read(self, topic, timeout=60):
         """Every payload in topic, read through the PLAINTEXT listener."""
         return kcat_read(self.bootstrap, topic, "%s\\n", timeout)
@@ -127,7 +143,7 @@ class KafkaCluster:
     NODES = (1, 2, 3)
 
     def __init__(self):
-        self.base = port_base("KAFKA_CLUSTER_PORT", 19310, 6)
+        self.base, self.lock = claim_ports("cluster", "KAFKA_CLUSTER_PORT", 19310, 6)
         self.env = dict(os.environ, KAFKA_CLUSTER_PORT=str(self.base), KAFKA_STOP_TIMEOUT="30")
         self.bootstrap = ",".join(f"127.0.0.1:{self.base + 2 * (n - 1)}" for n in self.NODES)
 
@@ -147,6 +163,9 @@ class KafkaCluster:
 
     def reset(self):
         self.run("reset", check=False)
+
+    def stop(self):
+        self.run("stop", check=False)
 
     def kill(self, n):
         self.run("kill", n)

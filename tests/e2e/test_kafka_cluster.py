@@ -24,7 +24,7 @@ def cluster():
         print(f"cluster on {c.bootstrap}: start {took:.1f} s")
         yield c
     finally:
-        c.reset()
+        c.stop()  # the state dir stays (logs for a post-mortem) until the next start wipes it
 
 
 @pytest.fixture

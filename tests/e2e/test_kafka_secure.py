@@ -26,7 +26,7 @@ def broker():
         print(f"secured broker on {k.bootstrap} / {k.sasl_ssl} / {k.ssl}: start {took:.1f} s")
         yield k
     finally:
-        k.reset()
+        k.stop()  # the state dir stays (logs for a post-mortem) until the next start wipes it
 
 
 @pytest.fixture
