@@ -1,5 +1,12 @@
-/* fuzz_template.c - libFuzzer target: template compile + render (blocks, helpers, ~), and merge
- * into fuzzed JSON. */
+/* fuzz_template.c - libFuzzer target, properties: template compile + render (blocks, helpers, ~),
+ * and merge into fuzzed JSON. There is no second implementation to compare with in process (the
+ * original's Handlebars is Rust; tests/compat compares with its binary, far too slow to fuzz):
+ * - rendering is a pure function of the variables, a literal ignores them, output is bounded;
+ * - with HTML escaping, no < > & " ' ` = of a value reaches the output but through {{{x}}} and
+ *   {{&x}} (see html_check);
+ * - every refusal says why; merged documents serialise to JSON that reads back (fuzz_merge
+ *   compares merging itself with a reference). Values are exactly their size: ASan sees any
+ *   read past one. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,6 +28,55 @@ static int resolve(const char *name, size_t len, int *fallback, void *arg) {
             return i;
         }
     return -1;
+}
+
+/* Occurrences of c in b. */
+static size_t count(const struct buf *b, char c) {
+    size_t k = 0;
+    for (size_t i = 0; i < b->len; i++) k += b->p[i] == c;
+    return k;
+}
+
+/* Renders t with every variable set to v (a copy of exactly its size). */
+static void render_all(struct tmpl *t, const char *v, struct buf *out) {
+    size_t n = strlen(v);
+    char *copy = malloc(n);
+    if (!copy) abort();
+    memcpy(copy, v, n);
+    struct syslog_slice vars[5];
+    for (int i = 0; i < 5; i++) vars[i] = (struct syslog_slice){copy, n};
+    out->len = 0;
+    tmpl_render(t, vars, out);
+    free(copy);
+}
+
+/* HTML escaping: t rendered with every variable holding all seven special bytes (POISON), and
+ * with every variable holding none (SAFE). Neither can equal a string literal (those hold no
+ * '"' and no '\\'), both are true, and all variables are equal, so both take the same branches
+ * and insert a value at the same N places: the difference in each special byte's count is
+ * what the values brought. Unescaped, N of each. Escaped, the R raw insertions ({{{x}}},
+ * {{&x}}) bring one of each and the N - R escaped ones none, but for the '&' of the seven
+ * entities. */
+static void html_check(struct tmpl *t) {
+    static const char special[] = "<>\"'`=";
+    static const char *const poison = "<>&\"'`=", *const safe = "S\\afe";
+    struct buf p = {0}, s = {0};
+    tmpl_set_html_escape(t, 0);
+    render_all(t, poison, &p);
+    render_all(t, safe, &s);
+    size_t n = count(&p, '&') - count(&s, '&');
+    for (const char *c = special; *c; c++)
+        if (count(&p, *c) - count(&s, *c) != n) __builtin_trap();
+    tmpl_set_html_escape(t, 1);
+    render_all(t, poison, &p);
+    render_all(t, safe, &s);
+    size_t r = count(&p, '<') - count(&s, '<');
+    if (r > n) __builtin_trap();
+    for (const char *c = special; *c; c++)
+        if (count(&p, *c) - count(&s, *c) != r) __builtin_trap();
+    if (count(&p, '&') - count(&s, '&') != r + 7 * (n - r)) __builtin_trap();
+    buf_free(&p);
+    buf_free(&s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -60,6 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         again.len = 0;
         tmpl_render(t, vars, &again);
         if (again.len != escaped) __builtin_trap();
+        html_check(t);
         tmpl_free(t);
     } else if (!err[0]) {
         __builtin_trap(); /* every refusal says why */
