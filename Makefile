@@ -34,14 +34,14 @@ MODULES := log metrics config tls listener worker worker_udp frame syslog rules 
            stats statsd status \
            jp_lex jp_parse jp_eval jp_func jp_value kafka spool deadletter
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
-FUZZERS := frame syslog jmespath config template spool jsonio tls
+FUZZERS := frame syslog jmespath config template merge spool jsonio tls
 
 B       ?= build
 OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test compat unit asan tsan valgrind fuzz bench bench-engine run clean distclean install kafka-start kafka-stop abuse
+.PHONY: all test compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine run clean distclean install kafka-start kafka-stop abuse
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -115,32 +115,48 @@ abuse: all
 	python3 -c 'import json; d = json.load(open("build/abuse-results.json")); print("%d passed, %d failed" % (d["passed"], d["cases_tried"] - d["passed"]))' \
 	  || echo "0 passed, 1 failed"; exit $$rc
 
-# libFuzzer targets, one per parser; FUZZ_SECONDS each.
+# libFuzzer targets (fuzz/fuzz_NAME.c): one per parser, plus differential and property checks.
+# `make fuzz`: each target FUZZ_SECONDS (CI: 30 s) from the corpus kept in fuzz/corpus/NAME,
+# which it only reads; what it finds goes to build/fuzz/corpus_NAME (fuzz/run-target).
+# `make fuzz-long`: each of FUZZ_TARGETS (default all) FUZZ_LONG_SECONDS, then what the scratch
+# corpus grew minimised into fuzz/corpus/NAME (fuzz/keep-corpus: inputs that add coverage, at
+# most FUZZ_KEEP_LEN bytes each, FUZZ_KEEP_FILES per target): commit that to keep the gains.
 FUZZ_SECONDS ?= 30
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_TARGETS ?= $(FUZZERS)
+FUZZ_KEEP_LEN ?= 4096
+FUZZ_KEEP_FILES ?= 300
 FUZZ_SRCS = $(filter-out src/kafka.c src/deadletter.c src/worker.c src/worker_udp.c src/listener.c src/tls.c \
               src/stats.c src/statsd.c src/status.c,$(MODULES:%=src/%.c))
+FUZZ_OBJS = $(FUZZ_SRCS:src/%.c=build/fuzz/obj/%.o)
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 $(PKG_CFLAGS) -Isrc
+
 fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
 	@: > build/fuzz/summary.txt; \
 	for f in $(FUZZERS); do \
-	  mkdir -p build/fuzz/corpus_$$f; \
-	  case $$f in frame|syslog) d=-dict=fuzz/syslog.dict;; jmespath) d=-dict=fuzz/jmespath.dict;; jsonio) d=-dict=fuzz/json.dict;; *) d=;; esac; \
-	  echo "== fuzz_$$f ($(FUZZ_SECONDS) s)"; \
-	  build/fuzz/fuzz_$$f $$d -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -rss_limit_mb=2048 \
-	    -artifact_prefix=build/fuzz/crash-$$f- build/fuzz/corpus_$$f fuzz/corpus/$$f > build/fuzz/$$f.log 2>&1; rc=$$?; \
-	  grep -E 'ERROR|SUMMARY' build/fuzz/$$f.log; \
-	  n=$$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$$f.log); \
-	  echo "fuzz_$$f: $${n:-0} executions in $(FUZZ_SECONDS) s, exit $$rc" | tee -a build/fuzz/summary.txt; \
-	  [ $$rc -eq 0 ] || { echo "fuzz_$$f failed (exit $$rc): see build/fuzz/$$f.log and build/fuzz/crash-$$f-*"; exit 1; }; \
+	  fuzz/run-target $$f $(FUZZ_SECONDS) || { echo "fuzz_$$f failed: see build/fuzz/$$f.log and build/fuzz/crash-$$f-*"; exit 1; }; \
 	done
 
-build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard src/*.h tests/*.h)
-	@mkdir -p build/fuzz
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -Isrc -o $@ $< $(FUZZ_SRCS) $(LIBS)
+fuzz-long: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@: > build/fuzz/summary.txt; \
+	for f in $(FUZZ_TARGETS); do \
+	  fuzz/run-target $$f $(FUZZ_LONG_SECONDS) -max_len=$(FUZZ_KEEP_LEN) || { echo "fuzz_$$f failed: see build/fuzz/$$f.log and build/fuzz/crash-$$f-*"; exit 1; }; \
+	  fuzz/keep-corpus $$f --max-len $(FUZZ_KEEP_LEN) --max-files $(FUZZ_KEEP_FILES) || exit 1; \
+	done
+
+# The modules are compiled once with coverage instrumentation and linked into every target.
+build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build/fuzz/obj
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+build/fuzz/obj:
+	mkdir -p $@
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard src/*.h tests/*.h)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJS) $(LIBS)
 
 # The TLS target also links the listener's context builder (tls.c).
-build/fuzz/fuzz_tls: fuzz/fuzz_tls.c $(FUZZ_SRCS) src/tls.c $(wildcard src/*.h)
-	@mkdir -p build/fuzz
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -Isrc -o $@ $< $(FUZZ_SRCS) src/tls.c $(LIBS)
+build/fuzz/fuzz_tls: fuzz/fuzz_tls.c $(FUZZ_OBJS) build/fuzz/obj/tls.o $(wildcard src/*.h)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJS) build/fuzz/obj/tls.o $(LIBS)
 
 # Benchmarks (bench/, README "Benchmarks"). `make bench`: hotdog side by side with rsyslog,
 # syslog-ng and the raw producer (kcat -P), end to end through a private broker on
