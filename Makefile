@@ -151,7 +151,7 @@ build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build/fuzz/obj
 build/fuzz/obj:
 	mkdir -p $@
 
-build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard src/*.h tests/*.h)
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard src/*.h tests/*.h fuzz/*.h)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJS) $(LIBS)
 
 # The TLS target also links the listener's context builder (tls.c).

@@ -25,27 +25,15 @@
 #include "jsonio.h"
 #include "merge.h"
 #include "template.h"
+#include "vars.h"
 #include "../tests/json_check.h"
-
-static const char *const names[] = {"msg", "a", "b", "value", "e"};
-
-static int resolve(const char *name, size_t len, int *fallback, void *arg) {
-    (void)arg;
-    *fallback = -1;
-    for (int i = 0; i < 5; i++)
-        if (strlen(names[i]) == len && !memcmp(names[i], name, len)) {
-            if (i == 1) *fallback = 0; /* "a" falls back to "msg" when absent */
-            return i;
-        }
-    return -1;
-}
 
 /* The map with each string rendered as the merge renders it. */
 static json_t *render_map(const json_t *v, int html, const struct syslog_slice *vars,
                           struct buf *scratch) {
     if (json_is_string(v)) {
         char err[256];
-        struct tmpl *t = tmpl_compile(json_string_value(v), resolve, NULL, err, sizeof err);
+        struct tmpl *t = tmpl_compile(json_string_value(v), fuzz_resolve, NULL, err, sizeof err);
         if (!t) abort(); /* merge_compile compiled the same string */
         tmpl_set_html_escape(t, html);
         scratch[0].len = 0;
@@ -109,7 +97,7 @@ static json_t *ref_merge(json_t *a, const json_t *b) {
 static void check(const json_t *map, const json_t *doc, int html, const struct syslog_slice *vars) {
     static struct buf scratch[2], out;
     char err[512] = "";
-    struct merge *m = merge_compile(map, resolve, NULL, html, err, sizeof err);
+    struct merge *m = merge_compile(map, fuzz_resolve, NULL, html, err, sizeof err);
     if (!m) {
         if (strncmp(err, "json", 4) != 0) __builtin_trap(); /* the reason names the path */
         return;
@@ -154,7 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *value = malloc(vlen ? vlen : 1);
         if (!value) abort();
         memcpy(value, z2 ? z2 + 1 : "v", vlen);
-        struct syslog_slice vars[5] = {{value, vlen}, {NULL, 0}, {"\"q\\<", 4}, {"\xff\xfe", 2}, {"", 0}};
+        struct syslog_slice vars[FUZZ_NVARS] = {{value, vlen}, {NULL, 0}, {"\"q\\<", 4}, {"\xff\xfe", 2}, {"", 0}};
         check(map, doc, 0, vars);
         check(map, doc, 1, vars);
         free(value);

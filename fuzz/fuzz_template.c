@@ -16,19 +16,7 @@
 #include "jsonio.h"
 #include "merge.h"
 #include "template.h"
-
-static const char *const names[] = {"msg", "a", "b", "value", "e"};
-
-static int resolve(const char *name, size_t len, int *fallback, void *arg) {
-    (void)arg;
-    *fallback = -1;
-    for (int i = 0; i < 5; i++)
-        if (strlen(names[i]) == len && !memcmp(names[i], name, len)) {
-            if (i == 1) *fallback = 0; /* "a" falls back to "msg" when absent */
-            return i;
-        }
-    return -1;
-}
+#include "vars.h"
 
 /* Occurrences of c in b. */
 static size_t count(const struct buf *b, char c) {
@@ -43,8 +31,8 @@ static void render_all(struct tmpl *t, const char *v, struct buf *out) {
     char *copy = malloc(n);
     if (!copy) abort();
     memcpy(copy, v, n);
-    struct syslog_slice vars[5];
-    for (int i = 0; i < 5; i++) vars[i] = (struct syslog_slice){copy, n};
+    struct syslog_slice vars[FUZZ_NVARS];
+    for (int i = 0; i < FUZZ_NVARS; i++) vars[i] = (struct syslog_slice){copy, n};
     out->len = 0;
     tmpl_render(t, vars, out);
     free(copy);
@@ -88,11 +76,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!src) return 0;
     memcpy(src, s, tlen);
     src[tlen] = 0;
-    struct syslog_slice vars[5] = {{src, tlen}, {NULL, 0}, {"\"quote\\", 7}, {s, size}, {"", 0}};
-    static const struct syslog_slice none[5];
+    struct syslog_slice vars[FUZZ_NVARS] = {{src, tlen}, {NULL, 0}, {"\"quote\\", 7}, {s, size}, {"", 0}};
+    static const struct syslog_slice none[FUZZ_NVARS];
     char err[256] = "";
     struct buf out = {0}, again = {0}, scratch[2] = {{0}, {0}};
-    struct tmpl *t = tmpl_compile(src, resolve, NULL, err, sizeof err);
+    struct tmpl *t = tmpl_compile(src, fuzz_resolve, NULL, err, sizeof err);
     if (t) {
         /* Rendering is a pure function of the variables; a literal template ignores them;
          * no template renders more than its source and every value once per op. */
@@ -128,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_t *list = json_pack("[s,{s:s}]", "{{a}}", "k", src);
         for (int k = 0; k < 2; k++) {
             json_t *cfg = k ? list : map;
-            struct merge *m = cfg ? merge_compile(cfg, resolve, NULL, k, err, sizeof err) : NULL;
+            struct merge *m = cfg ? merge_compile(cfg, fuzz_resolve, NULL, k, err, sizeof err) : NULL;
             enum jsonio_err e;
             json_t *doc = jsonio_parse(nul + 1, size - tlen - 1, &scratch[0], &e);
             if (m && doc && merge_is_object(m)) {
