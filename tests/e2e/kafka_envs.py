@@ -24,11 +24,12 @@ import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 import faults_helpers as fh
-from conftest import Hotdog
+from conftest import ROOT, Hotdog
 
 # --------------------------------------------------------------------------- ports
 
@@ -345,7 +346,8 @@ class Order:
     lost: int = 0
     duplicated: int = 0
     others: int = 0                  # payloads without a conn/seq
-    inversions: int = 0              # a line after a later line of its connection, same partition
+    inversions: int = 0              # a line after a later line of its connection, same
+                                     # partition (first copies: a duplicate is counted as such)
     examples: list = field(default_factory=list)
     per_partition: Counter = field(default_factory=Counter)
     missing: list = field(default_factory=list)
@@ -359,7 +361,8 @@ class Order:
 def check_order(rows, sent):
     """rows: b"PARTITION\\tPAYLOAD" in offset order per partition (KafkaCluster
     .read_partitions); sent: {conn: n}. Counts lost and duplicated lines, and inversions: a
-    line that comes after a higher sequence number of its own connection in its partition."""
+    line (its first copy) that comes after a higher sequence number of its own connection in
+    its partition."""
     o = Order(sent=dict(sent))
     seen = Counter()
     last = defaultdict(int)  # (partition, conn) -> highest seq so far
@@ -373,13 +376,18 @@ def check_order(rows, sent):
         o.total += 1
         o.per_partition[int(part)] += 1
         seen[(conn, seq)] += 1
+        if seen[(conn, seq)] > 1:
+            continue
         key = (int(part), conn)
         if seq < last[key]:
             o.inversions += 1
             if len(o.examples) < 5:
-                o.examples.append(f"partition {int(part)}: conn={conn} seq={seq} after "
-                                  f"seq={last[key]}")
+                o.examples.append((int(part), conn, seq, last[key]))
         last[key] = max(last[key], seq)
+    # Whether the line an inverted one came after is there twice says how it got there.
+    o.examples = [f"partition {p}: conn={c} seq={s} after seq={h}"
+                  f"{' (which is there twice)' if seen[(c, h)] > 1 else ''}"
+                  for p, c, s, h in o.examples]
     o.distinct = len(seen)
     o.duplicated = o.total - o.distinct
     want = {(c, s) for c, n in sent.items() for s in range(1, n + 1)}
@@ -406,3 +414,17 @@ def wait_lines(kafka: KafkaCluster, d: fh.Daemon, sent, timeout=180):
                                  f"example {o.missing}; last /stats "
                                  f"{fh.spool_view(d.stats() or {})}\n{d.logs()}")
         time.sleep(2)
+
+
+# The same file test_faults.py writes its figures to; tests/run_all.py prints it at the end of
+# `make test`, so that a reader of the CI log sees them without pytest -s.
+FIGURES = Path(os.environ.get("HOTDOG_FIGURES",
+                              ROOT / "build" / "test-output" / "fault-figures.txt"))
+
+
+def report(line):
+    print(line, flush=True)
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0].split("::")[-1]
+    with open(FIGURES, "a") as f:
+        f.write(f"{test}: {line}\n")

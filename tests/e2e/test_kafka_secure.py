@@ -57,7 +57,7 @@ def deliver_and_count(d, broker, n=N):
     fh.send_tcp(d.port, seq_block(1, n))
     fh.wait_delivered(d, broker, d.topic, n, 60)
     t = tally(fh.read_until(broker, d.topic, n), n)
-    print(t.line())
+    ke.report(t.line())
     assert t.lost == 0, f"missing {t.missing()}\n{d.logs()}"
     assert t.duplicated == 0
     assert t.others == 0
@@ -157,7 +157,8 @@ def test_wrong_password_then_the_right_one_on_the_same_spool_loses_nothing(broke
     fh.wait_delivered(d, broker, d.topic, N, 120)
     s = fh.wait_idle(d, 60)
     t = tally(fh.read_until(broker, d.topic, N), N)
-    print(f"{t.line()}; second run: {fh.spool_view(s)}")
+    ke.report(t.line())
+    print(f"second run: {fh.spool_view(s)}")
     assert t.lost == 0, f"missing {t.missing()}\n{d.logs()}"
     assert t.duplicated == 0
     assert d.h.stop() == 0, d.logs()
