@@ -383,9 +383,9 @@ static int permanent(rd_kafka_resp_err_t e) {
 /* Writes a message that Kafka did not take back into the spool: 0, or -1 when the spool is
  * full or failing. runs on: any thread. */
 static int respool(struct kafka *k, const char *topic, const void *key, size_t keylen,
-                   const void *payload, size_t len) {
+                   const void *payload, size_t len, uint32_t part) {
     struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = key,
-                          .key_len = keylen, .payload = payload, .len = len};
+                          .key_len = keylen, .payload = payload, .len = len, .part = part};
     if (spool_append(k->spool, &r) < 0) return -1;
     metrics_add_any(M_RESPOOLED, 1);
     return 0;
@@ -396,7 +396,7 @@ static int respool(struct kafka *k, const char *topic, const void *key, size_t k
 static void rescue(struct kafka *k, const char *topic, const void *key, size_t keylen,
                    const void *payload, size_t len, rd_kafka_resp_err_t err, int never_retry) {
     /* A full or failing spool leaves the dead-letter file as the last resort. */
-    if (k->spool && !never_retry && !permanent(err) && respool(k, topic, key, keylen, payload, len) == 0)
+    if (k->spool && !never_retry && !permanent(err) && respool(k, topic, key, keylen, payload, len, 0) == 0)
         return;
     if (k->dl) {
         if (deadletter_write(k->dl, topic, key, keylen, payload, len, rd_kafka_err2name(err),
@@ -424,7 +424,8 @@ static void gather_purged(struct kafka *k, const rd_kafka_message_t *m, uint64_t
     }
     const char *topic = rd_kafka_topic_name(m->rkt);
     struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = m->key,
-                          .key_len = m->key_len, .payload = m->payload, .len = m->len};
+                          .key_len = m->key_len, .payload = m->payload, .len = m->len,
+                          .part = m->partition >= 0 ? (uint32_t)m->partition + 1 : 0};
     size_t off = k->purge_buf.len;
     spool_encode(&k->purge_buf, &r);
     k->purged[k->npurged++] = (struct purged){.tick = tick, .off = off, .len = k->purge_buf.len - off,
@@ -457,7 +458,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
             return;
         }
         if (purged && slot) {
-            if (respool(k, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len) == 0)
+            if (respool(k, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len,
+                        m->partition >= 0 ? (uint32_t)m->partition + 1 : 0) == 0)
                 spool_resolve(k->spool, slot);
             return;
         }
@@ -884,11 +886,12 @@ int kafka_refuse_topic(struct kafka *k, const char *topic, const char *payload, 
     return -EINVAL;
 }
 
-int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
-                  const char *key, size_t keylen, unsigned slot) {
+/* Queues one message on partition (RD_KAFKA_PARTITION_UA: the partitioner chooses). */
+static int produce(struct kafka *k, struct kafka_topic *t, int32_t partition, const char *payload,
+                   size_t len, const char *key, size_t keylen, unsigned slot) {
     /* Timed from here, as the original times kafka.producer.sent: from produce to ack. */
-    if (rd_kafka_produce((rd_kafka_topic_t *)t, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                         (void *)payload, len, key, keylen, pack(tick_next(k), slot)) == 0) {
+    if (rd_kafka_produce((rd_kafka_topic_t *)t, partition, RD_KAFKA_MSG_F_COPY, (void *)payload, len, key,
+                         keylen, pack(tick_next(k), slot)) == 0) {
         struct topic_entry *te = rd_kafka_topic_opaque((rd_kafka_topic_t *)t);
         atomic_fetch_add_explicit(&te->produced, 1, memory_order_relaxed);
         return 0;
@@ -898,6 +901,9 @@ int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, s
      * for a full queue (TCP pauses, UDP goes to the spool) until hotdog has shut down, which
      * keeps it in the spool or counts it. */
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL || e == RD_KAFKA_RESP_ERR__FATAL) return -ENOBUFS;
+    /* A replayed message's partition that the topic no longer has: any partition will do. */
+    if (e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && partition != RD_KAFKA_PARTITION_UA)
+        return produce(k, t, RD_KAFKA_PARTITION_UA, payload, len, key, keylen, slot);
     count_error(k, e);
     log_limited(L_ERROR, "kafka: cannot queue a message for %s: %s",
                 rd_kafka_topic_name((rd_kafka_topic_t *)t), rd_kafka_err2str(e));
@@ -905,6 +911,11 @@ int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, s
     rescue(k, rd_kafka_topic_name((rd_kafka_topic_t *)t), key, keylen, payload, len, e, 1);
     if (slot) spool_resolve(k->spool, slot);
     return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? -EMSGSIZE : -EINVAL;
+}
+
+int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
+                  const char *key, size_t keylen, unsigned slot) {
+    return produce(k, t, RD_KAFKA_PARTITION_UA, payload, len, key, keylen, slot);
 }
 
 void kafka_set_rescue(struct kafka *k, struct spool *s, struct deadletter *dl) {
@@ -924,7 +935,11 @@ int kafka_spool_produce(void *arg, const struct spool_rec *r, unsigned slot) {
                                 ? kafka_topics_get(k->replay_topics, topic)
                                 : NULL;
     if (!t) return kafka_refuse_topic(k, topic, r->payload, r->len, r->key, r->key_len, slot);
-    return kafka_produce(k, t, r->payload, r->len, r->key, r->key_len, slot);
+    /* A message purged at shutdown goes back to the partition it was on: a line that reached
+     * Kafka unacknowledged (a broker lost quorum) and is replayed as a duplicate then stays
+     * behind the lines that were before it in that partition. */
+    return produce(k, t, r->part ? (int32_t)(r->part - 1) : RD_KAFKA_PARTITION_UA, r->payload, r->len, r->key,
+                   r->key_len, slot);
 }
 
 /* Older ticks first; ticks wrap after 2.2 years, so they compare by their difference. */
@@ -958,7 +973,7 @@ static void respool_purged(struct kafka *k) {
             char topic[KAFKA_TOPIC_MAX + 2];
             snprintf(topic, sizeof topic, "%.*s", (int)r.topic_len, r.topic);
             if (k->purged[x].slot) {
-                if (respool(k, topic, r.key, r.key_len, r.payload, r.len) == 0)
+                if (respool(k, topic, r.key, r.key_len, r.payload, r.len, r.part) == 0)
                     spool_resolve(k->spool, k->purged[x].slot);
             } else {
                 rescue(k, topic, r.key, r.key_len, r.payload, r.len, RD_KAFKA_RESP_ERR__PURGE_QUEUE, 0);

@@ -19,9 +19,13 @@
 #include "clock.h"
 #include "log.h"
 
-#define MAGIC "HDSPOOL1"
+/* Segments start with a magic that says their record format: HDSPOOL2 is written; HDSPOOL1
+ * (before the partition was kept) is still read. */
+#define MAGIC "HDSPOOL2"
+#define MAGIC_V1 "HDSPOOL1"
 #define MAGIC_LEN 8
-#define BODY_FIXED 14 /* u16 topic_len + u32 key_len + i64 recv_us */
+#define BODY_FIXED 18    /* u16 topic_len + u32 key_len + i64 recv_us + u32 part */
+#define BODY_FIXED_V1 14 /* u16 topic_len + u32 key_len + i64 recv_us */
 #define NO_KEY 0xffffffffu
 #define MAX_SLOTS 65535u   /* slot numbers travel in 16 bits of the message opaque */
 #define ROTATE_MS 1000     /* a written segment is sealed after this, so acked data is deleted */
@@ -114,6 +118,7 @@ void spool_encode(struct buf *b, const struct spool_rec *r) {
     put16(q, (uint32_t)tl);
     put32(q + 2, r->key ? (uint32_t)kl : NO_KEY);
     put64(q + 6, (uint64_t)r->recv_us);
+    put32(q + 14, r->part);
     memcpy(q + BODY_FIXED, r->topic, tl);
     if (kl) memcpy(q + BODY_FIXED + tl, r->key, kl);
     if (r->len) memcpy(q + BODY_FIXED + tl + kl, r->payload, r->len);
@@ -122,25 +127,32 @@ void spool_encode(struct buf *b, const struct spool_rec *r) {
     b->len += SPOOL_HEADER + body;
 }
 
-long spool_decode(const char *buf, size_t n, struct spool_rec *r) {
+static long decode(const char *buf, size_t n, struct spool_rec *r, uint32_t fixed) {
     const unsigned char *p = (const unsigned char *)buf;
     if (n < SPOOL_HEADER) return 0;
     uint32_t body = get32(p);
-    if (body < BODY_FIXED || body > SPOOL_MAX_RECORD) return -1;
+    if (body < fixed || body > SPOOL_MAX_RECORD) return -1;
     if (n < SPOOL_HEADER + (size_t)body) return 0;
     const unsigned char *q = p + SPOOL_HEADER;
     if (spool_crc32c(q, body) != get32(p + 4)) return -1;
     uint32_t tl = get16(q), kl = get32(q + 2);
     size_t klen = kl == NO_KEY ? 0 : kl;
-    if ((size_t)BODY_FIXED + tl + klen > body) return -1;
-    r->topic = (const char *)q + BODY_FIXED;
+    if ((size_t)fixed + tl + klen > body) return -1;
+    r->topic = (const char *)q + fixed;
     r->topic_len = tl;
-    r->key = kl == NO_KEY ? NULL : (const char *)q + BODY_FIXED + tl;
+    r->key = kl == NO_KEY ? NULL : (const char *)q + fixed + tl;
     r->key_len = klen;
-    r->payload = (const char *)q + BODY_FIXED + tl + klen;
-    r->len = body - BODY_FIXED - tl - klen;
+    r->payload = (const char *)q + fixed + tl + klen;
+    r->len = body - fixed - tl - klen;
     r->recv_us = (int64_t)get64(q + 6);
+    r->part = fixed == BODY_FIXED ? get32(q + 14) : 0;
     return (long)(SPOOL_HEADER + body);
+}
+
+long spool_decode(const char *buf, size_t n, struct spool_rec *r) { return decode(buf, n, r, BODY_FIXED); }
+
+long spool_decode_v1(const char *buf, size_t n, struct spool_rec *r) {
+    return decode(buf, n, r, BODY_FIXED_V1);
 }
 
 /* ---- the spool ---- */
@@ -162,6 +174,7 @@ struct seg {
     int sealed;        /* no more appends (under lock) */
     int read_done;     /* the reader has handed out every record (under lock) */
     int old;           /* left by an earlier run: its recv_us mean nothing now */
+    int v1;            /* written by a version before the partition was kept (HDSPOOL1) */
     int64_t opened_ms;
     uint64_t produced; /* records handed out (reader thread) */
     _Atomic uint64_t resolved;
@@ -506,7 +519,8 @@ static int read_some(struct spool *s, struct seg *g, uint64_t avail, int sealed)
     int progress = 0;
     while (off < (size_t)n) {
         struct spool_rec r;
-        long used = spool_decode(s->rbuf + off, (size_t)n - off, &r);
+        long used = g->v1 ? spool_decode_v1(s->rbuf + off, (size_t)n - off, &r)
+                          : spool_decode(s->rbuf + off, (size_t)n - off, &r);
         if (used == 0) {
             /* Part of a record: fetch the rest with a larger read, unless nothing more can come. */
             if (s->rd_off + ((size_t)n - off) < avail) {
@@ -740,7 +754,8 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen) {
             unlink(path);
             continue;
         }
-        if (got != MAGIC_LEN || memcmp(magic, MAGIC, MAGIC_LEN)) {
+        int v1 = got == MAGIC_LEN && !memcmp(magic, MAGIC_V1, MAGIC_LEN);
+        if (got != MAGIC_LEN || (memcmp(magic, MAGIC, MAGIC_LEN) && !v1)) {
             char bad[4200];
             snprintf(bad, sizeof bad, "%s.bad", path);
             rename(path, bad);
@@ -754,7 +769,7 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen) {
         }
         struct seg *g = &s->segs[++kept];
         *g = (struct seg){.used = 1, .id = ids[k], .bytes = (uint64_t)st.st_size, .start = MAGIC_LEN,
-                          .wfd = -1, .rfd = -1, .sealed = 1, .old = 1};
+                          .wfd = -1, .rfd = -1, .sealed = 1, .old = 1, .v1 = v1};
         if (ids[k] == cur_id && cur_off >= MAGIC_LEN && cur_off <= g->bytes) g->start = cur_off;
         s->bytes += g->bytes;
         pending += g->bytes - g->start;

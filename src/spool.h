@@ -45,6 +45,10 @@ struct spool_rec {
     const char *payload;
     size_t len;
     int64_t recv_us; /* CLOCK_MONOTONIC receive time, 0 when unknown */
+    /* The partition + 1 the message was on when librdkafka gave it back (a purge at shutdown),
+     * so that its replay goes to the same partition and keeps that partition's order; 0: any
+     * (the partitioner chooses), as for everything else. */
+    uint32_t part;
 };
 
 #define SPOOL_HEADER 8          /* u32 length + u32 CRC */
@@ -55,6 +59,9 @@ void spool_encode(struct buf *b, const struct spool_rec *r);
 /* Decodes the record at p[0..n): returns its encoded size, 0 if p holds only part of it, or
  * -1 if it is corrupt (bad length or CRC). Pointers in r point into p. Pure. */
 long spool_decode(const char *p, size_t n, struct spool_rec *r);
+/* The same for a record of a segment written by a version before the partition was kept
+ * (magic HDSPOOL1): r->part is 0. */
+long spool_decode_v1(const char *p, size_t n, struct spool_rec *r);
 uint32_t spool_crc32c(const void *p, size_t n);
 
 struct spool;

@@ -104,6 +104,7 @@ static void drain(struct fixture *f) {
 struct replayed {
     struct spool *s;
     int seq[4096];
+    unsigned part[4096];
     _Atomic int n;
 };
 
@@ -112,7 +113,10 @@ static int record_replay(void *arg, const struct spool_rec *r, unsigned slot) {
     char p[32];
     snprintf(p, sizeof p, "%.*s", (int)r->len, r->payload);
     int n = atomic_load(&rp->n);
-    if (n < 4096) rp->seq[n] = atoi(p + 4);
+    if (n < 4096) {
+        rp->seq[n] = atoi(p + 4);
+        rp->part[n] = r->part;
+    }
     atomic_store(&rp->n, n + 1);
     spool_resolve(rp->s, slot);
     return 0;
@@ -151,6 +155,8 @@ TEST(a_shutdown_purge_spools_messages_in_the_order_they_were_produced) {
     static struct replayed rp;
     replay_spool(&f, &rp, N);
     for (int i = 0; i < N; i++) ASSERT_EQ_INT(rp.seq[i], i + 1);
+    /* Each keeps the partition it was on, so that its replay keeps that partition's order. */
+    for (int i = 0; i < N; i++) ASSERT(rp.part[i] >= 1 && rp.part[i] <= PARTITIONS);
     teardown(&f);
 }
 

@@ -73,7 +73,7 @@ static void gen(unsigned i, struct genrec *g) {
 }
 
 static size_t encoded_size(const struct spool_rec *r) {
-    return SPOOL_HEADER + 14 + r->topic_len + (r->key ? r->key_len : 0) + r->len;
+    return SPOOL_HEADER + 18 + r->topic_len + (r->key ? r->key_len : 0) + r->len;
 }
 
 static size_t gen_size(unsigned i) {
@@ -106,6 +106,7 @@ struct rec {
     char *topic, *key, *payload; /* key NULL: no key */
     size_t topic_len, key_len, len;
     int64_t recv_us;
+    uint32_t part;
     unsigned slot;
 };
 
@@ -136,6 +137,7 @@ static void recs_push(struct recs *rs, const struct spool_rec *r, unsigned slot)
     d->payload = dup_mem(r->payload, r->len);
     d->len = r->len;
     d->recv_us = r->recv_us;
+    d->part = r->part;
     d->slot = slot;
 }
 
@@ -479,6 +481,7 @@ static void round_trip(const struct spool_rec *r) {
     ASSERT_EQ_INT(d.len, r->len);
     ASSERT(r->len == 0 || memcmp(d.payload, r->payload, r->len) == 0);
     ASSERT_EQ_INT(d.recv_us, r->recv_us);
+    ASSERT_EQ_INT(d.part, r->part);
     /* Pointers point into the input. */
     ASSERT(d.topic >= p && d.payload + d.len <= p + b.len);
     /* Every strict prefix is "incomplete", never corrupt and never a record. */
@@ -522,6 +525,11 @@ TEST(encode_decode_round_trip) {
     r.key_len = 0;
     r.recv_us = -1;
     round_trip(&r); /* recv_us is an i64 */
+    r.part = 7;
+    round_trip(&r); /* the partition a purged message was on, + 1 */
+    r.part = 0xffffffffu;
+    round_trip(&r);
+    r.part = 0;
     r.recv_us = 0;
     r.topic = "a-rather-long-topic-name.with.dots";
     r.topic_len = strlen(r.topic);
@@ -550,7 +558,7 @@ TEST(encode_appends_to_the_buffer) {
         long n = spool_decode(b.p + off, b.len - off, &d);
         ASSERT_EQ_INT(n, (long)gen_size(i));
         struct rec got = {(char *)d.topic, (char *)d.key, (char *)d.payload, d.topic_len, d.key_len,
-                          d.len, d.recv_us, 1};
+                          d.len, d.recv_us, d.part, 1};
         expect_rec(&got, i, 0);
         off += (size_t)n;
     }
@@ -1291,7 +1299,7 @@ static void corrupt_record(unsigned n, unsigned k, int how) {
     FILE *f = fopen(seg, "r+b");
     ASSERT(f != NULL);
     unsigned char b[4];
-    long long at = how == 0 ? off + SPOOL_HEADER + 14 : how == 1 ? off + 5 : off;
+    long long at = how == 0 ? off + SPOOL_HEADER + 18 : how == 1 ? off + 5 : off;
     ASSERT_EQ_INT(fseek(f, (long)at, SEEK_SET), 0);
     ASSERT_EQ_INT(fread(b, 1, 4, f), 4);
     if (how == 2) {
@@ -1691,7 +1699,53 @@ TEST(open_fails_cleanly_on_a_bad_path) {
     fx_cleanup();
 }
 
-TEST_MAIN("spool", TEST_ENTRY(crc32c_check_value), TEST_ENTRY(crc32c_matches_bitwise_reference),
+/* A record as a version before the partition was kept wrote it (magic HDSPOOL1): u16 topic
+ * length, u32 key length, i64 receive time, topic, key, payload. */
+static void encode_v1(struct buf *b, const char *topic, const char *payload) {
+    size_t tl = strlen(topic), pl = strlen(payload), body = 14 + tl + pl;
+    unsigned char h[8 + 14] = {0};
+    h[8] = (unsigned char)tl;
+    memset(h + 10, 0xff, 4); /* no key */
+    for (int i = 0; i < 4; i++) h[i] = (unsigned char)(body >> (8 * i));
+    struct buf q = {0};
+    buf_append(&q, (const char *)h + 8, 14);
+    buf_append(&q, topic, tl);
+    buf_append(&q, payload, pl);
+    uint32_t crc = spool_crc32c(q.p, q.len);
+    for (int i = 0; i < 4; i++) h[4 + i] = (unsigned char)(crc >> (8 * i));
+    buf_append(b, (const char *)h, 8);
+    buf_append(b, q.p, q.len);
+    buf_free(&q);
+}
+
+/* Segments written before the partition was kept (HDSPOOL1) are still replayed, with no
+ * partition; new ones keep it. */
+TEST(segments_of_the_previous_format_are_replayed) {
+    fx_setup();
+    struct buf b = {0};
+    buf_append(&b, "HDSPOOL1", 8);
+    encode_v1(&b, "old-topic", "first");
+    encode_v1(&b, "old-topic", "second");
+    write_file(seg_name(1, 0), b.p, b.len);
+    buf_free(&b);
+    struct spool *s = fx_open();
+    struct spool_rec r = {.topic = "new", .topic_len = 3, .payload = "third", .len = 5, .part = 3};
+    ASSERT_EQ_INT(spool_append(s, &r), 0);
+    struct coll *c = fx_start_resolving();
+    WAIT_UNTIL(got_count(c) == 3);
+    got_lock(c);
+    ASSERT_EQ_MEM(c->got.v[0].payload, c->got.v[0].len, "first");
+    ASSERT_EQ_MEM(c->got.v[0].topic, c->got.v[0].topic_len, "old-topic");
+    ASSERT_EQ_INT(c->got.v[0].part, 0);
+    ASSERT_EQ_MEM(c->got.v[1].payload, c->got.v[1].len, "second");
+    ASSERT_EQ_MEM(c->got.v[2].payload, c->got.v[2].len, "third");
+    ASSERT_EQ_INT(c->got.v[2].part, 3);
+    got_unlock(c);
+    fx_close();
+    fx_cleanup();
+}
+
+TEST_MAIN("spool", TEST_ENTRY(segments_of_the_previous_format_are_replayed), TEST_ENTRY(crc32c_check_value), TEST_ENTRY(crc32c_matches_bitwise_reference),
           TEST_ENTRY(encode_decode_round_trip), TEST_ENTRY(encode_appends_to_the_buffer),
           TEST_ENTRY(decode_rejects_any_single_byte_change), TEST_ENTRY(decode_rejects_bad_lengths),
           TEST_ENTRY(open_a_new_directory), TEST_ENTRY(commit_replay_resolve_delete), TEST_ENTRY(resolve_from_another_thread),
