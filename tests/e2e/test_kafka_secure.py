@@ -1,11 +1,15 @@
 """hotdog against a secured broker (issue 13): SCRAM-SHA-256 and -512 over SASL_SSL with the
 credentials only in SASL_SCRAM_USERNAME / SASL_SCRAM_PASSWORD, TLS with CA verification and a
 client certificate (mTLS); a wrong password, a wrong CA and an unreachable broker named in
-the log and in /readyz; a wrong password corrected on the same spool loses nothing.
+the log and in /readyz; a wrong password corrected on the same spool loses nothing, and
+corrected in the configuration file with a SIGHUP (no restart) loses nothing either.
 
 The broker is `scripts/kafka-local secure` (one per module); what hotdog delivered is read
 back through its PLAINTEXT listener and counted exactly (faults_helpers.tally).
 """
+import os
+import signal
+
 import pytest
 
 import faults_helpers as fh
@@ -162,3 +166,66 @@ def test_wrong_password_then_the_right_one_on_the_same_spool_loses_nothing(broke
     assert t.lost == 0, f"missing {t.missing()}\n{d.logs()}"
     assert t.duplicated == 0
     assert d.h.stop() == 0, d.logs()
+
+
+def test_sighup_replaces_the_sasl_password_without_a_restart(broker, daemons, tmp_path):
+    """A password rotation without a restart: the credentials are in global.kafka.conf (not
+    the environment, which would override the file) and the password there is wrong, so N
+    lines wait in the producer queue while /readyz names the failed authentication (the
+    spool lets hotdog start without Kafka, after timeout_ms). The right password written
+    into the same file and a SIGHUP to the same process deliver all N, once; the process
+    never exits. Fails if a reload only re-reads rules and templates: librdkafka keeps the
+    credentials it was created with."""
+    n = 500
+    conf = {**scram_conf(broker, "SCRAM-SHA-512"), "sasl.username": broker.user,
+            "sasl.password": "not-the-password"}
+    d = make(daemons, tmp_path, broker.sasl_ssl, conf, timeout_ms=3000,
+             spool={"path": tmp_path / "spool", **SPOOL})
+    h = d.start(needs=SCRAM)
+    pid = h.proc.pid
+    fh.send_tcp(d.port, seq_block(1, n))
+    fh.wait_stat(d, lambda s: s.get("lines", 0) >= n, 60, f"{n} lines read")
+    body = ke.wait_not_ready(d, "authentication failed")
+    print(f"/readyz with the wrong password: {body}")
+    h.wait_log("kafka: authentication failed")
+    s = d.stats()
+    print(f"wrong password, before SIGHUP: {fh.spool_view(s)}")
+    assert s.get("kafka.delivered", 0) == 0, fh.spool_view(s)
+    assert tally(broker.read(d.topic), n).distinct == 0
+
+    # The new file replaces the old one at once (a rename), as a deployment tool would.
+    d.kw["conf"] = {**conf, "sasl.password": broker.password}
+    new = h.cfg.with_suffix(".new")
+    new.write_text(d.config_text())
+    os.replace(new, h.cfg)
+    before = len(h.output())
+    h.proc.send_signal(signal.SIGHUP)
+    h.wait_log("SIGHUP: configuration reloaded")
+    reload_log = h.output()[before:]
+    assert f"SIGHUP: SASL credentials for user '{broker.user}' replaced" in reload_log, d.logs()
+    assert "restart hotdog to apply it" not in reload_log, d.logs()
+
+    # Every connection made after the reload authenticates with the new password: once one
+    # delivery has been made, no further authentication fails. (A connection attempt under
+    # way at the SIGHUP may still fail with the old password.)
+    fh.wait_stat(d, lambda s: s.get("kafka.delivered", 0) > 0, 120, "a first delivery")
+    failed = h.output().lower().count("authentication failed")
+    fh.wait_delivered(d, broker, d.topic, n, 120)
+    s = fh.wait_idle(d, 60)
+    t = tally(fh.read_until(broker, d.topic, n), n)
+    ke.report(t.line())
+    print(f"after SIGHUP: {fh.spool_view(s)}")
+    assert t.lost == 0, f"missing {t.missing()}\n{d.logs()}"
+    assert t.duplicated == 0
+    assert t.others == 0
+    fh.wait_for(lambda: ke.readyz(d.status_port)[0] == 200, 60, "/readyz 200", proc=h.proc,
+                on_timeout=lambda: f"last /readyz: {ke.readyz(d.status_port)}\n{d.logs()}")
+    assert h.output().lower().count("authentication failed") == failed, d.logs()
+
+    # The same process throughout: one run, one start-up, never exited.
+    assert len(d.runs) == 1 and h.proc.pid == pid and h.proc.poll() is None, d.logs()
+    assert h.output().count("listening on") == 1, d.logs()
+    out = h.output()
+    assert "not-the-password" not in out and broker.password not in out, \
+        "a password is in hotdog's log"
+    assert h.stop() == 0, d.logs()
