@@ -78,7 +78,7 @@ struct status {
     int nconns;
     pthread_t thread;
     int started;
-    int64_t start_ms;
+    int64_t start_us;
     struct stats snap;
     struct buf body;
     uint64_t batch;            /* epoll wakeups so far */
@@ -104,7 +104,7 @@ static void render_stats(struct status *s) {
     json_t *root = json_object(), *stats = json_object();
     json_object_set_new(root, "message", json_string("hotdog " HOTDOG_VERSION));
     json_object_set_new(root, "librdkafka", json_string(kafka_version()));
-    json_object_set_new(root, "uptime_s", json_real((double)(clock_ms() - s->start_ms) / 1000.0));
+    json_object_set_new(root, "uptime_s", json_real((double)(clock_us() - s->start_us) / 1e6));
     for (size_t i = 0; i < s->snap.n; i++)
         if (s->snap.v[i].kind != STAT_HISTOGRAM)
             json_object_set_new(stats, s->snap.v[i].name, json_integer(s->snap.v[i].value));
@@ -456,7 +456,7 @@ struct status *status_start(const struct config *c, const struct stats_sources *
     s->cfg = c;
     s->src = *src;
     s->lfd = s->efd = s->epfd = -1;
-    s->start_ms = clock_ms();
+    s->start_us = clock_us();
     if (!c->status_port && !c->statsd) return s;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
