@@ -166,6 +166,15 @@ def config(port, topic, extra_listen="", extra_kafka="", extra_global="", rules=
 
 
 @pytest.fixture
+def daemons():
+    """A list to put faults_helpers.Daemon objects in; every run of each is killed at the end."""
+    made = []
+    yield made
+    for d in made:
+        d.stop_all()
+
+
+@pytest.fixture
 def hotdog(kafka, tmp_path):
     """Factory: hotdog(**config kwargs) starts the daemon on a free port with a fresh topic."""
     started = []

@@ -40,14 +40,6 @@ def kafka(broker):
     return broker
 
 
-@pytest.fixture
-def daemons():
-    made = []
-    yield made
-    for d in made:
-        d.stop_all()
-
-
 def make(daemons, tmp_path, kafka, **kw):
     d = Daemon(tmp_path, unique_topic("fault"), kafka.bootstrap, **kw)
     daemons.append(d)

@@ -33,14 +33,6 @@ def kafka(cluster):
     return cluster
 
 
-@pytest.fixture
-def daemons():
-    made = []
-    yield made
-    for d in made:
-        d.stop_all()
-
-
 def make(daemons, tmp_path, kafka, **kw):
     d = ke.EnvDaemon(tmp_path, unique_topic("cluster"), kafka.bootstrap, **kw)
     daemons.append(d)

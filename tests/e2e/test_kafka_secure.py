@@ -33,14 +33,6 @@ def broker():
         k.stop()  # the state dir stays (logs for a post-mortem) until the next start wipes it
 
 
-@pytest.fixture
-def daemons():
-    made = []
-    yield made
-    for d in made:
-        d.stop_all()
-
-
 def make(daemons, tmp_path, bootstrap, conf, env=None, **kw):
     d = ke.EnvDaemon(tmp_path, unique_topic("secure"), bootstrap, env=env, conf=conf, **kw)
     daemons.append(d)
