@@ -66,7 +66,7 @@ struct kafka {
     char fatal_reason[256]; /* written once, before fatal is set */
     struct log_keyed broker_log; /* librdkafka's events, limited per broker and cause */
     int scram;                   /* SCRAM is configured (for the library-version hint) */
-    /* The stall watch, run by the delivery-report thread (kafka_watch). reports: delivery
+    /* The stall watch, run by the delivery-report thread (watch). reports: delivery
      * reports served; progress_ms: when one last arrived or the queue was last empty. */
     uint64_t reports, watch_reports;
     int64_t progress_ms;
@@ -412,6 +412,11 @@ static void rescue(struct kafka *k, const char *topic, const void *key, size_t k
                 rd_kafka_err2name(err), k->dl ? "" : "; set global.kafka.dead_letter to keep such messages");
 }
 
+/* A message's partition as the spool keeps it: + 1, 0 when librdkafka had not chosen one. */
+static uint32_t part_of(const rd_kafka_message_t *m) {
+    return m->partition >= 0 ? (uint32_t)m->partition + 1 : 0;
+}
+
 /* At shutdown, a purged message is kept here (encoded as a spool record) until kafka_purge
  * has them all and writes them in the order they were produced. */
 static void gather_purged(struct kafka *k, const rd_kafka_message_t *m, uint64_t tick, unsigned slot) {
@@ -425,7 +430,7 @@ static void gather_purged(struct kafka *k, const rd_kafka_message_t *m, uint64_t
     const char *topic = rd_kafka_topic_name(m->rkt);
     struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = m->key,
                           .key_len = m->key_len, .payload = m->payload, .len = m->len,
-                          .part = m->partition >= 0 ? (uint32_t)m->partition + 1 : 0};
+                          .part = part_of(m)};
     size_t off = k->purge_buf.len;
     spool_encode(&k->purge_buf, &r);
     k->purged[k->npurged++] = (struct purged){.tick = tick, .off = off, .len = k->purge_buf.len - off,
@@ -459,7 +464,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
         }
         if (purged && slot) {
             if (respool(k, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len,
-                        m->partition >= 0 ? (uint32_t)m->partition + 1 : 0) == 0)
+                        part_of(m)) == 0)
                 spool_resolve(k->spool, slot);
             return;
         }
@@ -555,9 +560,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
     log_write_keyed(&k->broker_log, key, n > 0 ? (size_t)n : 0,
                     rank == 2 ? L_ERROR : L_WARN, "kafka: %s%s%s (%s)%s", cause ? cause : "",
                     cause ? ": " : "", reason, rd_kafka_err2name(err),
-                    err == RD_KAFKA_RESP_ERR__AUTHENTICATION || (cause && !strcmp(cause, "authentication failed"))
-                        ? scram_hint(k)
-                        : "");
+                    cause && !strcmp(cause, "authentication failed") ? scram_hint(k) : "");
 }
 
 /* librdkafka's log lines, limited per facility and source (a broker), so that one broker's

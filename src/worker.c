@@ -204,14 +204,12 @@ int64_t worker_buffered_bytes(void) { return atomic_load_explicit(&buffered_tota
  * freed blocks of 64 KB: 3,000 such connections left 122 MB of RSS after they closed). */
 #define TAIL_MMAP_MIN ((size_t)64 << 10)
 
-static void tail_set(struct worker *w, struct conn *c, char *p, size_t cap) {
+static void tail_set(struct conn *c, char *p, size_t cap) {
     if (c->tail) {
         if (c->tcap >= TAIL_MMAP_MIN) munmap(c->tail, c->tcap);
         else free(c->tail);
     }
-    int64_t delta = (int64_t)cap - (int64_t)c->tcap;
-    w->tail_bytes += delta;
-    atomic_fetch_add_explicit(&buffered_total, delta, memory_order_relaxed);
+    atomic_fetch_add_explicit(&buffered_total, (int64_t)cap - (int64_t)c->tcap, memory_order_relaxed);
     c->tail = p;
     c->tcap = cap;
 }
@@ -229,10 +227,10 @@ static char *tail_alloc(size_t cap) {
 
 /* Keeps src[0..n) as the connection's tail. src may point into the tail itself. A big tail
  * buffer that holds little shrinks, so that a long line once read does not keep its memory. */
-static void tail_keep(struct worker *w, struct conn *c, const char *src, size_t n) {
+static void tail_keep(struct conn *c, const char *src, size_t n) {
     c->tlen = n;
     if (n == 0) {
-        tail_set(w, c, NULL, 0);
+        tail_set(c, NULL, 0);
         return;
     }
     if (n <= c->tcap && !(c->tcap >= TAIL_MMAP_MIN && n < c->tcap / 8)) {
@@ -243,7 +241,7 @@ static void tail_keep(struct worker *w, struct conn *c, const char *src, size_t 
     while (cap < n) cap *= 2;
     char *p = tail_alloc(cap);
     memcpy(p, src, n); /* before the old tail, where src may be, is given back */
-    tail_set(w, c, p, cap);
+    tail_set(c, p, cap);
 }
 
 static void ready_push(struct worker *w, struct conn *c) {
@@ -272,7 +270,7 @@ static void conn_close(struct worker *w, struct conn *c) {
             }
     if (w->blocked == c) w->blocked = NULL;
     atomic_fetch_sub(&c->l->conns, 1);
-    tail_set(w, c, NULL, 0);
+    tail_set(c, NULL, 0);
     free(c);
     metrics_add(w->m, M_CONN_CLOSED, 1);
 }
@@ -294,7 +292,7 @@ static int tail_cut(struct worker *w, struct conn *c, int64_t now) {
         w->src_udp = 0;
         r = worker_forward(w, f.p, f.n, now); /* copies what it keeps: the tail can go */
     }
-    tail_keep(w, c, NULL, 0);
+    tail_keep(c, NULL, 0);
     if (worker_stage_flush(w) < 0 || r == -ENOBUFS) {
         w->blocked = c; /* unblock() retries the held message, then reads c again */
         worker_pause(w);
@@ -330,10 +328,9 @@ static int conn_process(struct worker *w, struct conn *c, const char *buf, size_
         conn_close(w, c);
         return 1;
     }
-    tail_keep(w, c, buf + used, len - (size_t)used);
+    tail_keep(c, buf + used, len - (size_t)used);
     if (worker_stage_flush(w) < 0) blocked = 1; /* the spool is full: retried by unblock */
-    if (!blocked && atomic_load_explicit(&buffered_total, memory_order_relaxed) > w->sh->cfg->max_buffered_bytes)
-        budget_enforce(w, recv_us);
+    if (!blocked) budget_enforce(w, recv_us);
     if (blocked) {
         w->blocked = c;
         worker_pause(w);

@@ -55,7 +55,6 @@ struct udp_batch {
 
 struct worker {
     int id;
-    int64_t tail_bytes; /* tail buffers of this worker's connections (see buffered_total) */
     const struct worker_shared *sh;
     struct metrics_shard *m;
     pthread_t thread;
