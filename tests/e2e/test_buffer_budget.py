@@ -117,7 +117,11 @@ def test_rss_stays_within_the_budget_and_falls_back_when_connections_close(hotdo
     assert stats(sport)["buffered_bytes"] == 0
     if SANITIZED:
         return
-    # The buffers are within the budget; the rest is the connections themselves (and what the
-    # cut lines left in librdkafka's allocator once delivered).
-    assert held - base <= (budget >> 10) + 32 * 1024, (base, held)
+    # The buffers are within the budget; the rest is the connections themselves and what the
+    # ~2,000 cut lines (60 KB each, 118 MB in all) left in the worker's malloc arena: librdkafka
+    # copies each line there and frees it after delivery, and glibc keeps the arena's freed
+    # middle. That part varies with how many were in flight at once: 80-102 MB held over the
+    # base here, 103 MB once on a CI machine (which failed a budget + 32 MiB bound). Without the
+    # budget the same run holds ~200 MB over the base (the figure), far above this bound.
+    assert held - base <= (budget >> 10) + 64 * 1024, (base, held)
     assert after - base <= 32 * 1024, (base, held, after)
