@@ -52,22 +52,56 @@ static char *base64(const unsigned char *p, size_t n) {
     return out;
 }
 
+static void set_base64(json_t *o, const char *key, const char *p, size_t n) {
+    char *b = base64((const unsigned char *)p, n);
+    json_object_set_new(o, key, json_string(b));
+    free(b);
+}
+
 /* Sets name (text, when valid UTF-8) or name_base64 (anything else). */
 static void set_bytes(json_t *o, const char *name, const char *p, size_t n) {
-    json_t *s = json_stringn(p, n); /* NULL unless valid UTF-8 */
+    json_t *s = json_stringn(n ? p : "", n); /* NULL unless valid UTF-8 */
     if (s) {
         json_object_set_new(o, name, s);
         return;
     }
     char key[64];
     snprintf(key, sizeof key, "%s_base64", name);
-    char *b = base64((const unsigned char *)p, n);
-    json_object_set_new(o, key, json_string(b));
-    free(b);
+    set_base64(o, key, p, n);
 }
 
-int deadletter_write(struct deadletter *d, const char *topic, const char *key, size_t keylen,
-                     const char *payload, size_t len, const char *error, const char *reason) {
+/* r's headers as [{"name","value"}...], or NULL when it has none. A corrupt packing sets
+ * *corrupt and returns NULL: the caller keeps the raw bytes instead. */
+static json_t *headers_json(const struct record *r, int *corrupt) {
+    *corrupt = 0;
+    if (!r->headers || !r->headers_len) return NULL;
+    json_t *a = json_array();
+    size_t off = 0;
+    struct record_header h;
+    int got;
+    while ((got = record_header_next(r->headers, r->headers_len, &off, &h)) == 1) {
+        json_t *o = json_object();
+        set_bytes(o, "name", h.name, h.name_len);
+        if (h.value) set_bytes(o, "value", h.value, h.value_len);
+        else json_object_set_new(o, "value", json_null());
+        json_array_append_new(a, o);
+    }
+    if (got < 0) {
+        json_decref(a);
+        *corrupt = 1;
+        return NULL;
+    }
+    return a;
+}
+
+/* A caller's text, or null (json_string refuses NULL and invalid UTF-8). */
+static json_t *text(const char *s) {
+    json_t *v = s ? json_string(s) : NULL;
+    return v ? v : json_null();
+}
+
+int deadletter_write(struct deadletter *d, const struct record *r, const char *error,
+                     const char *reason) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -77,26 +111,31 @@ int deadletter_write(struct deadletter *d, const char *topic, const char *key, s
     snprintf(when + w, sizeof when - w, ".%03ldZ", ts.tv_nsec / 1000000);
     json_t *o = json_object();
     json_object_set_new(o, "time", json_string(when));
-    set_bytes(o, "topic", topic, strlen(topic)); /* a rendered topic may be any bytes */
-    if (key) set_bytes(o, "key", key, keylen);
+    set_bytes(o, "topic", r->topic, r->topic_len); /* a rendered topic may be any bytes */
+    if (r->key) set_bytes(o, "key", r->key, r->key_len);
     else json_object_set_new(o, "key", json_null());
-    json_object_set_new(o, "error", json_string(error));
-    json_object_set_new(o, "reason", json_string(reason));
-    set_bytes(o, "payload", payload, len);
+    if (r->timestamp_ms) json_object_set_new(o, "timestamp_ms", json_integer(r->timestamp_ms));
+    int corrupt;
+    json_t *hs = headers_json(r, &corrupt);
+    if (hs) json_object_set_new(o, "headers", hs);
+    else if (corrupt) set_base64(o, "headers_packed_base64", r->headers, r->headers_len);
+    json_object_set_new(o, "error", text(error));
+    json_object_set_new(o, "reason", text(reason));
+    set_bytes(o, "payload", r->payload, r->len);
     char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!line) abort();
     size_t n = strlen(line);
     line[n] = '\n'; /* the NUL is replaced: written with its length */
     pthread_mutex_lock(&d->lock);
-    ssize_t r = write(d->fd, line, n + 1);
-    int e = errno;
+    ssize_t got = write(d->fd, line, n + 1);
+    int e = got < 0 ? errno : EIO; /* a short write: the disk filled up mid-line */
     pthread_mutex_unlock(&d->lock);
     jsonio_free(line);
-    if (r != (ssize_t)(n + 1)) {
+    if (got != (ssize_t)(n + 1)) {
         log_limited(L_ERROR, "dead letters: cannot write to %s: %s", d->path,
-                    r < 0 ? strerror(e) : "short write");
-        return -1;
+                    got < 0 ? strerror(e) : "short write");
+        return -e;
     }
     return 0;
 }
@@ -104,9 +143,10 @@ int deadletter_write(struct deadletter *d, const char *topic, const char *key, s
 int deadletter_reopen(struct deadletter *d) {
     int fd = open_file(d->path);
     if (fd < 0) {
+        int e = errno;
         log_error("dead letters: cannot reopen %s: %s (still writing to the old file)", d->path,
-                  strerror(errno));
-        return -1;
+                  strerror(e));
+        return -e;
     }
     pthread_mutex_lock(&d->lock);
     int old = d->fd;

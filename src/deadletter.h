@@ -5,18 +5,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "record.h"
+
 struct deadletter;
 
 /* Opens (appending, creating) path. NULL with err set on failure. */
 struct deadletter *deadletter_open(const char *path, char *err, size_t errlen);
 
-/* Appends {"time","topic"|"topic_base64","key","error","reason","payload"|"payload_base64"} as one line with
- * one write(2). key may be NULL. Returns 0 or -1 (logged; the caller counts).
+/* Appends r as one JSON line with one write(2), fields in this order:
+ *   "time"              when it was written (UTC, ms)
+ *   "topic"             r->topic[0..topic_len) (which need not be NUL-terminated)
+ *   "key"               null when r->key is NULL
+ *   "timestamp_ms"      only when r->timestamp_ms != 0
+ *   "headers"           only when r has any: [{"name": ..., "value": ...}, ...] in order, value
+ *                       null for a null header
+ *   "error", "reason"   the caller's error name and text
+ *   "payload"
+ * Any of topic, key, payload, a header's name or value that is not valid UTF-8 is written as
+ * NAME_base64 instead (standard alphabet, padded). Packed headers that cannot be read (a corrupt
+ * record) are written whole as "headers_packed_base64" so that no byte is lost. r is only read.
+ * Returns 0 or a negative errno (-EIO for a short write); a failure is logged, the caller counts.
  * runs on: any thread; locks: the file's own mutex (a rare path). */
-int deadletter_write(struct deadletter *d, const char *topic, const char *key, size_t keylen,
-                     const char *payload, size_t len, const char *error, const char *reason);
+int deadletter_write(struct deadletter *d, const struct record *r, const char *error,
+                     const char *reason);
 
-/* Re-opens the file (after logrotate moved it away): SIGHUP. */
+/* Re-opens the file (after logrotate moved it away): SIGHUP. 0 or a negative errno (logged;
+ * the old file is still written to). */
 int deadletter_reopen(struct deadletter *d);
 
 void deadletter_close(struct deadletter *d);
