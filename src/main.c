@@ -155,8 +155,9 @@ static int start(struct daemon *d, char *err, size_t errlen) {
         log_warn("%s; starting anyway: messages wait in the producer queue and the spool until "
                  "Kafka is back", err);
     }
-    if (kafka_start(d->kafka) < 0) {
-        snprintf(err, errlen, "cannot start the delivery-report thread: %s", strerror(errno));
+    int r = kafka_start(d->kafka);
+    if (r < 0) {
+        snprintf(err, errlen, "cannot start the delivery-report thread: %s", strerror(-r));
         return 1;
     }
     d->listeners = calloc(d->cfg->nlisteners, sizeof *d->listeners);
@@ -167,8 +168,8 @@ static int start(struct daemon *d, char *err, size_t errlen) {
     }
     /* Creating the default topic's handle now fetches its metadata before traffic arrives. */
     kafka_topic(d->kafka, d->cfg->kafka.topic);
-    if (d->spool && spool_start(d->spool, kafka_spool_produce, d->kafka) < 0) {
-        snprintf(err, errlen, "cannot start the spool replayer: %s", strerror(errno));
+    if (d->spool && (r = spool_start(d->spool, kafka_spool_produce, d->kafka)) < 0) {
+        snprintf(err, errlen, "cannot start the spool replayer: %s", strerror(-r));
         return 1;
     }
     d->shared = (struct worker_shared){.cfg = d->cfg, .kafka = d->kafka,
@@ -179,8 +180,12 @@ static int start(struct daemon *d, char *err, size_t errlen) {
     if (!d->workers) abort();
     for (int i = 0; i < d->nworkers; i++) {
         d->workers[i] = worker_new(i, &d->shared, metrics_shard(i));
-        if (!d->workers[i] || worker_start(d->workers[i]) < 0) {
-            snprintf(err, errlen, "cannot start worker %d: %s", i, strerror(errno));
+        if (!d->workers[i]) { /* a failed system call left its errno; a rules failure was logged */
+            snprintf(err, errlen, "cannot create worker %d: %s", i, strerror(errno));
+            return 1;
+        }
+        if ((r = worker_start(d->workers[i])) < 0) {
+            snprintf(err, errlen, "cannot start worker %d: %s", i, strerror(-r));
             return 1;
         }
     }
