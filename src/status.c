@@ -446,7 +446,11 @@ static int listen_on(struct status *s, char *err, size_t errlen) {
     }
     freeaddrinfo(res);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->lfd};
-    return epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) < 0) {
+        snprintf(err, errlen, "status server: epoll_ctl: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 struct status *status_start(const struct config *c, const struct stats_sources *src, char *err,
@@ -467,8 +471,9 @@ struct status *status_start(const struct config *c, const struct stats_sources *
     }
     if (c->statsd && !(s->statsd = statsd_new(c->statsd, err, errlen))) goto err;
     if (c->status_port && listen_on(s, err, errlen) < 0) goto err;
-    if (pthread_create(&s->thread, NULL, status_main, s)) {
-        snprintf(err, errlen, "status server: cannot start its thread");
+    int r = pthread_create(&s->thread, NULL, status_main, s); /* an error number, not errno */
+    if (r) {
+        snprintf(err, errlen, "status server: cannot start its thread: %s", strerror(r));
         goto err;
     }
     s->started = 1;
