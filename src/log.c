@@ -3,6 +3,7 @@
 
 #include "clock.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +26,10 @@ int log_level_from_name(const char *name) {
 
 /* Formats the whole line first and writes it with one write(2), so that lines from several
  * threads never interleave. */
+/* Leaves errno as it found it: callers log a failure and then still test errno (worker.c's
+ * accept path checks for EMFILE after logging), and a failing stderr must not change it. */
 static void vlog(enum log_level lvl, const char *suffix, const char *fmt, va_list ap) {
+    int saved_errno = errno;
     char line[2048];
     struct timespec ts;
     struct tm tm;
@@ -46,6 +50,7 @@ static void vlog(enum log_level lvl, const char *suffix, const char *fmt, va_lis
     line[len++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w; /* nowhere left to report a failing stderr */
+    errno = saved_errno;
 }
 
 void log_write(enum log_level lvl, const char *fmt, ...) {

@@ -14,6 +14,7 @@ enum log_level log_get_level(void);
 /* Parses "debug", "info", "warn", "error"; returns -1 if unknown. */
 int log_level_from_name(const char *name);
 
+/* Every log function leaves errno unchanged, so a caller may log a failure and then test it. */
 void log_write(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* One line per interval per call site at most; how many were suppressed is told on the next

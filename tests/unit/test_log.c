@@ -1,5 +1,7 @@
 /* test_log.c - unit tests for the log's rate limits: per call site, and per key (librdkafka's
  * events, one key per broker and cause). stderr is redirected to a temporary file. */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -73,6 +75,31 @@ TEST(more_keys_than_slots_still_log_each_key) {
     ASSERT_EQ_INT(count(out, "first of key"), 3 * LOG_KEYED_SLOTS);
 }
 
+/* worker.c logs a failed accept4 and then tests errno for EMFILE to free its reserve
+ * descriptor: a log line whose write to stderr fails (a closed pipe to journald) must not
+ * change the errno it is reporting. */
+TEST(logging_keeps_errno_even_when_stderr_fails) {
+    int p[2];
+    ASSERT_EQ_INT(pipe(p), 0);
+    close(p[0]); /* every write to p[1] now fails with EPIPE */
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    int saved = dup(STDERR_FILENO);
+    dup2(p[1], STDERR_FILENO);
+    errno = EMFILE;
+    log_error("accept: %s", strerror(errno));
+    int after_write = errno;
+    errno = EMFILE;
+    log_limited(L_ERROR, "accept: %s", strerror(errno));
+    int after_limited = errno;
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(p[1]);
+    signal(SIGPIPE, old);
+    ASSERT_EQ_INT(after_write, EMFILE);
+    ASSERT_EQ_INT(after_limited, EMFILE);
+}
+
 TEST_MAIN("test_log", TEST_ENTRY(a_keyed_limit_never_hides_another_brokers_event),
           TEST_ENTRY(a_call_site_limit_lets_one_line_through_per_interval),
-          TEST_ENTRY(more_keys_than_slots_still_log_each_key))
+          TEST_ENTRY(more_keys_than_slots_still_log_each_key),
+          TEST_ENTRY(logging_keeps_errno_even_when_stderr_fails))
