@@ -49,7 +49,7 @@ int listener_open(struct listener *l, const struct config_listen *cfg, char *err
         l->ctx = tls_ctx_new(&cfg->tls, why, sizeof why);
         if (!l->ctx) {
             snprintf(err, errlen, "%s: %s", l->name, why);
-            return -1;
+            return -EINVAL;
         }
         /* A date warning was given with the configuration's: only the gauge is set here. */
         int64_t na;
@@ -60,7 +60,7 @@ int listener_open(struct listener *l, const struct config_listen *cfg, char *err
     int e = getaddrinfo(cfg->address, port, &hints, &res);
     if (e) {
         snprintf(err, errlen, "%s: cannot resolve '%s': %s", l->name, cfg->address, gai_strerror(e));
-        return -1;
+        return e == EAI_SYSTEM && errno ? -errno : -EINVAL;
     }
     l->fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (l->fd < 0) goto err;
@@ -77,11 +77,12 @@ int listener_open(struct listener *l, const struct config_listen *cfg, char *err
     freeaddrinfo(res);
     return 0;
 err:
-    snprintf(err, errlen, "%s: cannot listen: %s", l->name, strerror(errno));
+    e = errno;
+    snprintf(err, errlen, "%s: cannot listen: %s", l->name, strerror(e));
     if (l->fd >= 0) close(l->fd);
     l->fd = -1;
     freeaddrinfo(res);
-    return -1;
+    return -e;
 }
 
 SSL *listener_ssl_new(struct listener *l) {
@@ -97,7 +98,7 @@ int listener_reload_tls(struct listener *l, char *err, size_t errlen) {
     SSL_CTX *ctx = tls_ctx_new(&l->cfg->tls, why, sizeof why);
     if (!ctx) {
         snprintf(err, errlen, "%s: %s", l->name, why);
-        return -1;
+        return -EINVAL;
     }
     int64_t na;
     if (tls_cert_dates(ctx, l->cfg->tls.cert, time(NULL), &na, why, sizeof why))

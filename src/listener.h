@@ -22,12 +22,13 @@ struct listener {
 };
 
 /* Resolves cfg->address, binds and listens (TCP, TLS) or binds (UDP), non-blocking. For TLS,
- * builds the SSL context. 0, or -1 with err set. */
+ * builds the SSL context. 0, or a negative errno with err set: the system call's (-EADDRINUSE,
+ * -EACCES, ...), -EINVAL for an address that does not resolve or TLS material that does not load. */
 int listener_open(struct listener *l, const struct config_listen *cfg, char *err, size_t errlen);
 /* A new server-side SSL for an accepted connection (NULL on failure). runs on: workers. */
 SSL *listener_ssl_new(struct listener *l);
 /* Re-reads the TLS certificate, key and CA. On success new connections use them and
- * established ones keep theirs; on failure the running context stays. 0 or -1 with err.
+ * established ones keep theirs; on failure the running context stays. 0 or -EINVAL with err.
  * A certificate that has expired or is not valid yet is used, with a warning in the log. */
 int listener_reload_tls(struct listener *l, char *err, size_t errlen);
 void listener_close(struct listener *l);
