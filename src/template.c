@@ -16,13 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum op_kind { OP_TEXT, OP_VAR, OP_VALUE, OP_JUMP, OP_JUMP_UNLESS };
+#include "format.h"
+
+/* OP_JSON: {{json name}}, the variable as a JSON string (null when absent). */
+enum op_kind { OP_TEXT, OP_VAR, OP_VALUE, OP_JUMP, OP_JUMP_UNLESS, OP_JSON };
 
 struct op {
     unsigned char kind;
     unsigned char negate; /* OP_JUMP_UNLESS: jump when the condition is true ({{#unless}}) */
     unsigned char escape; /* OP_VAR: written {{name}}, so HTML-escaped when t->html is on */
-    int var, fallback;    /* OP_VAR */
+    int var, fallback;    /* OP_VAR, OP_JSON */
     int expr;             /* OP_VALUE, OP_JUMP_UNLESS: index in nodes */
     size_t off, len;      /* OP_TEXT: bytes of text; OP_JUMP*: off is the target op */
 };
@@ -339,6 +342,8 @@ static int call_node(struct compiler *c, const char *p, const char *e, int depth
         return fail(c, "lookup is not supported: name the variable");
     else if (word_is(h, (size_t)(he - h), "log"))
         return fail(c, "log is not supported: it writes to the original's log only");
+    else if (word_is(h, (size_t)(he - h), "json"))
+        return fail(c, "json is a tag of its own, {{json name}}, not a value in a condition");
     else
         return fail(c, "helper not supported: the original fails to render it");
     int nargs = 0;
@@ -454,6 +459,22 @@ static int open_block(struct compiler *c, const char *p, const char *e, struct b
     return 0;
 }
 
+/* {{json name}}: ours (the original has no such helper and fails to render it). The value is
+ * JSON-escaped with its quotes, so that a template may build JSON by hand; an absent
+ * variable, or a name unknown at compile time, is null. */
+static int json_tag(struct compiler *c, const char *p, const char *e) {
+    if (*p == '(' || *p == '"') return fail(c, "json takes a variable name: {{json name}}");
+    int ni = parse_param(c, &p, e, 0);
+    if (ni < 0) return -1;
+    while (p < e && is_space(*p)) p++;
+    if (p != e) return fail(c, "json takes one variable name: {{json name}}");
+    const struct node *nd = &c->t->nodes[ni];
+    if (nd->kind != N_VAR)
+        return fail(c, "json takes a variable name, not a literal: {{json name}}");
+    add_op(c->t, (struct op){.kind = OP_JSON, .var = nd->var, .fallback = nd->fallback});
+    return 0;
+}
+
 static int compile_tag(struct compiler *c, const struct tok *toks, size_t ti,
                        struct block *stack, size_t *depth) {
     struct tmpl *t = c->t;
@@ -506,6 +527,7 @@ static int compile_tag(struct compiler *c, const struct tok *toks, size_t ti,
     int ni;
     if (r < e && *p != '(' && *p != '"' && (c->tok->triple || raw))
         return fail(c, "a helper call in {{{ }}} or {{& }} does not compile in the original");
+    if (r < e && word_is(p, (size_t)(q - p), "json")) return json_tag(c, r, e);
     if (r < e && *p != '(' && *p != '"') {
         ni = call_node(c, p, e, 0);
     } else {
@@ -654,7 +676,8 @@ static void append_html(struct buf *out, const char *p, size_t n) {
     buf_append(out, p + run, n - run);
 }
 
-void tmpl_render(const struct tmpl *t, const struct syslog_slice *vars, struct buf *out) {
+size_t tmpl_render(const struct tmpl *t, const struct syslog_slice *vars, struct buf *out) {
+    size_t bad = 0;
     for (size_t pc = 0; pc < t->n;) {
         const struct op *o = &t->ops[pc++];
         switch (o->kind) {
@@ -675,6 +698,14 @@ void tmpl_render(const struct tmpl *t, const struct syslog_slice *vars, struct b
             else buf_append(out, "false", 5);
             break;
         }
+        case OP_JSON: {
+            struct syslog_slice v = {NULL, 0};
+            if (o->var >= 0) v = vars[o->var];
+            if (!v.p && o->fallback >= 0) v = vars[o->fallback];
+            if (v.p) bad += format_json_string(out, v.p, v.n);
+            else buf_append(out, "null", 4);
+            break;
+        }
         case OP_JUMP:
             pc = o->off;
             break;
@@ -685,11 +716,13 @@ void tmpl_render(const struct tmpl *t, const struct syslog_slice *vars, struct b
         }
         }
     }
+    return bad;
 }
 
 int tmpl_uses(const struct tmpl *t, int id) {
     for (size_t i = 0; i < t->n; i++)
-        if (t->ops[i].kind == OP_VAR && (t->ops[i].var == id || t->ops[i].fallback == id))
+        if ((t->ops[i].kind == OP_VAR || t->ops[i].kind == OP_JSON) &&
+            (t->ops[i].var == id || t->ops[i].fallback == id))
             return 1;
     for (size_t i = 0; i < t->nn; i++)
         if (t->nodes[i].kind == N_VAR && (t->nodes[i].var == id || t->nodes[i].fallback == id))

@@ -22,6 +22,8 @@ struct tmpl;
  *   X: a variable (true when present and not empty), a literal ("text", 12, true, false,
  *   null) or a subexpression (eq A B) (ne A B) (and A B) (or A B) (not A),
  *   {{eq A B}} and the other four as values ("true" / "false"),
+ *   {{json name}} (ours): the value as a JSON string with its quotes ('"', '\\' and control
+ *   characters escaped, bytes that are not UTF-8 replaced by U+FFFD), or null when absent,
  *   {{! comment }} {{!-- comment --}}, whitespace control {{~ ... ~}}, \{{ (a literal "{{").
  * Everything else (#each, #with, lookup, partials, raw blocks, other helpers, {{else if}})
  * fails to compile, so a config that needs it is refused at start-up rather than rendered
@@ -32,9 +34,11 @@ struct tmpl *tmpl_compile(const char *src, tmpl_resolve_fn resolve, void *arg, c
 void tmpl_free(struct tmpl *t);
 
 /* Appends the rendering to out. vars[id] is the value of variable id (p == NULL: absent).
- * Values are inserted raw unless tmpl_set_html_escape turned escaping on. Allocates nothing
- * beyond out's growth. runs on: any thread; t is read-only. */
-void tmpl_render(const struct tmpl *t, const struct syslog_slice *vars, struct buf *out);
+ * Values are inserted raw unless tmpl_set_html_escape turned escaping on ({{json name}} is
+ * JSON-escaped, never HTML-escaped). Allocates nothing beyond out's growth. Returns how many
+ * byte sequences that are not UTF-8 {{json}} replaced (0 without {{json}}). runs on: any
+ * thread; t is read-only. */
+size_t tmpl_render(const struct tmpl *t, const struct syslog_slice *vars, struct buf *out);
 
 /* With on, {{name}} inserts the value HTML-escaped as the original's Handlebars did
  * (& < > " ' ` = become &amp; &lt; &gt; &quot; &#x27; &#x60; &#x3D;); {{{name}}} and

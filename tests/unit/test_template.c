@@ -249,8 +249,37 @@ TEST(render_does_not_allocate) {
     buf_free(&out);
 }
 
+/* {{json name}}: ours. A JSON string with its quotes, or null; never HTML-escaped. */
+TEST(json_form_escapes_for_json) {
+    ASSERT_EQ_STR(render("{\"m\":{{json msg}},\"e\":{{json e}},\"x\":{{json nosuch}},\"g\":{{ json g }}}"),
+                  "{\"m\":\"hello b\",\"e\":\"\",\"x\":null,\"g\":\"x\"}");
+    const struct syslog_slice hostile[] = {{"a\"b\\c\n</x>&\x01\xff", 13}};
+    struct tmpl *t = tmpl_compile("{{json msg}}|{{msg}}", resolve, NULL, err, sizeof err);
+    ASSERT(t != NULL);
+    tmpl_set_html_escape(t, 1);
+    struct buf out = {0};
+    ASSERT_EQ_INT(tmpl_render(t, hostile, &out), 1); /* \xff replaced */
+    ASSERT_EQ_MEM(out.p, out.len, "\"a\\\"b\\\\c\\n</x>&\\u0001\xEF\xBF\xBD\"|a&quot;b\\c\n&lt;/x&gt;&amp;\x01\xff");
+    ASSERT(tmpl_uses(t, 0) && !tmpl_is_literal(t));
+    tmpl_free(t);
+    buf_free(&out);
+    /* Inside a condition the variable is what it always was. */
+    ASSERT_EQ_STR(render("{{#if msg}}{{json a}}{{/if}}"), "\"x\"");
+    /* Only a variable, alone, and not in a condition. */
+    static const char *const refused[] = {"{{json}}x{{json \"lit\"}}", "{{json a b}}", "{{json (eq a b)}}",
+                                          "{{#if (json a)}}x{{/if}}", "{{{json a}}}", "{{json 12}}"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        struct tmpl *r = tmpl_compile(refused[i], resolve, NULL, err, sizeof err);
+        if (r) fprintf(stderr, "  compiled: %s\n", refused[i]);
+        ASSERT(r == NULL);
+        ASSERT(strstr(err, "json") != NULL || strstr(err, "helper") != NULL);
+    }
+    /* {{json}} alone is a variable named json, unknown here: nothing, as before. */
+    ASSERT_EQ_STR(render("[{{json}}]"), "[]");
+}
+
 TEST_MAIN("template", TEST_ENTRY(renders_as_the_original), TEST_ENTRY(string_truthiness_is_not_empty),
           TEST_ENTRY(unless_else_and_nesting), TEST_ENTRY(whitespace_control), TEST_ENTRY(comments),
           TEST_ENTRY(values_are_raw), TEST_ENTRY(html_escape_as_the_original), TEST_ENTRY(helpers_for_strings),
           TEST_ENTRY(refused_with_the_construct_named), TEST_ENTRY(uses_and_literal),
-          TEST_ENTRY(render_does_not_allocate))
+          TEST_ENTRY(render_does_not_allocate), TEST_ENTRY(json_form_escapes_for_json))
