@@ -62,6 +62,8 @@ static const char *const fsync_names[] = {"always", "interval", "never", NULL};
 static const char *const spool_mode_names[] = {"overflow", "always", NULL};
 static const char *const framing_names[] = {"auto", "lf", "octet", NULL};
 static const char *const escape_names[] = {"html", "none", NULL}; /* enum config_escape */
+static const char *const format_names[] = {"raw", "json", NULL};           /* enum config_format */
+static const char *const timestamp_names[] = {"receive", "message", NULL}; /* enum config_timestamp */
 
 static const struct key tls_keys[] = {
     {"cert", K_STR, LOFF(tls.cert), NULL, 0, 0, 1, NULL, "PEM certificate file (may hold a chain)", NULL},
@@ -160,9 +162,35 @@ static const struct key global_keys[] = {
     {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
+/* The keys of a rule and of its actions, for --help only: load_rule and load_action read
+ * them (each action type takes its own keys). */
+static const struct key action_help_keys[] = {
+    {"type", K_STR, 0, NULL, 0, 0, 1, NULL, "forward, merge, replace or stop", NULL},
+    {"topic", K_STR, 0, NULL, 0, 0, 0, NULL, "forward: topic template (default global.kafka.topic)", NULL},
+    {"key", K_STR, 0, NULL, 0, 0, 0, NULL, "forward: key template (default: no key)", NULL},
+    {"format", K_ENUM, 0, NULL, 0, 0, 0, "raw",
+     "forward: raw (the output buffer, or msg) or json (the whole parsed message as one JSON object)",
+     format_names},
+    {"headers", K_KV, 0, NULL, 0, 0, 0, NULL, "forward: Kafka record headers, name: template", NULL},
+    {"timestamp", K_ENUM, 0, NULL, 0, 0, 0, "receive",
+     "forward: the record's timestamp: receive (when hotdog read it) or message (its own, if readable)",
+     timestamp_names},
+    {"template", K_STR, 0, NULL, 0, 0, 0, NULL, "replace: template rendered into the output buffer", NULL},
+    {"json", K_KV, 0, NULL, 0, 0, 0, NULL, "merge: value (usually a map) deep-merged into msg parsed as JSON", NULL},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct key rule_help_keys[] = {
+    {"regex", K_STR, 0, NULL, 0, 0, 0, NULL, "PCRE2 pattern matched on field (or jmespath)", NULL},
+    {"jmespath", K_STR, 0, NULL, 0, 0, 0, NULL, "JMESPath on field parsed as JSON; matches when not null", NULL},
+    {"field", K_ENUM, 0, NULL, 0, 0, 0, "msg", "msg, hostname, appname, facility, severity, procid or msgid", NULL},
+    {"actions", K_RULES, 0, action_help_keys, 0, 0, 1, NULL, "run in order when the rule matches", NULL},
+    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
 static const struct key root_keys[] = {
     {"global", K_MAP, 0, global_keys, 0, 0, 1, NULL, "global settings", NULL},
-    {"rules", K_RULES, 0, NULL, 0, 0, 0, NULL, "ordered list of rules", NULL},
+    {"rules", K_RULES, 0, rule_help_keys, 0, 0, 0, NULL, "ordered list of rules", NULL},
     {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -252,7 +280,8 @@ static int set_int(struct loader *l, void *base, const yaml_node_t *n, const cha
 
 static void apply_defaults(void *base, const struct key *t) {
     for (const struct key *k = t; k->name; k++) {
-        if (k->sub && k->type != K_LISTEN) apply_defaults(base, k->sub); /* per listener */
+        /* Listeners get theirs one by one; rules' keys are in tables for --help only. */
+        if (k->type == K_MAP || k->type == K_TLS) apply_defaults(base, k->sub);
         if (k->type == K_ENUM) *(long *)field_ptr(base, k) = -1;        /* not given */
         if (!k->def) continue;
         if (k->type == K_STR) *(char **)field_ptr(base, k) = xstrdup(k->def);
@@ -458,10 +487,60 @@ static const char *const action_names[] = {"forward", "merge", "replace", "stop"
 
 const char *config_field_name(enum config_field f) { return field_names[f]; }
 
-/* The keys each action type accepts, as a bit mask over {topic, key, template, json}. */
-static const char *const action_keys[] = {"topic", "key", "template", "json"};
-static const unsigned action_allowed[] = {1 | 2, 8, 4, 0};
-static const unsigned action_required[] = {0, 8, 4, 0};
+/* The keys each action type accepts, as a bit mask over action_keys. format, headers and
+ * timestamp are ours, as key is: the original ignores every key of a forward but topic. */
+enum { AK_TOPIC, AK_KEY, AK_TEMPLATE, AK_JSON, AK_FORMAT, AK_HEADERS, AK_TIMESTAMP, AK_COUNT };
+static const char *const action_keys[AK_COUNT] = {"topic", "key", "template", "json",
+                                                  "format", "headers", "timestamp"};
+#define AK(k) (1u << (k))
+static const unsigned action_allowed[] = {
+    AK(AK_TOPIC) | AK(AK_KEY) | AK(AK_FORMAT) | AK(AK_HEADERS) | AK(AK_TIMESTAMP), AK(AK_JSON),
+    AK(AK_TEMPLATE), 0};
+static const unsigned action_required[] = {0, AK(AK_JSON), AK(AK_TEMPLATE), 0};
+
+/* A forward's format or timestamp: one of names, as an index. */
+static int load_action_enum(struct loader *l, const yaml_node_t *n, const char *path,
+                            const char *const *names, int *out) {
+    int i = 0;
+    if (n->type == YAML_SCALAR_NODE && !is_null(n))
+        while (names[i] && strcmp(names[i], scalar(n))) i++;
+    if (n->type != YAML_SCALAR_NODE || is_null(n) || !names[i]) {
+        const char *got = n->type == YAML_SCALAR_NODE    ? scalar(n)
+                          : n->type == YAML_MAPPING_NODE ? "a map"
+                                                         : "a list";
+        return fail(l, n, "'%s' must be one of %s or %s (got '%s')", path, names[0], names[1], got);
+    }
+    *out = i;
+    return 0;
+}
+
+/* A forward's headers: a map of header name to template, in the order written. A name given
+ * twice is refused as any duplicate key is (YAML maps have distinct keys). */
+static int load_headers(struct loader *l, const yaml_node_t *n, const char *path,
+                        struct config_action *a) {
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(l, n, "'%s' must be a map of header name to template", path);
+    size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    a->headers = calloc(count ? count : 1, sizeof *a->headers);
+    if (!a->headers) abort();
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = node(l, p->key), *vn = node(l, p->value);
+        if (kn->type != YAML_SCALAR_NODE || is_null(kn))
+            return fail(l, kn, "'%s' has a non-string key", path);
+        const char *name = scalar(kn);
+        if (!*name) return fail(l, kn, "'%s' has an empty header name", path);
+        if (strlen(name) > 0xffff)
+            return fail(l, kn, "'%s' has a header name over 65535 bytes", path);
+        for (size_t i = 0; i < a->nheaders; i++)
+            if (!strcmp(a->headers[i].name, name))
+                return fail(l, kn, "duplicate key '%s.%s'", path, name);
+        if (vn->type != YAML_SCALAR_NODE || is_null(vn))
+            return fail(l, vn, "'%s.%s' must be a string (a template)", path, name);
+        a->headers[a->nheaders++] =
+            (struct config_header){xstrdup(name), xstrdup(scalar(vn)), line_of(kn)};
+    }
+    return 0;
+}
 
 static int load_action(struct loader *l, const yaml_node_t *n, const char *path,
                        struct config_action *a) {
@@ -486,19 +565,31 @@ static int load_action(struct loader *l, const yaml_node_t *n, const char *path,
         if (kn->type != YAML_SCALAR_NODE) return fail(l, kn, "'%s' has a non-string key", path);
         if (!strcmp(scalar(kn), "type")) continue;
         unsigned i = 0;
-        while (i < 4 && strcmp(scalar(kn), action_keys[i])) i++;
-        if (i == 4 || !(action_allowed[t] & (1u << i))) {
+        while (i < AK_COUNT && strcmp(scalar(kn), action_keys[i])) i++;
+        if (i == AK_COUNT || !(action_allowed[t] & (1u << i))) {
             warn(l, kn, "unknown key '%s.%s' for a %s action ignored", path, scalar(kn),
                  action_names[t]);
             continue;
         }
         if (seen & (1u << i)) return fail(l, kn, "duplicate key '%s.%s'", path, scalar(kn));
         seen |= 1u << i;
-        if (i == 3) {
+        char sub[300];
+        snprintf(sub, sizeof sub, "%s.%s", path, action_keys[i]);
+        if (i == AK_HEADERS) {
+            if (load_headers(l, vn, sub, a) < 0) return -1;
+            continue;
+        }
+        if (i == AK_FORMAT || i == AK_TIMESTAMP) {
+            int v = 0;
+            if (load_action_enum(l, vn, sub, i == AK_FORMAT ? format_names : timestamp_names, &v) < 0)
+                return -1;
+            if (i == AK_FORMAT) a->format = (enum config_format)v;
+            else a->timestamp = (enum config_timestamp)v;
+            continue;
+        }
+        if (i == AK_JSON) {
             /* Any YAML value, as in the original; what a non-map does at run time is the
              * rules' business (merge.c). */
-            char sub[300];
-            snprintf(sub, sizeof sub, "%s.json", path);
             a->json = to_json(l, vn, sub, 0);
             if (!a->json && l->visits > CONFIG_MAX_VISITS)
                 return fail(l, vn, "'%s' is too large (more than %d nodes, aliases expanded)", sub,
@@ -508,10 +599,10 @@ static int load_action(struct loader *l, const yaml_node_t *n, const char *path,
         }
         if (vn->type != YAML_SCALAR_NODE || is_null(vn))
             return fail(l, vn, "'%s.%s' must be a string", path, scalar(kn));
-        char **dst = i == 0 ? &a->topic : i == 1 ? &a->key : &a->template;
+        char **dst = i == AK_TOPIC ? &a->topic : i == AK_KEY ? &a->key : &a->template;
         *dst = xstrdup(scalar(vn));
     }
-    for (unsigned i = 0; i < 4; i++)
+    for (unsigned i = 0; i < AK_COUNT; i++)
         if ((action_required[t] & (1u << i)) && !(seen & (1u << i)))
             return fail(l, n, "missing required key '%s.%s' for a %s action", path, action_keys[i],
                         action_names[t]);
@@ -868,6 +959,11 @@ void config_free(struct config *c) {
             free(r->actions[j].key);
             free(r->actions[j].template);
             json_decref(r->actions[j].json);
+            for (size_t h = 0; h < r->actions[j].nheaders; h++) {
+                free(r->actions[j].headers[h].name);
+                free(r->actions[j].headers[h].value);
+            }
+            free(r->actions[j].headers);
         }
         free(r->actions);
     }
@@ -891,6 +987,7 @@ static void print_keys(FILE *out, const struct key *t, const char *path) {
         if (k->required) snprintf(dflt, sizeof dflt, "required");
         else if (k->def && strcmp(k->def, "-1")) snprintf(dflt, sizeof dflt, "default %s", k->def);
         fprintf(out, "  %-36s %-8s %-16s %s\n", full, tn[k->type], dflt, k->help);
+        if (k->type == K_RULES && k->sub) print_keys(out, k->sub, full);
     }
 }
 

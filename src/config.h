@@ -65,11 +65,28 @@ struct config_kafka {
 enum config_field { FIELD_MSG, FIELD_HOSTNAME, FIELD_APPNAME, FIELD_FACILITY, FIELD_SEVERITY,
                     FIELD_PROCID, FIELD_MSGID };
 enum config_action_type { ACTION_FORWARD, ACTION_MERGE, ACTION_REPLACE, ACTION_STOP };
+/* forward's format: raw sends the payload (the output buffer, or msg), json the whole parsed
+ * message as one JSON object (format.h). */
+enum config_format { FORMAT_RAW, FORMAT_JSON };
+/* forward's timestamp: the Kafka record's time is when hotdog read the line, or the message's
+ * own timestamp when it has one that can be read (else, still the receive time). */
+enum config_timestamp { TIMESTAMP_RECEIVE, TIMESTAMP_MESSAGE };
+
+/* One Kafka record header of a forward: a name and a template for its value. */
+struct config_header {
+    char *name;
+    char *value;
+    int line;
+};
 
 struct config_action {
     enum config_action_type type;
     char *topic;    /* forward: template, NULL = global.kafka.topic */
     char *key;      /* forward: template, NULL = no key */
+    enum config_format format;       /* forward */
+    enum config_timestamp timestamp; /* forward */
+    struct config_header *headers;   /* forward: in the order written, names distinct */
+    size_t nheaders;
     char *template; /* replace */
     json_t *json;   /* merge: the YAML value as JSON, string values are templates (owned).
                      * Usually an object; any other JSON type (array, string, number, true,

@@ -713,6 +713,69 @@ TEST(file_errors) {
     rmdir(tmpdir);
 }
 
+/* forward's format, headers and timestamp: ours, like key (the original ignores them all). */
+TEST(forward_format_headers_and_timestamp) {
+    struct config *c = load(BASE "rules:\n  - regex: x\n    actions:\n"
+                                 "      - type: forward\n"
+                                 "        format: json\n"
+                                 "        timestamp: message\n"
+                                 "        headers:\n"
+                                 "          host: '{{hostname}}'\n"
+                                 "          n: 5\n"
+                                 "  - regex: y\n    actions:\n      - {type: forward}\n"
+                                 "  - regex: z\n    actions:\n"
+                                 "      - {type: replace, template: t, format: json, headers: {a: b}}\n");
+    if (!c) fprintf(stderr, "  %s\n", err);
+    ASSERT(c != NULL);
+    const struct config_action *a = &c->rules[0].actions[0];
+    ASSERT_EQ_INT(a->format, FORMAT_JSON);
+    ASSERT_EQ_INT(a->timestamp, TIMESTAMP_MESSAGE);
+    ASSERT_EQ_INT(a->nheaders, 2);
+    ASSERT_EQ_STR(a->headers[0].name, "host");
+    ASSERT_EQ_STR(a->headers[0].value, "{{hostname}}");
+    ASSERT_EQ_INT(a->headers[0].line, 16);
+    ASSERT_EQ_STR(a->headers[1].value, "5");
+    a = &c->rules[1].actions[0];
+    ASSERT(a->format == FORMAT_RAW && a->timestamp == TIMESTAMP_RECEIVE && a->nheaders == 0);
+    /* On another action type they are unknown keys, warned about as before. */
+    ASSERT_EQ_INT(c->nwarnings, 2);
+    ASSERT_EQ_STR(c->warnings[0], "t.yml:23: unknown key 'rules[2].actions[0].format' for a replace action ignored");
+    config_free(c);
+#define FWD BASE "rules:\n  - regex: x\n    actions:\n      - type: forward\n"
+    static const struct {
+        const char *yml, *want;
+    } bad[] = {
+        {FWD "        format: xml\n",
+         "t.yml:13: 'rules[0].actions[0].format' must be one of raw or json (got 'xml')"},
+        {FWD "        format: [json]\n",
+         "t.yml:13: 'rules[0].actions[0].format' must be one of raw or json (got 'a list')"},
+        {FWD "        timestamp:\n",
+         "t.yml:13: 'rules[0].actions[0].timestamp' must be one of receive or message (got '')"},
+        {FWD "        headers: 'host'\n",
+         "t.yml:13: 'rules[0].actions[0].headers' must be a map of header name to template"},
+        {FWD "        headers: [a, b]\n",
+         "t.yml:13: 'rules[0].actions[0].headers' must be a map of header name to template"},
+        {FWD "        headers:\n          a: {b: c}\n",
+         "t.yml:14: 'rules[0].actions[0].headers.a' must be a string (a template)"},
+        {FWD "        headers:\n          a: [x]\n",
+         "t.yml:14: 'rules[0].actions[0].headers.a' must be a string (a template)"},
+        {FWD "        headers:\n          a: ~\n",
+         "t.yml:14: 'rules[0].actions[0].headers.a' must be a string (a template)"},
+        {FWD "        headers:\n          a: x\n          a: y\n",
+         "t.yml:15: duplicate key 'rules[0].actions[0].headers.a'"},
+        {FWD "        headers:\n          '': x\n",
+         "t.yml:14: 'rules[0].actions[0].headers' has an empty header name"},
+        {FWD "        format: raw\n        format: json\n",
+         "t.yml:14: duplicate key 'rules[0].actions[0].format'"},
+    };
+#undef FWD
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        c = load(bad[i].yml);
+        ASSERT(c == NULL);
+        ASSERT_EQ_STR(err, bad[i].want);
+    }
+}
+
 TEST_MAIN("config", TEST_ENTRY(loads_the_original_format), TEST_ENTRY(defaults),
           TEST_ENTRY(spool_dead_letter_and_backpressure),
           TEST_ENTRY(tls_false_and_tls_map), TEST_ENTRY(listen_as_a_list_with_protocols_and_limits),
@@ -729,4 +792,5 @@ TEST_MAIN("config", TEST_ENTRY(loads_the_original_format), TEST_ENTRY(defaults),
           TEST_ENTRY(deep_flow_nesting_is_refused_at_its_line),
           TEST_ENTRY(deep_block_nesting_is_refused_at_its_line), TEST_ENTRY(nesting_up_to_the_limit_loads),
           TEST_ENTRY(brackets_in_text_do_not_count), TEST_ENTRY(node_anchor_and_alias_counts_are_bounded),
-          TEST_ENTRY(a_second_document_is_refused_at_its_line), TEST_ENTRY(file_errors))
+          TEST_ENTRY(a_second_document_is_refused_at_its_line), TEST_ENTRY(file_errors),
+          TEST_ENTRY(forward_format_headers_and_timestamp))
