@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "format.h"
 #include "jmespath.h"
 #include "jsonio.h"
 #include "log.h"
@@ -30,7 +31,15 @@ static const char *const var_names[RULES_VAR_COUNT] = {
 struct action {
     const struct config_action *cfg;
     struct tmpl *topic, *key, *tmpl;
+    struct tmpl **headers; /* cfg->nheaders value templates */
     struct merge *merge;
+};
+
+/* A named group of a rule's regex, for format: json's "captures". */
+struct named_group {
+    const char *name; /* in the compiled pattern's name table, NUL-terminated */
+    size_t len;
+    uint32_t group;
 };
 
 struct rule {
@@ -40,6 +49,8 @@ struct rule {
     struct jp_expr *jp;
     struct action *actions;
     size_t nactions;
+    struct named_group *names; /* sorted by name, as PCRE2's table is */
+    size_t nnames;
     int uses_iso8601;
     int match_all; /* the regex matches every text and captures nothing: PCRE2 is not run */
     _Atomic uint64_t matched; /* written by the owning thread, read by metrics */
@@ -65,6 +76,13 @@ struct rules {
     struct syslog_slice *vars;
     size_t nvars;
     struct buf out, topic, key, value, scratch[2], jtmp;
+    /* forward's headers (packed), one header's value being rendered, format: json's record */
+    struct buf headers, hval, json_out;
+    struct format_scratch fmt;
+    struct format_capture *caps; /* room for the most named groups of any rule */
+    int out_is_json;    /* the output buffer holds a merge's JSON (format: json embeds it) */
+    size_t invalid_utf8; /* sequences {{json}} or format: json replaced in this message */
+    size_t default_topic_len;
     /* Each field's text parsed as JSON, at most once per message however many rules ask. */
     json_t *json[FIELD_MSGID + 1];
     unsigned json_tried;
@@ -196,6 +214,21 @@ static int compile_regex(struct rule *ru, const char *path, size_t i, char *err,
     static const char *const all[] = {"", ".*", "^.*", "(?s).*", "^(?s).*", ".*?", "^.*?"};
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
         if (!strcmp(ru->cfg->regex, all[k])) ru->match_all = 1;
+    /* The name table: entries of a 2-byte big-endian group number, then the name. */
+    uint32_t count = 0, size = 0;
+    PCRE2_SPTR table = NULL;
+    pcre2_pattern_info(ru->re, PCRE2_INFO_NAMECOUNT, &count);
+    pcre2_pattern_info(ru->re, PCRE2_INFO_NAMEENTRYSIZE, &size);
+    pcre2_pattern_info(ru->re, PCRE2_INFO_NAMETABLE, &table);
+    ru->names = calloc(count ? count : 1, sizeof *ru->names);
+    if (!ru->names) abort();
+    for (uint32_t k = 0; k < count; k++) {
+        PCRE2_SPTR e = table + (size_t)k * size;
+        ru->names[k].group = (uint32_t)e[0] << 8 | e[1];
+        ru->names[k].name = (const char *)e + 2;
+        ru->names[k].len = strlen(ru->names[k].name);
+    }
+    ru->nnames = count;
     return 0;
 }
 
@@ -224,15 +257,17 @@ static int compile_jmespath(struct rule *ru, const char *path, size_t i, char *e
     return 0;
 }
 
+/* line: where the template is written (0: the action's line). */
 static struct tmpl *compile_tmpl(const char *src, struct rule *ru, const struct config *c,
-                                 size_t i, size_t j, const char *key, char *err, size_t errlen) {
+                                 size_t i, size_t j, const char *key, int line, char *err,
+                                 size_t errlen) {
     char why[256];
     const char *path = c->path;
     struct tmpl *t = tmpl_compile(src, resolve, ru->re, why, sizeof why);
     if (t) tmpl_set_html_escape(t, c->template_escape == CONFIG_ESCAPE_HTML);
     if (!t)
         snprintf(err, errlen, "%s:%d: 'rules[%zu].actions[%zu].%s': %s", path,
-                 ru->actions[j].cfg->line, i, j, key, why);
+                 line ? line : ru->actions[j].cfg->line, i, j, key, why);
     else if (tmpl_uses(t, VAR_ISO8601))
         ru->uses_iso8601 = 1;
     return t;
@@ -248,13 +283,22 @@ static int compile_actions(struct rule *ru, const struct config *c, size_t i, ch
         struct action *a = &ru->actions[j];
         const struct config_action *ac = &ru->cfg->actions[j];
         a->cfg = ac;
-        if (ac->topic && !(a->topic = compile_tmpl(ac->topic, ru, c, i, j, "topic", err, errlen)))
+        if (ac->topic && !(a->topic = compile_tmpl(ac->topic, ru, c, i, j, "topic", 0, err, errlen)))
             return -1;
-        if (ac->key && !(a->key = compile_tmpl(ac->key, ru, c, i, j, "key", err, errlen)))
+        if (ac->key && !(a->key = compile_tmpl(ac->key, ru, c, i, j, "key", 0, err, errlen)))
             return -1;
         if (ac->template &&
-            !(a->tmpl = compile_tmpl(ac->template, ru, c, i, j, "template", err, errlen)))
+            !(a->tmpl = compile_tmpl(ac->template, ru, c, i, j, "template", 0, err, errlen)))
             return -1;
+        a->headers = calloc(ac->nheaders ? ac->nheaders : 1, sizeof *a->headers);
+        if (!a->headers) abort();
+        for (size_t h = 0; h < ac->nheaders; h++) {
+            char key[300];
+            snprintf(key, sizeof key, "headers.%s", ac->headers[h].name);
+            if (!(a->headers[h] = compile_tmpl(ac->headers[h].value, ru, c, i, j, key,
+                                               ac->headers[h].line, err, errlen)))
+                return -1;
+        }
         if (ac->json) {
             char why[512];
             a->merge = merge_compile(ac->json, resolve, ru->re,
@@ -342,6 +386,7 @@ struct rules *rules_new(const struct config *c, struct metrics_shard *shard, cha
     r->v = calloc(c->nrules ? c->nrules : 1, sizeof *r->v);
     if (!r->v) abort();
     uint32_t maxgroups = 0;
+    size_t maxnames = 0;
     int any_regex = 0, any_jit = 0;
     for (size_t i = 0; i < c->nrules; i++) {
         struct rule *ru = &r->v[i];
@@ -355,7 +400,11 @@ struct rules *rules_new(const struct config *c, struct metrics_shard *shard, cha
         uint32_t g = 0;
         if (ru->re) pcre2_pattern_info(ru->re, PCRE2_INFO_CAPTURECOUNT, &g);
         if (g > maxgroups) maxgroups = g;
+        if (ru->nnames > maxnames) maxnames = ru->nnames;
     }
+    r->caps = calloc(maxnames ? maxnames : 1, sizeof *r->caps);
+    if (!r->caps) abort();
+    r->default_topic_len = strlen(c->kafka.topic);
     if (regex_resources(r, maxgroups + 1, any_regex, any_jit, err, errlen) < 0) goto err;
     r->nvars = RULES_VAR_COUNT + maxgroups + 1;
     r->vars = calloc(r->nvars, sizeof *r->vars);
@@ -379,9 +428,13 @@ void rules_free(struct rules *r) {
             tmpl_free(ru->actions[j].topic);
             tmpl_free(ru->actions[j].key);
             tmpl_free(ru->actions[j].tmpl);
+            for (size_t h = 0; ru->actions[j].headers && h < ru->actions[j].cfg->nheaders; h++)
+                tmpl_free(ru->actions[j].headers[h]);
+            free(ru->actions[j].headers);
             merge_free(ru->actions[j].merge);
         }
         free(ru->actions);
+        free(ru->names);
     }
     for (size_t f = 0; f <= FIELD_MSGID; f++) json_decref(r->json[f]);
     pcre2_match_data_free(r->md);
@@ -398,6 +451,11 @@ void rules_free(struct rules *r) {
     buf_free(&r->scratch[0]);
     buf_free(&r->scratch[1]);
     buf_free(&r->jtmp);
+    buf_free(&r->headers);
+    buf_free(&r->hval);
+    buf_free(&r->json_out);
+    format_scratch_free(&r->fmt);
+    free(r->caps);
     free(r);
 }
 
@@ -658,13 +716,85 @@ static int do_merge(struct rules *r, struct rule *ru, const struct action *a,
         log_limited(L_WARN, "rule at %s:%d: the merge's json is not a map: the message is left "
                     "as it is (error.merge_target_not_json)", r->cfg->path, ru->cfg->line);
         buf_append(&r->out, r->vars[VAR_MSG].p, r->vars[VAR_MSG].n);
+        r->out_is_json = 0;
         json_decref(doc);
         return 0;
     }
     doc = merge_apply(a->merge, doc, r->vars, r->scratch);
     jsonio_dump(&r->out, doc);
     json_decref(doc);
+    r->out_is_json = 1;
     return 0;
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* format: json: the whole message, the rule's named groups that took part in the match, and
+ * what its actions rendered (absent when the output buffer is empty: msg is sent then). */
+static void render_json(struct rules *r, const struct rule *ru, const struct syslog_msg *m) {
+    size_t n = 0;
+    for (size_t k = 0; k < ru->nnames; k++) {
+        const struct named_group *g = &ru->names[k];
+        struct syslog_slice v = r->vars[RULES_VAR_COUNT + g->group];
+        /* (?J) allows a name twice (adjacent in the sorted table): the first set one counts. */
+        if (!v.p || (n && r->caps[n - 1].name_len == g->len && !memcmp(r->caps[n - 1].name, g->name, g->len)))
+            continue;
+        r->caps[n++] = (struct format_capture){g->name, g->len, v};
+    }
+    struct format_input in = {.msg = m, .captures = r->caps, .ncaptures = n,
+                              .payload = r->out.len ? r->out.p : NULL, .payload_len = r->out.len,
+                              .payload_is_json = r->out_is_json};
+    r->json_out.len = 0;
+    r->invalid_utf8 += format_json(&r->json_out, &in, &r->fmt);
+}
+
+/* The forward action: fills out->rec. */
+static void forward(struct rules *r, const struct rule *ru, const struct action *a,
+                    const struct syslog_msg *m, struct rules_out *out) {
+    struct record *rec = &out->rec;
+    /* Whatever the topic renders to, as the original: one that is not a valid Kafka name
+     * fails at the producer, which counts it. */
+    r->topic.len = 0;
+    if (a->topic) r->invalid_utf8 += tmpl_render(a->topic, r->vars, &r->topic);
+    else buf_append(&r->topic, r->cfg->kafka.topic, r->default_topic_len);
+    out->forward = 1;
+    rec->topic = buf_cstr(&r->topic);
+    rec->topic_len = r->topic.len;
+    if (a->key) {
+        r->key.len = 0;
+        r->invalid_utf8 += tmpl_render(a->key, r->vars, &r->key);
+        rec->key = buf_cstr(&r->key);
+        rec->key_len = r->key.len;
+    }
+    if (a->cfg->nheaders) {
+        r->headers.len = 0;
+        for (size_t h = 0; h < a->cfg->nheaders; h++) {
+            const struct config_header *ch = &a->cfg->headers[h];
+            r->hval.len = 0;
+            r->invalid_utf8 += tmpl_render(a->headers[h], r->vars, &r->hval);
+            record_header_add(&r->headers, ch->name, strlen(ch->name), r->hval.p ? r->hval.p : "",
+                              r->hval.len);
+        }
+        rec->headers = r->headers.p;
+        rec->headers_len = r->headers.len;
+    }
+    if (a->cfg->timestamp == TIMESTAMP_MESSAGE && m->timestamp.p)
+        rec->timestamp_ms = format_timestamp_ms(m->timestamp, now_ms());
+    if (a->cfg->format == FORMAT_JSON) {
+        render_json(r, ru, m);
+        rec->payload = r->json_out.p;
+        rec->len = r->json_out.len;
+    } else if (r->out.len) { /* an empty output buffer sends msg, as in the original */
+        rec->payload = buf_cstr(&r->out);
+        rec->len = r->out.len;
+    } else {
+        rec->payload = r->vars[VAR_MSG].p;
+        rec->len = r->vars[VAR_MSG].n;
+    }
 }
 
 /* Runs rule ru's actions. Returns 1 if it forwarded (out is set), -1 if rule processing must
@@ -673,30 +803,12 @@ static int run_actions(struct rules *r, struct rule *ru, const struct syslog_msg
                        struct rules_out *out) {
     int stop = 0;
     r->out.len = 0;
+    r->out_is_json = 0;
     for (size_t j = 0; j < ru->nactions; j++) {
         const struct action *a = &ru->actions[j];
         switch (a->cfg->type) {
         case ACTION_FORWARD:
-            /* Whatever the topic renders to, as the original: one that is not a valid Kafka
-             * name fails at the producer, which counts it. */
-            r->topic.len = 0;
-            if (a->topic) tmpl_render(a->topic, r->vars, &r->topic);
-            else buf_append(&r->topic, r->cfg->kafka.topic, strlen(r->cfg->kafka.topic));
-            out->forward = 1;
-            out->topic = buf_cstr(&r->topic);
-            if (a->key) {
-                r->key.len = 0;
-                tmpl_render(a->key, r->vars, &r->key);
-                out->key = buf_cstr(&r->key);
-                out->keylen = r->key.len;
-            }
-            if (r->out.len) { /* an empty output buffer sends msg, as in the original */
-                out->payload = buf_cstr(&r->out);
-                out->len = r->out.len;
-            } else {
-                out->payload = r->vars[VAR_MSG].p;
-                out->len = r->vars[VAR_MSG].n;
-            }
+            forward(r, ru, a, m, out);
             return 1;
         case ACTION_MERGE:
             if (do_merge(r, ru, a, m) < 0) {
@@ -711,7 +823,8 @@ static int run_actions(struct rules *r, struct rule *ru, const struct syslog_msg
             break;
         case ACTION_REPLACE:
             r->out.len = 0;
-            tmpl_render(a->tmpl, r->vars, &r->out);
+            r->out_is_json = 0;
+            r->invalid_utf8 += tmpl_render(a->tmpl, r->vars, &r->out);
             break;
         case ACTION_STOP:
             stop = 1; /* the rule's remaining actions still run, as in the original */
@@ -725,11 +838,13 @@ void rules_eval(struct rules *r, const struct syslog_msg *m, struct rules_out *o
     memset(out, 0, sizeof *out);
     out->rule = -1;
     set_builtins(r, m);
+    r->invalid_utf8 = 0;
     if (r->n == 0) {
         out->forward = 1;
-        out->topic = r->cfg->kafka.topic;
-        out->payload = r->vars[VAR_MSG].p;
-        out->len = r->vars[VAR_MSG].n;
+        out->rec.topic = r->cfg->kafka.topic;
+        out->rec.topic_len = r->default_topic_len;
+        out->rec.payload = r->vars[VAR_MSG].p;
+        out->rec.len = r->vars[VAR_MSG].n;
         return;
     }
     for (size_t i = 0; i < r->n; i++) {
@@ -746,6 +861,7 @@ void rules_eval(struct rules *r, const struct syslog_msg *m, struct rules_out *o
     reset_json(r);
     trim(r);
     if (!out->forward) count(r, M_UNMATCHED);
+    else if (r->invalid_utf8) count(r, M_INVALID_UTF8);
 }
 
 size_t rules_count(const struct rules *r) { return r->n; }

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "metrics.h"
+#include "record.h"
 #include "syslog.h"
 
 /* A message (or merge input) whose JSON would have more values than this is not parsed for
@@ -51,16 +52,15 @@ enum rules_var {
     VAR_FACILITY, VAR_SEVERITY, VAR_TIMESTAMP, VAR_VALUE, RULES_VAR_COUNT
 };
 
-/* What the rules decided for one message. The pointers stay valid until the next
- * rules_eval on the same struct rules. */
+/* What the rules decided for one message. rec's pointers stay valid until the next rules_eval
+ * on the same struct rules (they point into its reused buffers, or into the message). */
 struct rules_out {
-    int forward;         /* 0: no rule forwarded it (counted as unmatched, not sent) */
-    int rule;            /* index of the forwarding rule, -1 for the default route */
-    const char *topic;   /* NUL-terminated */
-    const char *key;     /* NULL: no key */
-    size_t keylen;
-    const char *payload;
-    size_t len;
+    int forward; /* 0: no rule forwarded it (counted as unmatched, not sent) */
+    int rule;    /* index of the forwarding rule, -1 for the default route */
+    /* The rules fill topic (NUL-terminated), key, payload, headers and timestamp_ms (0 unless
+     * the forward has `timestamp: message` and the message a timestamp that can be read);
+     * recv_us, source and part are 0, for the caller to set (and timestamp_ms when 0). */
+    struct record rec;
 };
 
 struct rules;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "format.h"
 #include "jsonio.h"
 #include "log.h"
 #include "merge.h"
@@ -19,36 +20,58 @@ static json_t *slice_json(struct syslog_slice s, struct buf *tmp) {
 
 static json_t *name_json(const char *name) { return name ? json_string(name) : json_null(); }
 
+/* What format: json sends as structured_data (format_sd), as a value. */
 static json_t *structured_data(const struct syslog_msg *m, struct buf *tmp) {
     if (!m->sd.p) return json_null();
-    json_t *o = json_object();
-    struct syslog_sd_iter it;
-    struct syslog_sd_param prm;
-    syslog_sd_iter_init_msg(&it, m); /* strict or loose grammar, as the line was parsed */
-    struct buf id = {0}, name = {0}, val = {0};
-    while (syslog_sd_next(&it, &prm) == 1) {
-        id.len = name.len = 0;
-        buf_append(&id, prm.id.p, prm.id.n);
-        json_t *el = json_object_get(o, buf_cstr(&id));
-        if (!el) {
-            el = json_object();
-            json_object_set_new(o, buf_cstr(&id), el);
-        }
-        if (!prm.name.p) continue;
-        size_t n = syslog_sd_unescape(prm.value_raw, NULL, 0);
-        val.len = 0;
-        val.len = syslog_sd_unescape(prm.value_raw, buf_reserve(&val, n), n);
-        buf_append(&name, prm.name.p, prm.name.n);
-        json_object_set_new(el, buf_cstr(&name), merge_string(val.p ? val.p : "", val.len, tmp));
-    }
-    buf_free(&id);
-    buf_free(&name);
-    buf_free(&val);
-    return o;
+    struct format_scratch fs = {0};
+    struct buf text = {0};
+    enum jsonio_err e;
+    format_sd(&text, m, &fs);
+    json_t *o = jsonio_parse(text.p, text.len, tmp, &e);
+    format_scratch_free(&fs);
+    buf_free(&text);
+    return o ? o : json_null();
 }
 
-static void print_json(struct rules *r, size_t lineno, const struct syslog_msg *m, int perr,
-                       FILE *out, struct buf *tmp) {
+/* The forward action of rule i that sent the message: the first of its forwards, since a
+ * forward ends the rule. NULL for the default route. */
+static const struct config_action *forward_of(const struct config *c, int i) {
+    if (i < 0) return NULL;
+    for (size_t j = 0; j < c->rules[i].nactions; j++)
+        if (c->rules[i].actions[j].type == ACTION_FORWARD) return &c->rules[i].actions[j];
+    return NULL;
+}
+
+/* One entry of "outputs": the record that would be sent. headers and timestamp appear only
+ * when the forward sets them, so that other configurations print what they always did. */
+static json_t *output_json(const struct config *c, const struct rules_out *o, struct buf *tmp) {
+    const struct record *rec = &o->rec;
+    json_t *x = json_object();
+    json_object_set_new(x, "topic", merge_string(rec->topic, rec->topic_len, tmp));
+    json_object_set_new(x, "key", rec->key ? merge_string(rec->key, rec->key_len, tmp) : json_null());
+    json_object_set_new(x, "payload", merge_string(rec->payload ? rec->payload : "", rec->len, tmp));
+    const struct config_action *a = forward_of(c, o->rule);
+    if (a && a->nheaders) {
+        /* An object: the configuration refuses a header name given twice. */
+        json_t *h = json_object();
+        struct record_header hd;
+        size_t off = 0;
+        while (record_header_next(rec->headers, rec->headers_len, &off, &hd) == 1) {
+            json_t *name = merge_string(hd.name, hd.name_len, tmp);
+            json_object_set_new(h, json_string_value(name),
+                                hd.value ? merge_string(hd.value, hd.value_len, tmp) : json_null());
+            json_decref(name);
+        }
+        json_object_set_new(x, "headers", h);
+    }
+    if (a && a->timestamp == TIMESTAMP_MESSAGE)
+        json_object_set_new(x, "timestamp", rec->timestamp_ms ? json_integer(rec->timestamp_ms)
+                                                              : json_null());
+    return x;
+}
+
+static void print_json(struct rules *r, const struct config *c, size_t lineno,
+                       const struct syslog_msg *m, int perr, FILE *out, struct buf *tmp) {
     json_t *parsed = json_object();
     json_object_set_new(parsed, "facility", name_json(syslog_facility_name(m->facility)));
     json_object_set_new(parsed, "severity", name_json(syslog_severity_name(m->severity)));
@@ -68,13 +91,7 @@ static void print_json(struct rules *r, size_t lineno, const struct syslog_msg *
     json_t *outputs = json_array();
     struct rules_out o;
     rules_eval(r, m, &o);
-    if (o.forward) {
-        json_t *x = json_object();
-        json_object_set_new(x, "topic", json_string(o.topic));
-        json_object_set_new(x, "key", o.key ? merge_string(o.key, o.keylen, tmp) : json_null());
-        json_object_set_new(x, "payload", merge_string(o.payload ? o.payload : "", o.len, tmp));
-        json_array_append_new(outputs, x);
-    }
+    if (o.forward) json_array_append_new(outputs, output_json(c, &o, tmp));
     json_t *line = json_object();
     json_object_set_new(line, "line", json_integer((json_int_t)lineno));
     json_object_set_new(line, "parsed", parsed);
@@ -136,7 +153,7 @@ int testmode_run(const struct config *c, const char *path, enum testmode_format 
             while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
             struct syslog_msg m;
             int perr = syslog_parse(line, (size_t)n, &m) != 0;
-            print_json(r, lineno, &m, perr, out, &tmp);
+            print_json(r, c, lineno, &m, perr, out, &tmp);
             continue;
         }
         /* Line ends as the original reads them: LF, or CR LF (one CR only). */

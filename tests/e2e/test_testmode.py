@@ -116,3 +116,30 @@ def test_jmespath_rules_match_the_raw_line(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode() == ("Line 1 matches on:\n\t - JMESPath: meta.topic\n\t - Regex: topic\n"
                                  "Line 2 matches on:\n\t - Regex: topic\n")
+
+
+def test_json_outputs_show_headers_and_timestamp_only_when_configured(tmp_path):
+    # `--format json`: an output shows "headers" and "timestamp" when its forward sets them
+    # (timestamp: message; null when the message has none that can be read); other outputs
+    # keep the keys they always had. format: json's payload parses with the expected fields.
+    import json
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(HEAD + "  - regex: 'user=(?P<user>\\w+)'\n    field: msg\n    actions:\n"
+                   "      - type: forward\n        format: json\n        timestamp: message\n"
+                   "        headers: {host: '{{hostname}}', who: '{{user}}'}\n"
+                   "  - regex: '.*'\n    field: msg\n    actions:\n      - type: forward\n")
+    lines = tmp_path / "lines.log"
+    lines.write_bytes(b'<165>1 2003-10-11T22:14:15.003Z web1 app - - [a@1 k="v"] user=bob\n'
+                      b"user=al\nplain\n")
+    r = subprocess.run([HOTDOG, "-c", str(cfg), "-t", str(lines), "--format", "json"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(line)["outputs"][0] for line in r.stdout.decode().splitlines()]
+    assert out[0]["headers"] == {"host": "web1", "who": "bob"}
+    assert out[0]["timestamp"] == 1065910455003
+    rec = json.loads(out[0]["payload"])
+    assert rec["hostname"] == "web1" and rec["msg"] == "user=bob"
+    assert rec["structured_data"] == {"a@1": {"k": "v"}} and rec["captures"] == {"user": "bob"}
+    assert out[1]["headers"] == {"host": "", "who": "al"} and out[1]["timestamp"] is None
+    assert json.loads(out[1]["payload"]) == {"msg": "user=al", "captures": {"user": "al"}}
+    assert sorted(out[2]) == ["key", "payload", "topic"] and out[2]["payload"] == "plain"

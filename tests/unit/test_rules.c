@@ -1,4 +1,5 @@
 /* test_rules.c - unit tests for rule semantics, templates and merge (the original's rules). */
+#include <jansson.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -69,9 +70,9 @@ TEST(regex_named_groups_replace_and_forward) {
     eval(&f, "<13>Oct 11 22:14:15 web1 app: hello world");
     ASSERT_EQ_INT(f.out.forward, 1);
     ASSERT_EQ_INT(f.out.rule, 0);
-    ASSERT_EQ_STR(f.out.topic, "greet-world");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "total: hello world / name: world / host: web1");
-    ASSERT(f.out.key == NULL);
+    ASSERT_EQ_STR(f.out.rec.topic, "greet-world");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "total: hello world / name: world / host: web1");
+    ASSERT(f.out.rec.key == NULL);
     ASSERT_EQ_INT(rules_matched(f.r, 0), 1);
     teardown(&f);
 }
@@ -84,10 +85,10 @@ TEST(named_group_overrides_builtin_only_when_it_matched) {
               "        template: '{{hostname}}|{{rest}}|{{nosuchvar}}|{{{rest}}}|{{ rest }}'\n"
               "      - type: forward\n");
     eval(&f, "<13>Oct 11 22:14:15 web1 app: xabc tail");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "abc| tail|| tail| tail");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "abc| tail|| tail| tail");
     eval(&f, "<13>Oct 11 22:14:15 web1 app: 123");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "web1|123||123|123");
-    ASSERT_EQ_STR(f.out.topic, "default-topic"); /* forward without topic */
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "web1|123||123|123");
+    ASSERT_EQ_STR(f.out.rec.topic, "default-topic"); /* forward without topic */
     teardown(&f);
 }
 
@@ -104,8 +105,8 @@ TEST(builtin_variables) {
     char want[256];
     snprintf(want, sizeof want, "local4.notice evntslog[42] ID47 2003-10-11T22:14:15.003Z v=%s",
              HOTDOG_VERSION);
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, want);
-    ASSERT_EQ_MEM(f.out.key, f.out.keylen, "mymachine.example.com");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, want);
+    ASSERT_EQ_MEM(f.out.rec.key, f.out.rec.key_len, "mymachine.example.com");
     teardown(&f);
 }
 
@@ -118,8 +119,8 @@ TEST(iso8601_is_chrono_rfc3339) {
               "      - type: forward\n");
     for (int k = 0; k < 200; k++) {
         eval(&f, "hi");
-        const char *p = f.out.payload;
-        size_t n = f.out.len;
+        const char *p = f.out.rec.payload;
+        size_t n = f.out.rec.len;
         ASSERT(n == 25 || n == 29 || n == 32 || n == 35);
         ASSERT(p[4] == '-' && p[7] == '-' && p[10] == 'T' && p[13] == ':' && p[16] == ':');
         ASSERT(memcmp(p + n - 6, "+00:00", 6) == 0);
@@ -162,20 +163,20 @@ TEST(jmespath_routes_by_value_after_merge) {
               "        topic: catch-all\n");
     snap();
     eval(&f, "<13>Oct 11 22:14:15 h app: {\"meta\":{\"topic\":\"x\",\"keep\":1},\"a\":[1]}");
-    ASSERT_EQ_STR(f.out.topic, "x");
+    ASSERT_EQ_STR(f.out.rec.topic, "x");
     char want[256];
     snprintf(want, sizeof want, /* keys sorted, as serde_json's maps are */
              "{\"a\":[1],\"meta\":{\"hotdog\":{\"n\":3,\"version\":\"%s\"},\"keep\":1,\"topic\":\"x\"}}",
              HOTDOG_VERSION);
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, want);
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, want);
     /* Not JSON, JSON without meta.topic, and a JSON string (JSON, but meta.topic of it is
      * null): the JMESPath rule does not match. */
     eval(&f, "<13>Oct 11 22:14:15 h app: plain text");
-    ASSERT_EQ_STR(f.out.topic, "catch-all");
+    ASSERT_EQ_STR(f.out.rec.topic, "catch-all");
     eval(&f, "<13>Oct 11 22:14:15 h app: {\"meta\":{}}");
-    ASSERT_EQ_STR(f.out.topic, "catch-all");
+    ASSERT_EQ_STR(f.out.rec.topic, "catch-all");
     eval(&f, "<13>Oct 11 22:14:15 h app: \"a string\"");
-    ASSERT_EQ_STR(f.out.topic, "catch-all");
+    ASSERT_EQ_STR(f.out.rec.topic, "catch-all");
     ASSERT_EQ_INT(rules_matched(f.r, 0), 1);
     ASSERT_EQ_INT(rules_matched(f.r, 1), 3);
     ASSERT_EQ_INT(delta(M_UNMATCHED), 0);
@@ -187,7 +188,7 @@ TEST(jmespath_value_of_non_string_is_compact_json) {
     setup(&f, "  - jmespath: 'tags'\n    actions:\n      - type: replace\n        template: 'tags={{{value}}}'\n"
               "      - type: forward\n");
     eval(&f, "{\"tags\": [ \"a\", {\"b\": true} ]}");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "tags=[\"a\",{\"b\":true}]");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "tags=[\"a\",{\"b\":true}]");
     teardown(&f);
 }
 
@@ -200,7 +201,7 @@ TEST(merge_escapes_template_values_and_merges_deeply) {
               "      - type: forward\n");
     /* The message is JSON whose "a" is not an object: replaced; "z" kept. Unparsed line: no host. */
     eval(&f, "{\"a\": 5, \"z\": {\"y\": null}}");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len,
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len,
                   "{\"a\":{\"b\":\"{\\\"a\\\": 5, \\\"z\\\": {\\\"y\\\": null}}\",\"c\":2},"
                   "\"d\":\"\",\"z\":{\"y\":null}}");
     teardown(&f);
@@ -289,11 +290,11 @@ TEST(catch_all_regex_matches_like_pcre2) {
               "  - regex: '.*'\n    actions:\n      - type: forward\n        topic: all\n        key: '{{msg}}'\n");
     eval(&f, "<13>Oct 11 22:14:15 h app: one line");
     ASSERT_EQ_INT(f.out.forward, 1);
-    ASSERT_EQ_STR(f.out.topic, "anchored");
+    ASSERT_EQ_STR(f.out.rec.topic, "anchored");
     eval(&f, "<13>Oct 11 22:14:15 h app: two\nlines");
     ASSERT_EQ_INT(f.out.forward, 1);
-    ASSERT_EQ_STR(f.out.topic, "all");
-    ASSERT_EQ_MEM(f.out.key, f.out.keylen, "two\nlines");
+    ASSERT_EQ_STR(f.out.rec.topic, "all");
+    ASSERT_EQ_MEM(f.out.rec.key, f.out.rec.key_len, "two\nlines");
     eval(&f, "<13>Oct 11 22:14:15 h app: ");
     ASSERT_EQ_INT(f.out.forward, 1);
     teardown(&f);
@@ -311,11 +312,11 @@ TEST(merge_of_invalid_json_stops_later_rules_not_later_actions) {
               "  - regex: '.*'\n    actions:\n      - type: forward\n        topic: later\n");
     snap();
     eval(&f, "<13>Oct 11 22:14:15 h app: caseA not json");
-    ASSERT_EQ_STR(f.out.topic, "a");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "replaced caseA not json");
+    ASSERT_EQ_STR(f.out.rec.topic, "a");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "replaced caseA not json");
     eval(&f, "<13>Oct 11 22:14:15 h app: not json");
-    ASSERT_EQ_STR(f.out.topic, "same-rule");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "not json");
+    ASSERT_EQ_STR(f.out.rec.topic, "same-rule");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "not json");
     ASSERT_EQ_INT(delta(M_MERGE_INVALID_JSON), 2);
     ASSERT_EQ_INT(delta(M_MERGE_TARGET_NOT_JSON), 0);
     ASSERT_EQ_INT(rules_matched(f.r, 2), 0);
@@ -376,7 +377,7 @@ TEST(merge_semantics_are_the_original_s) {
         snprintf(line, sizeof line, "<13>1 2003-10-11T22:14:15Z h app - - - %s", cases[i].in);
         eval(&f, line);
         ASSERT_EQ_INT(f.out.forward, 1);
-        ASSERT_EQ_MEM(f.out.payload, f.out.len, cases[i].want);
+        ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, cases[i].want);
     }
     teardown(&f);
 }
@@ -390,19 +391,19 @@ TEST(merge_with_a_non_map_json_leaves_msg_as_it_is) {
               "  - regex: '.*'\n    actions:\n      - type: forward\n        topic: later\n");
     snap();
     eval(&f, "<13>Oct 11 22:14:15 h app: {\"case\":\"b\"}");
-    ASSERT_EQ_STR(f.out.topic, "b");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "{\"case\":\"b\"}");
+    ASSERT_EQ_STR(f.out.rec.topic, "b");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "{\"case\":\"b\"}");
     ASSERT_EQ_INT(delta(M_MERGE_TARGET_NOT_JSON), 1);
     /* msg not JSON: that is counted first, as the original checks msg first. */
     eval(&f, "<13>Oct 11 22:14:15 h app: text");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "replaced");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "replaced");
     ASSERT_EQ_INT(delta(M_MERGE_TARGET_NOT_JSON), 1);
     ASSERT_EQ_INT(delta(M_MERGE_INVALID_JSON), 1);
     teardown(&f);
     setup(&f, "  - regex: '.*'\n    actions:\n      - type: merge\n        json: 'scalar {{msg}}'\n"
               "      - type: forward\n");
     eval(&f, "<13>1 2003-10-11T22:14:15Z h app - - - [1]");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "[1]");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "[1]");
     teardown(&f);
 }
 
@@ -413,7 +414,7 @@ TEST(empty_output_buffer_sends_msg) {
     setup(&f, "  - regex: '.*'\n    actions:\n      - type: replace\n        template: '{{nothing}}'\n"
               "      - type: forward\n");
     eval(&f, "<13>Oct 11 22:14:15 h app: caseI");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "caseI");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "caseI");
     teardown(&f);
 }
 
@@ -424,18 +425,18 @@ TEST(jmespath_reads_any_json_value) {
               "      - type: forward\n        topic: jp\n"
               "  - regex: '.*'\n    actions:\n      - type: forward\n        topic: rest\n");
     eval(&f, "<13>Oct 11 22:14:15 h app: \"just a string\"");
-    ASSERT_EQ_STR(f.out.topic, "jp");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "v=just a string");
+    ASSERT_EQ_STR(f.out.rec.topic, "jp");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "v=just a string");
     eval(&f, "<13>Oct 11 22:14:15 h app: 42");
-    ASSERT_EQ_STR(f.out.topic, "jp");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "v=42"); /* the original: "v=" (see README) */
+    ASSERT_EQ_STR(f.out.rec.topic, "jp");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "v=42"); /* the original: "v=" (see README) */
     eval(&f, "<13>Oct 11 22:14:15 h app: null");
-    ASSERT_EQ_STR(f.out.topic, "rest");
+    ASSERT_EQ_STR(f.out.rec.topic, "rest");
     eval(&f, "<13>Oct 11 22:14:15 h app: 2024-01-01 not json");
-    ASSERT_EQ_STR(f.out.topic, "rest");
+    ASSERT_EQ_STR(f.out.rec.topic, "rest");
     eval(&f, "<13>Oct 11 22:14:15 h app: {\"a\":\"\\u0000\",\"n\":18446744073709551615}");
-    ASSERT_EQ_STR(f.out.topic, "jp");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "v={\"a\":\"\\u0000\",\"n\":18446744073709551615}");
+    ASSERT_EQ_STR(f.out.rec.topic, "jp");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "v={\"a\":\"\\u0000\",\"n\":18446744073709551615}");
     teardown(&f);
 }
 
@@ -446,7 +447,7 @@ TEST(replace_affects_later_actions_of_the_same_rule_only) {
     eval(&f, "abc");
     ASSERT_EQ_INT(f.out.forward, 1);
     ASSERT_EQ_INT(f.out.rule, 1);
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "abc"); /* each rule starts with an empty buffer */
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "abc"); /* each rule starts with an empty buffer */
     teardown(&f);
 }
 
@@ -458,15 +459,15 @@ TEST(forward_implies_stop_and_stop_stops_rules) {
               "  - regex: '.*'\n    actions:\n      - type: forward\n        topic: three\n");
     snap();
     eval(&f, "first and stop");
-    ASSERT_EQ_STR(f.out.topic, "one");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "first and stop");
+    ASSERT_EQ_STR(f.out.rec.topic, "one");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "first and stop");
     ASSERT_EQ_INT(rules_matched(f.r, 1), 0);
     eval(&f, "stop here");
     ASSERT_EQ_INT(f.out.forward, 0);
     ASSERT_EQ_INT(rules_matched(f.r, 2), 0);
     ASSERT_EQ_INT(delta(M_UNMATCHED), 1);
     eval(&f, "other");
-    ASSERT_EQ_STR(f.out.topic, "three");
+    ASSERT_EQ_STR(f.out.rec.topic, "three");
     teardown(&f);
 }
 
@@ -489,17 +490,17 @@ TEST(absent_field_does_not_match_and_fields_are_selectable) {
               "  - regex: '^ID47$'\n    field: msgid\n    actions:\n      - type: forward\n        topic: by-msgid\n"
               "  - regex: '^su$'\n    field: appname\n    actions:\n      - type: forward\n        topic: by-app\n");
     eval(&f, "<187>1 - - - - - - no host");   /* local7.err */
-    ASSERT_EQ_STR(f.out.topic, "by-facility");
+    ASSERT_EQ_STR(f.out.rec.topic, "by-facility");
     eval(&f, "<11>1 - - - - - - x");   /* user.err */
-    ASSERT_EQ_STR(f.out.topic, "by-severity");
+    ASSERT_EQ_STR(f.out.rec.topic, "by-severity");
     eval(&f, "<14>1 - - - 42 - - x");
-    ASSERT_EQ_STR(f.out.topic, "by-procid");
+    ASSERT_EQ_STR(f.out.rec.topic, "by-procid");
     eval(&f, "<14>1 - - - - ID47 - x");
-    ASSERT_EQ_STR(f.out.topic, "by-msgid");
+    ASSERT_EQ_STR(f.out.rec.topic, "by-msgid");
     eval(&f, "<13>1 - - su - - - x"); /* RFC 3164 tag parsing is test_syslog's */
-    ASSERT_EQ_STR(f.out.topic, "by-app");
+    ASSERT_EQ_STR(f.out.rec.topic, "by-app");
     eval(&f, "<13>Oct 11 22:14:15 host su: x");
-    ASSERT_EQ_STR(f.out.topic, "by-host");
+    ASSERT_EQ_STR(f.out.rec.topic, "by-host");
     eval(&f, "no pri, nothing");
     ASSERT_EQ_INT(f.out.forward, 0);
     teardown(&f);
@@ -515,14 +516,14 @@ TEST(invalid_rendered_topic_is_still_forwarded) {
     eval(&f, "no spaces allowed");
     ASSERT_EQ_INT(f.out.forward, 1);
     ASSERT_EQ_INT(f.out.rule, 0);
-    ASSERT_EQ_STR(f.out.topic, "no spaces allowed");
+    ASSERT_EQ_STR(f.out.rec.topic, "no spaces allowed");
     ASSERT_EQ_INT(delta(M_TOPIC_PARSE_FAILED), 0);
     ASSERT_EQ_INT(rules_matched(f.r, 1), 0);
     teardown(&f);
     setup(&f, "  - regex: '^x'\n    actions:\n      - type: forward\n        topic: '{{nothing}}'\n");
     eval(&f, "x");
     ASSERT_EQ_INT(f.out.forward, 1);
-    ASSERT_EQ_STR(f.out.topic, "");
+    ASSERT_EQ_STR(f.out.rec.topic, "");
     teardown(&f);
 }
 
@@ -547,9 +548,9 @@ static void escape_case(const char *mode, const char *want_replace, const char *
     f.r = rules_new(f.c, metrics_shard(0), err, sizeof err);
     ASSERT(f.r != NULL);
     eval(&f, "<13>1 2003-10-11T22:14:15Z h app - - - r a=\"b\" <&>");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, want_replace);
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, want_replace);
     eval(&f, "<13>1 2003-10-11T22:14:15Z h app - - - [\"it's\"]");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, want_merge);
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, want_merge);
     teardown(&f);
 }
 
@@ -566,8 +567,8 @@ TEST(no_rules_means_default_topic) {
     struct fixture f;
     setup(&f, "  []\n");
     eval(&f, "<13>Oct 11 22:14:15 h app: body");
-    ASSERT_EQ_STR(f.out.topic, "default-topic");
-    ASSERT_EQ_MEM(f.out.payload, f.out.len, "body");
+    ASSERT_EQ_STR(f.out.rec.topic, "default-topic");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "body");
     teardown(&f);
 }
 
@@ -692,7 +693,7 @@ TEST(regex_classes_as_rust) {
         char line[256];
         snprintf(line, sizeof line, "<13>Nov 30 12:00:00 h app: %s", cases[i][0]);
         eval(&f, line);
-        ASSERT_EQ_MEM(f.out.payload, f.out.len, cases[i][1]);
+        ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, cases[i][1]);
     }
     teardown(&f);
     /* A negated POSIX class and a ']' first in a class are left as they were. */
@@ -736,15 +737,15 @@ TEST(long_lines_match_patterns_that_repeat_a_group) {
     snap();
     eval_long(&f, "word ", 1500, "");
     ASSERT_EQ_INT(f.out.forward, 1);
-    ASSERT_EQ_STR(f.out.topic, "ws");
+    ASSERT_EQ_STR(f.out.rec.topic, "ws");
     eval_long(&f, "ab", 50000, "");
-    ASSERT_EQ_STR(f.out.topic, "ab");
+    ASSERT_EQ_STR(f.out.rec.topic, "ab");
     eval_long(&f, "word ", 999000, "");
-    ASSERT_EQ_STR(f.out.topic, "ws");
+    ASSERT_EQ_STR(f.out.rec.topic, "ws");
     eval_long(&f, "xy", 999000, "");
-    ASSERT_EQ_STR(f.out.topic, "xy");
+    ASSERT_EQ_STR(f.out.rec.topic, "xy");
     eval_long(&f, "key=value ", 998990, "z=9");
-    ASSERT_EQ_STR(f.out.topic, "kv-z-9");
+    ASSERT_EQ_STR(f.out.rec.topic, "kv-z-9");
     ASSERT_EQ_INT(delta(M_MATCH_ERROR), 0);
     ASSERT_EQ_INT(rules_regex_retries(f.r), 0); /* the JIT did it, not the interpreter */
     teardown(&f);
@@ -784,11 +785,11 @@ TEST(jit_stack_is_given_back_after_long_lines) {
     eval(&f, "<13>Nov 30 12:00:00 h app: xyxy");
     long before = rss_kib();
     eval_long(&f, "xy", 999000, "");
-    ASSERT_EQ_STR(f.out.topic, "xy");
+    ASSERT_EQ_STR(f.out.rec.topic, "xy");
     long held = rss_kib();
     ASSERT(held - before > 30 << 10);
     eval(&f, "<13>Nov 30 12:00:00 h app: xyxy");
-    ASSERT_EQ_STR(f.out.topic, "xy");
+    ASSERT_EQ_STR(f.out.rec.topic, "xy");
     ASSERT(rss_kib() - before < 8 << 10);
     teardown(&f);
 }
@@ -803,7 +804,7 @@ TEST(jit_out_of_stack_is_retried_by_the_interpreter) {
     snap();
     eval_long(&f, "word ", 100000, "");
     ASSERT_EQ_INT(f.out.forward, 1);
-    ASSERT_EQ_STR(f.out.topic, "ws");
+    ASSERT_EQ_STR(f.out.rec.topic, "ws");
     ASSERT_EQ_INT(rules_regex_retries(f.r), 1);
     ASSERT_EQ_INT(delta(M_MATCH_ERROR), 0);
     ASSERT(rules_regex_heap(f.r) <= RULES_HEAP_KEEP);
@@ -829,18 +830,124 @@ TEST(match_errors_are_counted_and_later_rules_run) {
     snap();
     eval_long(&f, "a", 40, "!"); /* ReDoS: the JIT's match limit */
     ASSERT_EQ_INT(f.out.rule, 2);
-    ASSERT_EQ_STR(f.out.topic, "all");
+    ASSERT_EQ_STR(f.out.rec.topic, "all");
     ASSERT_EQ_INT(delta(M_MATCH_ERROR), 1);
     ASSERT_EQ_INT(rules_regex_retries(f.r), 0);
     char *line = long_line("word ", 998999, "!"); /* no JIT stack left, then the heap limit */
     eval(&f, line);
     ASSERT_EQ_INT(f.out.rule, 2);
-    ASSERT_EQ_INT(f.out.len, 999000);
+    ASSERT_EQ_INT(f.out.rec.len, 999000);
     free(line);
     ASSERT_EQ_INT(delta(M_MATCH_ERROR), 2);
     ASSERT_EQ_INT(delta(M_UNMATCHED), 0);
     ASSERT_EQ_INT(rules_regex_retries(f.r), 1);
     ASSERT(rules_regex_heap(f.r) <= RULES_HEAP_KEEP);
+    teardown(&f);
+}
+
+
+static json_t *payload_json(const struct fixture *f) {
+    json_error_t e;
+    json_t *v = json_loadb(f->out.rec.payload, f->out.rec.len, JSON_ALLOW_NUL, &e);
+    if (!v) fprintf(stderr, "  not JSON (%s): %.*s\n", e.text, (int)f->out.rec.len, f->out.rec.payload);
+    ASSERT(v != NULL);
+    return v;
+}
+
+/* format: json, headers and timestamp: message on a forward; raw stays today's payload. */
+TEST(forward_format_json_headers_and_timestamp) {
+    struct fixture f;
+    setup(&f, "  - regex: 'user=(?P<user>\\w+)(?: id=(?P<id>\\d+))?'\n"
+              "    actions:\n"
+              "      - {type: replace, template: 'seen {{user}}'}\n"
+              "      - type: forward\n"
+              "        topic: 'auth'\n"
+              "        key: '{{hostname}}'\n"
+              "        format: json\n"
+              "        timestamp: message\n"
+              "        headers: {host: '{{hostname}}', sev: '{{severity}}', none: '{{procid}}'}\n"
+              "  - regex: '^\\{'\n"
+              "    actions:\n"
+              "      - {type: merge, json: {added: '{{appname}}'}}\n"
+              "      - {type: forward, format: json}\n"
+              "  - regex: '.*'\n"
+              "    actions:\n"
+              "      - {type: forward, format: raw, timestamp: receive}\n");
+    snap();
+    eval(&f, "<165>1 2003-10-11T22:14:15.003Z web1 app - - [a@1 k=\"v\"] login user=bob");
+    ASSERT(f.out.forward && f.out.rule == 0);
+    ASSERT_EQ_STR(f.out.rec.topic, "auth");
+    ASSERT_EQ_INT(f.out.rec.topic_len, 4);
+    ASSERT_EQ_MEM(f.out.rec.key, f.out.rec.key_len, "web1");
+    ASSERT(f.out.rec.timestamp_ms == 1065910455003);
+    ASSERT(f.out.rec.recv_us == 0 && f.out.rec.source == 0 && f.out.rec.part == 0);
+    ASSERT_EQ_INT(record_header_count(f.out.rec.headers, f.out.rec.headers_len), 3);
+    struct record_header h;
+    size_t off = 0;
+    ASSERT(record_header_next(f.out.rec.headers, f.out.rec.headers_len, &off, &h) == 1);
+    ASSERT_EQ_MEM(h.name, h.name_len, "host");
+    ASSERT_EQ_MEM(h.value, h.value_len, "web1");
+    ASSERT(record_header_next(f.out.rec.headers, f.out.rec.headers_len, &off, &h) == 1);
+    ASSERT_EQ_MEM(h.value, h.value_len, "notice");
+    ASSERT(record_header_next(f.out.rec.headers, f.out.rec.headers_len, &off, &h) == 1);
+    ASSERT(h.value != NULL && h.value_len == 0); /* an absent variable renders empty */
+    json_t *v = payload_json(&f);
+    ASSERT_EQ_STR(json_string_value(json_object_get(v, "hostname")), "web1");
+    ASSERT_EQ_STR(json_string_value(json_object_get(v, "msg")), "login user=bob");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(json_object_get(v, "structured_data"), "a@1"), "k")), "v");
+    json_t *caps = json_object_get(v, "captures");
+    ASSERT(json_object_size(caps) == 1); /* id did not take part */
+    ASSERT_EQ_STR(json_string_value(json_object_get(caps, "user")), "bob");
+    ASSERT_EQ_STR(json_string_value(json_object_get(v, "payload")), "seen bob");
+    json_decref(v);
+    /* RFC 3164 without a readable timestamp for the record: 0, the receive time. */
+    eval(&f, "<13>Feb 29 10:00:00 web1 app: user=al id=3");
+    ASSERT(f.out.rule == 0);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    int y = tm.tm_year + 1900;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    ASSERT(leap ? f.out.rec.timestamp_ms > 0 : f.out.rec.timestamp_ms == 0);
+    v = payload_json(&f);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(v, "captures"), "id")), "3");
+    json_decref(v);
+    /* A merge's output is embedded as JSON under payload. */
+    eval(&f, "<13>Oct 11 22:14:15 web1 app: {\"a\":1}");
+    ASSERT(f.out.rule == 1 && f.out.rec.timestamp_ms == 0 && f.out.rec.headers == NULL);
+    v = payload_json(&f);
+    ASSERT(json_integer_value(json_object_get(json_object_get(v, "payload"), "a")) == 1);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(v, "payload"), "added")), "app");
+    ASSERT(!json_object_get(v, "captures"));
+    json_decref(v);
+    /* raw is the payload as before; invalid UTF-8 in it is not JSON and not counted. */
+    eval(&f, "plain \xff line");
+    ASSERT(f.out.rule == 2 && f.out.rec.timestamp_ms == 0);
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "plain \xff line");
+    ASSERT_EQ_INT(delta(M_INVALID_UTF8), 0);
+    /* format: json replaces it, and counts the message once. */
+    eval(&f, "<13>Oct 11 22:14:15 w\xfe app: user=\xff\xff");
+    ASSERT(f.out.rule == 2); /* \w does not match \xff */
+    eval(&f, "<13>Oct 11 22:14:15 w\xfe app: user=x \xff\xff");
+    ASSERT(f.out.rule == 0);
+    ASSERT_EQ_INT(delta(M_INVALID_UTF8), 1);
+    v = payload_json(&f);
+    json_decref(v);
+    teardown(&f);
+}
+
+/* The record's buffers are the instance's: once warm, a message allocates nothing new. */
+TEST(forward_buffers_are_reused) {
+    struct fixture f;
+    setup(&f, "  - regex: '(?P<w>\\w+)'\n"
+              "    actions:\n"
+              "      - {type: forward, format: json, headers: {h: '{{w}}'}, key: '{{json w}}'}\n");
+    eval(&f, "<165>1 2003-10-11T22:14:15.003Z web1 app 1 ID [a@1 k=\"v\" j=\"w\"] hello");
+    const char *p = f.out.rec.payload, *h = f.out.rec.headers, *k = f.out.rec.key;
+    for (int i = 0; i < 100; i++)
+        eval(&f, "<165>1 2003-10-11T22:14:15.003Z web1 app 1 ID [a@1 k=\"v\" j=\"w\"] hello");
+    ASSERT(f.out.rec.payload == p && f.out.rec.headers == h && f.out.rec.key == k);
+    ASSERT_EQ_MEM(f.out.rec.key, f.out.rec.key_len, "\"hello\"");
     teardown(&f);
 }
 
@@ -869,7 +976,8 @@ int main(int argc, char **argv) {
         TEST_ENTRY(regex_classes_as_rust), TEST_ENTRY(long_lines_match_patterns_that_repeat_a_group),
         TEST_ENTRY(jit_stack_is_sized_by_max_message_size), TEST_ENTRY(jit_stack_is_given_back_after_long_lines),
         TEST_ENTRY(jit_out_of_stack_is_retried_by_the_interpreter),
-        TEST_ENTRY(match_errors_are_counted_and_later_rules_run)};
+        TEST_ENTRY(match_errors_are_counted_and_later_rules_run),
+        TEST_ENTRY(forward_format_json_headers_and_timestamp), TEST_ENTRY(forward_buffers_are_reused)};
     metrics_init(1);
     int rc = test_run("rules", argc, argv, tests, sizeof tests / sizeof tests[0]);
     metrics_free();
