@@ -19,12 +19,16 @@
 #include "clock.h"
 #include "log.h"
 
-/* Segments start with a magic that says their record format: HDSPOOL2 is written; HDSPOOL1
- * (before the partition was kept) is still read. */
-#define MAGIC "HDSPOOL2"
+/* Segments start with a magic that says their record format: HDSPOOL3 is written; HDSPOOL2
+ * (before headers and the timestamp were kept) and HDSPOOL1 (before the partition was kept)
+ * are still read. */
+#define MAGIC "HDSPOOL3"
+#define MAGIC_V2 "HDSPOOL2"
 #define MAGIC_V1 "HDSPOOL1"
 #define MAGIC_LEN 8
-#define BODY_FIXED 18    /* u16 topic_len + u32 key_len + i64 recv_us + u32 part */
+/* u16 topic_len + u32 key_len + i64 recv_us + u32 part + i64 timestamp_ms + u32 headers_len */
+#define BODY_FIXED 30
+#define BODY_FIXED_V2 18 /* u16 topic_len + u32 key_len + i64 recv_us + u32 part */
 #define BODY_FIXED_V1 14 /* u16 topic_len + u32 key_len + i64 recv_us */
 #define NO_KEY 0xffffffffu
 #define MAX_SLOTS 65535u   /* slot numbers travel in 16 bits of the message opaque */
@@ -109,25 +113,35 @@ static uint64_t get64(const unsigned char *p) {
     return v;
 }
 
-void spool_encode(struct buf *b, const struct spool_rec *r) {
+void spool_encode(struct buf *b, const struct record *r) {
     size_t tl = r->topic_len > 0xffff ? 0xffff : r->topic_len;
     size_t kl = r->key ? r->key_len : 0;
-    size_t body = BODY_FIXED + tl + kl + r->len;
+    size_t hl = r->headers ? r->headers_len : 0;
+    size_t body = BODY_FIXED + tl + kl + hl + r->len;
     unsigned char *p = (unsigned char *)buf_reserve(b, SPOOL_HEADER + body);
     unsigned char *q = p + SPOOL_HEADER;
     put16(q, (uint32_t)tl);
     put32(q + 2, r->key ? (uint32_t)kl : NO_KEY);
     put64(q + 6, (uint64_t)r->recv_us);
     put32(q + 14, r->part);
-    memcpy(q + BODY_FIXED, r->topic, tl);
-    if (kl) memcpy(q + BODY_FIXED + tl, r->key, kl);
-    if (r->len) memcpy(q + BODY_FIXED + tl + kl, r->payload, r->len);
+    put64(q + 18, (uint64_t)r->timestamp_ms);
+    put32(q + 26, (uint32_t)hl);
+    unsigned char *v = q + BODY_FIXED;
+    memcpy(v, r->topic, tl);
+    v += tl;
+    if (kl) memcpy(v, r->key, kl);
+    v += kl;
+    if (hl) memcpy(v, r->headers, hl);
+    v += hl;
+    if (r->len) memcpy(v, r->payload, r->len);
     put32(p, (uint32_t)body);
     put32(p + 4, spool_crc32c(q, body));
     b->len += SPOOL_HEADER + body;
 }
 
-static long decode(const char *buf, size_t n, struct spool_rec *r, uint32_t fixed) {
+/* Decodes a record of a segment of the given format version (1, 2 or 3). */
+static long decode(const char *buf, size_t n, struct record *r, int version) {
+    uint32_t fixed = version == 3 ? BODY_FIXED : version == 2 ? BODY_FIXED_V2 : BODY_FIXED_V1;
     const unsigned char *p = (const unsigned char *)buf;
     if (n < SPOOL_HEADER) return 0;
     uint32_t body = get32(p);
@@ -137,23 +151,32 @@ static long decode(const char *buf, size_t n, struct spool_rec *r, uint32_t fixe
     if (spool_crc32c(q, body) != get32(p + 4)) return -1;
     uint32_t tl = get16(q), kl = get32(q + 2);
     size_t klen = kl == NO_KEY ? 0 : kl;
-    if ((size_t)fixed + tl + klen > body) return -1;
-    r->topic = (const char *)q + fixed;
+    size_t hlen = version == 3 ? get32(q + 26) : 0;
+    /* Each length is at most body (<= SPOOL_MAX_RECORD), so the sum cannot wrap. */
+    if (klen > body || hlen > body || (size_t)fixed + tl + klen + hlen > body) return -1;
+    const char *v = (const char *)q + fixed;
+    const char *headers = hlen ? v + tl + klen : NULL;
+    if (hlen && record_header_count(headers, hlen) < 0) return -1;
+    r->topic = v;
     r->topic_len = tl;
-    r->key = kl == NO_KEY ? NULL : (const char *)q + fixed + tl;
+    r->key = kl == NO_KEY ? NULL : v + tl;
     r->key_len = klen;
-    r->payload = (const char *)q + fixed + tl + klen;
-    r->len = body - fixed - tl - klen;
+    r->headers = headers;
+    r->headers_len = hlen;
+    r->payload = v + tl + klen + hlen;
+    r->len = body - fixed - tl - klen - hlen;
     r->recv_us = (int64_t)get64(q + 6);
-    r->part = fixed == BODY_FIXED ? get32(q + 14) : 0;
+    r->part = version >= 2 ? get32(q + 14) : 0;
+    r->timestamp_ms = version == 3 ? (int64_t)get64(q + 18) : 0;
+    r->source = RECORD_SPOOL;
     return (long)(SPOOL_HEADER + body);
 }
 
-long spool_decode(const char *buf, size_t n, struct spool_rec *r) { return decode(buf, n, r, BODY_FIXED); }
+long spool_decode(const char *buf, size_t n, struct record *r) { return decode(buf, n, r, 3); }
 
-long spool_decode_v1(const char *buf, size_t n, struct spool_rec *r) {
-    return decode(buf, n, r, BODY_FIXED_V1);
-}
+long spool_decode_v2(const char *buf, size_t n, struct record *r) { return decode(buf, n, r, 2); }
+
+long spool_decode_v1(const char *buf, size_t n, struct record *r) { return decode(buf, n, r, 1); }
 
 /* ---- the spool ---- */
 
@@ -174,7 +197,7 @@ struct seg {
     int sealed;        /* no more appends (under lock) */
     int read_done;     /* the reader has handed out every record (under lock) */
     int old;           /* left by an earlier run: its recv_us mean nothing now */
-    int v1;            /* written by a version before the partition was kept (HDSPOOL1) */
+    int version;       /* its record format, from its magic: 3 (HDSPOOL3), 2 or 1 */
     int64_t opened_ms;
     uint64_t produced; /* records handed out (reader thread) */
     _Atomic uint64_t resolved;
@@ -292,7 +315,7 @@ static int open_segment(struct spool *s) {
     }
     if (s->o.fsync == SPOOL_FSYNC_ALWAYS) sync_dir(s);
     s->segs[i] = (struct seg){.used = 1, .id = s->next_id++, .bytes = MAGIC_LEN, .start = MAGIC_LEN,
-                              .wfd = fd, .rfd = -1, .opened_ms = clock_ms()};
+                              .wfd = fd, .rfd = -1, .version = 3, .opened_ms = clock_ms()};
     s->cur = i;
     s->bytes += MAGIC_LEN;
     gauges(s);
@@ -344,7 +367,7 @@ int spool_commit(struct spool *s, const char *data, size_t len, unsigned nrecs) 
     return 0;
 }
 
-int spool_append(struct spool *s, const struct spool_rec *r) {
+int spool_append(struct spool *s, const struct record *r) {
     struct buf b = {0};
     spool_encode(&b, r);
     int rc = spool_commit(s, b.p, b.len, 1);
@@ -518,9 +541,8 @@ static int read_some(struct spool *s, struct seg *g, uint64_t avail, int sealed)
     size_t off = 0;
     int progress = 0;
     while (off < (size_t)n) {
-        struct spool_rec r;
-        long used = g->v1 ? spool_decode_v1(s->rbuf + off, (size_t)n - off, &r)
-                          : spool_decode(s->rbuf + off, (size_t)n - off, &r);
+        struct record r;
+        long used = decode(s->rbuf + off, (size_t)n - off, &r, g->version);
         if (used == 0) {
             /* Part of a record: fetch the rest with a larger read, unless nothing more can come. */
             if (s->rd_off + ((size_t)n - off) < avail) {
@@ -754,8 +776,12 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen) {
             unlink(path);
             continue;
         }
-        int v1 = got == MAGIC_LEN && !memcmp(magic, MAGIC_V1, MAGIC_LEN);
-        if (got != MAGIC_LEN || (memcmp(magic, MAGIC, MAGIC_LEN) && !v1)) {
+        int version = got != MAGIC_LEN                       ? 0
+                      : !memcmp(magic, MAGIC, MAGIC_LEN)    ? 3
+                      : !memcmp(magic, MAGIC_V2, MAGIC_LEN) ? 2
+                      : !memcmp(magic, MAGIC_V1, MAGIC_LEN) ? 1
+                                                            : 0;
+        if (!version) {
             char bad[4200];
             snprintf(bad, sizeof bad, "%s.bad", path);
             rename(path, bad);
@@ -769,7 +795,7 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen) {
         }
         struct seg *g = &s->segs[++kept];
         *g = (struct seg){.used = 1, .id = ids[k], .bytes = (uint64_t)st.st_size, .start = MAGIC_LEN,
-                          .wfd = -1, .rfd = -1, .sealed = 1, .old = 1, .v1 = v1};
+                          .wfd = -1, .rfd = -1, .sealed = 1, .old = 1, .version = version};
         if (ids[k] == cur_id && cur_off >= MAGIC_LEN && cur_off <= g->bytes) g->start = cur_off;
         s->bytes += g->bytes;
         pending += g->bytes - g->start;

@@ -42,11 +42,41 @@ static void nap_ms(long ms) {
 /* ---- records the tests commit: deterministic from an index ---- */
 
 /* Record i: one of 7 topics, no key / empty key / a key in turn, a payload with NUL bytes
- * (empty for some), recv_us derived from i. */
+ * (empty for some), recv_us derived from i, a timestamp (0 for some), and headers: none, one,
+ * or several with a null value, an empty value, an empty name and a repeated name. */
 struct genrec {
-    char topic[32], key[32], payload[128];
-    struct spool_rec r;
+    char topic[32], key[32], payload[128], headers[160];
+    struct record r;
 };
+
+/* Packs record i's headers into out (at most cap bytes), returning their length. */
+static size_t gen_headers(unsigned i, char *out, size_t cap) {
+    struct buf b = {0};
+    char v[32];
+    int vl = snprintf(v, sizeof v, "v-%u", i);
+    switch (i % 4) {
+    case 0:
+        break;
+    case 1:
+        record_header_add(&b, "origin", 6, v, (size_t)vl);
+        break;
+    case 2:
+        record_header_add(&b, "origin", 6, v, (size_t)vl);
+        record_header_add(&b, "nothing", 7, NULL, 0);
+        record_header_add(&b, "empty", 5, "", 0);
+        record_header_add(&b, "", 0, "nameless", 8);
+        record_header_add(&b, "origin", 6, "again\0x", 7);
+        break;
+    case 3:
+        record_header_add(&b, "bin", 3, "\0\xff\x01", 3);
+        break;
+    }
+    size_t n = b.len;
+    if (n > cap) abort();
+    if (n) memcpy(out, b.p, n);
+    buf_free(&b);
+    return n;
+}
 
 static void gen(unsigned i, struct genrec *g) {
     memset(&g->r, 0, sizeof g->r);
@@ -70,10 +100,17 @@ static void gen(unsigned i, struct genrec *g) {
     g->r.payload = g->payload;
     g->r.len = n;
     g->r.recv_us = 1000000 + (int64_t)i;
+    g->r.timestamp_ms = i % 5 == 4 ? 0 : 1700000000000 + (int64_t)i;
+    g->r.headers_len = gen_headers(i, g->headers, sizeof g->headers);
+    g->r.headers = g->r.headers_len ? g->headers : NULL;
 }
 
-static size_t encoded_size(const struct spool_rec *r) {
-    return SPOOL_HEADER + 18 + r->topic_len + (r->key ? r->key_len : 0) + r->len;
+/* The fixed fields of a record's body in the current format (HDSPOOL3). */
+#define BODY_FIXED 30
+
+static size_t encoded_size(const struct record *r) {
+    return SPOOL_HEADER + BODY_FIXED + r->topic_len + (r->key ? r->key_len : 0) +
+           (r->headers ? r->headers_len : 0) + r->len;
 }
 
 static size_t gen_size(unsigned i) {
@@ -105,8 +142,11 @@ static void commit_range(struct spool *s, unsigned from, unsigned to, unsigned b
 struct rec {
     char *topic, *key, *payload; /* key NULL: no key */
     size_t topic_len, key_len, len;
-    int64_t recv_us;
+    char *headers; /* NULL: none */
+    size_t headers_len;
+    int64_t recv_us, timestamp_ms;
     uint32_t part;
+    enum record_source source;
     unsigned slot;
 };
 
@@ -123,7 +163,7 @@ static char *dup_mem(const char *p, size_t n) {
     return d;
 }
 
-static void recs_push(struct recs *rs, const struct spool_rec *r, unsigned slot) {
+static void recs_push(struct recs *rs, const struct record *r, unsigned slot) {
     if (rs->n == rs->cap) {
         rs->cap = rs->cap ? rs->cap * 2 : 64;
         rs->v = realloc(rs->v, rs->cap * sizeof *rs->v);
@@ -136,8 +176,12 @@ static void recs_push(struct recs *rs, const struct spool_rec *r, unsigned slot)
     d->key_len = r->key_len;
     d->payload = dup_mem(r->payload, r->len);
     d->len = r->len;
+    d->headers = r->headers ? dup_mem(r->headers, r->headers_len) : NULL;
+    d->headers_len = r->headers_len;
     d->recv_us = r->recv_us;
+    d->timestamp_ms = r->timestamp_ms;
     d->part = r->part;
+    d->source = r->source;
     d->slot = slot;
 }
 
@@ -146,6 +190,7 @@ static void recs_free(struct recs *rs) {
         free(rs->v[i].topic);
         free(rs->v[i].key);
         free(rs->v[i].payload);
+        free(rs->v[i].headers);
     }
     free(rs->v);
     memset(rs, 0, sizeof *rs);
@@ -165,7 +210,7 @@ struct coll {
     _Atomic unsigned calls;
 };
 
-static int produce(void *arg, const struct spool_rec *r, unsigned slot) {
+static int produce(void *arg, const struct record *r, unsigned slot) {
     struct coll *c = arg;
     pthread_mutex_lock(&c->mu);
     atomic_fetch_add(&c->calls, 1);
@@ -402,8 +447,14 @@ static void expect_rec(const struct rec *got, unsigned i, int old) {
     }
     ASSERT_EQ_INT(got->len, g.r.len);
     ASSERT(got->len == 0 || memcmp(got->payload, g.r.payload, g.r.len) == 0);
-    /* A segment left by an earlier run has meaningless receive times: they come back as 0. */
+    ASSERT_EQ_INT(got->headers_len, g.r.headers_len);
+    ASSERT_EQ_INT(got->headers != NULL, g.r.headers != NULL);
+    ASSERT(g.r.headers_len == 0 || memcmp(got->headers, g.r.headers, g.r.headers_len) == 0);
+    /* A segment left by an earlier run has meaningless receive times: they come back as 0.
+     * The Kafka timestamp is wall-clock time: it stays. */
     ASSERT_EQ_INT(got->recv_us, old ? 0 : g.r.recv_us);
+    ASSERT_EQ_INT(got->timestamp_ms, g.r.timestamp_ms);
+    ASSERT_EQ_INT(got->source, RECORD_SPOOL);
     ASSERT(got->slot != 0);
 }
 
@@ -457,14 +508,14 @@ TEST(crc32c_matches_bitwise_reference) {
 /* ==== encoding ==== */
 
 /* Encodes r, decodes it from an exact-size heap copy, and compares. */
-static void round_trip(const struct spool_rec *r) {
+static void round_trip(const struct record *r) {
     struct buf b = {0};
     spool_encode(&b, r);
     ASSERT_EQ_INT(b.len, encoded_size(r));
     char *p = malloc(b.len);
     if (!p) abort();
     memcpy(p, b.p, b.len);
-    struct spool_rec d;
+    struct record d;
     memset(&d, 0xa5, sizeof d);
     long n = spool_decode(p, b.len, &d);
     ASSERT_EQ_INT(n, (long)b.len);
@@ -480,8 +531,19 @@ static void round_trip(const struct spool_rec *r) {
     }
     ASSERT_EQ_INT(d.len, r->len);
     ASSERT(r->len == 0 || memcmp(d.payload, r->payload, r->len) == 0);
+    size_t hl = r->headers ? r->headers_len : 0;
+    ASSERT_EQ_INT(d.headers_len, hl);
+    if (hl) {
+        ASSERT(d.headers != NULL);
+        ASSERT(memcmp(d.headers, r->headers, hl) == 0);
+        ASSERT(d.headers >= p && d.headers + hl <= d.payload);
+    } else {
+        ASSERT(d.headers == NULL);
+    }
     ASSERT_EQ_INT(d.recv_us, r->recv_us);
+    ASSERT_EQ_INT(d.timestamp_ms, r->timestamp_ms);
     ASSERT_EQ_INT(d.part, r->part);
+    ASSERT_EQ_INT(d.source, RECORD_SPOOL);
     /* Pointers point into the input. */
     ASSERT(d.topic >= p && d.payload + d.len <= p + b.len);
     /* Every strict prefix is "incomplete", never corrupt and never a record. */
@@ -503,8 +565,8 @@ static void round_trip(const struct spool_rec *r) {
 
 TEST(encode_decode_round_trip) {
     static const char bin[] = "a\0b\0\0c\xff\x80\0";
-    struct spool_rec r = {.topic = "t", .topic_len = 1, .key = NULL, .payload = "hello", .len = 5,
-                          .recv_us = 123456789012345};
+    struct record r = {.topic = "t", .topic_len = 1, .key = NULL, .payload = "hello", .len = 5,
+                        .recv_us = 123456789012345};
     round_trip(&r); /* no key, 1-char topic */
     r.key = "";
     r.key_len = 0;
@@ -534,7 +596,7 @@ TEST(encode_decode_round_trip) {
     r.topic = "a-rather-long-topic-name.with.dots";
     r.topic_len = strlen(r.topic);
     round_trip(&r);
-    for (unsigned i = 0; i < 60; i++) {
+    for (unsigned i = 0; i < 60; i++) { /* headers, timestamps and keys of every kind */
         struct genrec g;
         gen(i, &g);
         round_trip(&g.r);
@@ -554,11 +616,14 @@ TEST(encode_appends_to_the_buffer) {
     ASSERT(memcmp(b.p, "XYZ", 3) == 0);
     size_t off = start;
     for (unsigned i = 0; i < 20; i++) {
-        struct spool_rec d;
+        struct record d;
         long n = spool_decode(b.p + off, b.len - off, &d);
         ASSERT_EQ_INT(n, (long)gen_size(i));
-        struct rec got = {(char *)d.topic, (char *)d.key, (char *)d.payload, d.topic_len, d.key_len,
-                          d.len, d.recv_us, d.part, 1};
+        struct rec got = {.topic = (char *)d.topic, .key = (char *)d.key, .payload = (char *)d.payload,
+                          .topic_len = d.topic_len, .key_len = d.key_len, .len = d.len,
+                          .headers = (char *)d.headers, .headers_len = d.headers_len,
+                          .recv_us = d.recv_us, .timestamp_ms = d.timestamp_ms, .part = d.part,
+                          .source = d.source, .slot = 1};
         expect_rec(&got, i, 0);
         off += (size_t)n;
     }
@@ -569,7 +634,7 @@ TEST(encode_appends_to_the_buffer) {
 /* Flipping bits of any one byte never yields a successfully decoded record: the CRC catches
  * the body, a changed CRC mismatches, and a changed length is either invalid, a CRC mismatch
  * (shorter) or "incomplete" (longer than the bytes at hand). */
-static void flip_every_byte(const struct spool_rec *r) {
+static void flip_every_byte(const struct record *r) {
     struct buf b = {0};
     spool_encode(&b, r);
     uint32_t len = (uint32_t)(b.len - SPOOL_HEADER);
@@ -580,7 +645,7 @@ static void flip_every_byte(const struct spool_rec *r) {
         for (size_t m = 0; m < sizeof masks; m++) {
             memcpy(p, b.p, b.len);
             p[i] = (char)(p[i] ^ masks[m]);
-            struct spool_rec d;
+            struct record d;
             long rc = spool_decode(p, b.len, &d);
             int longer = 0;
             if (i < 4) {
@@ -600,8 +665,8 @@ static void flip_every_byte(const struct spool_rec *r) {
 }
 
 TEST(decode_rejects_any_single_byte_change) {
-    struct spool_rec r = {.topic = "t", .topic_len = 1, .key = "", .payload = "x\0y", .len = 3,
-                          .recv_us = 42};
+    struct record r = {.topic = "t", .topic_len = 1, .key = "", .payload = "x\0y", .len = 3,
+                        .recv_us = 42};
     flip_every_byte(&r);
     r.key = NULL;
     r.len = 0;
@@ -615,19 +680,23 @@ TEST(decode_rejects_any_single_byte_change) {
 
 TEST(decode_rejects_bad_lengths) {
     char p[64];
-    struct spool_rec d;
+    struct record d;
     memset(p, 0, sizeof p);
-    /* body shorter than the fixed fields */
-    p[0] = 13;
+    /* body shorter than the fixed fields of its format */
+    p[0] = BODY_FIXED - 1;
     ASSERT_EQ_INT(spool_decode(p, sizeof p, &d), -1);
+    p[0] = 17;
+    ASSERT_EQ_INT(spool_decode_v2(p, sizeof p, &d), -1);
+    p[0] = 13;
+    ASSERT_EQ_INT(spool_decode_v1(p, sizeof p, &d), -1);
     /* body larger than SPOOL_MAX_RECORD */
     uint32_t big = SPOOL_MAX_RECORD + 1;
     for (int i = 0; i < 4; i++) p[i] = (char)(big >> (8 * i));
     ASSERT_EQ_INT(spool_decode(p, sizeof p, &d), -1);
     /* topic and key lengths that do not fit in the body, with a correct CRC */
     struct buf b = {0};
-    struct spool_rec r = {.topic = "topic", .topic_len = 5, .key = "k", .key_len = 1,
-                          .payload = "p", .len = 1};
+    struct record r = {.topic = "topic", .topic_len = 5, .key = "k", .key_len = 1,
+                        .payload = "p", .len = 1};
     spool_encode(&b, &r);
     unsigned char *q = (unsigned char *)b.p + SPOOL_HEADER;
     q[2] = 200; /* key_len 200 */
@@ -639,6 +708,20 @@ TEST(decode_rejects_bad_lengths) {
     c = spool_crc32c(q, body);
     for (int i = 0; i < 4; i++) b.p[4 + i] = (char)(c >> (8 * i));
     ASSERT_EQ_INT(spool_decode(b.p, b.len, &d), -1);
+    q[0] = 5;
+    q[26] = 2; /* headers_len 2: fits, but the payload's bytes are not a header */
+    c = spool_crc32c(q, body);
+    for (int i = 0; i < 4; i++) b.p[4 + i] = (char)(c >> (8 * i));
+    ASSERT_EQ_INT(spool_decode(b.p, b.len, &d), -1);
+    q[26] = 0;
+    q[29] = 0x80; /* headers_len 2^31: more than the body */
+    c = spool_crc32c(q, body);
+    for (int i = 0; i < 4; i++) b.p[4 + i] = (char)(c >> (8 * i));
+    ASSERT_EQ_INT(spool_decode(b.p, b.len, &d), -1);
+    q[29] = 0;
+    c = spool_crc32c(q, body);
+    for (int i = 0; i < 4; i++) b.p[4 + i] = (char)(c >> (8 * i));
+    ASSERT_EQ_INT(spool_decode(b.p, b.len, &d), (long)b.len); /* the record as it was */
     buf_free(&b);
 }
 
@@ -798,8 +881,8 @@ static int commit_big_batch(struct spool *s, unsigned first, unsigned nrecs) {
     struct buf b = {0};
     char pl[1024];
     for (unsigned i = 0; i < nrecs; i++) {
-        struct spool_rec r = {.topic = "full", .topic_len = 4, .payload = pl,
-                              .len = big_payload(first + i, pl, sizeof pl)};
+        struct record r = {.topic = "full", .topic_len = 4, .payload = pl,
+                            .len = big_payload(first + i, pl, sizeof pl)};
         spool_encode(&b, &r);
     }
     int rc = spool_commit(s, b.p, b.len, nrecs);
@@ -884,7 +967,7 @@ TEST(max_bytes_refuses_a_commit_larger_than_the_spool) {
     struct spool *s = fx_open();
     char *big = calloc(1, 20u << 10);
     if (!big) abort();
-    struct spool_rec r = {.topic = "t", .topic_len = 1, .payload = big, .len = 20u << 10};
+    struct record r = {.topic = "t", .topic_len = 1, .payload = big, .len = 20u << 10};
     ASSERT_EQ_INT(spool_append(s, &r), -ENOSPC);
     free(big);
     struct spool_stats st;
@@ -1472,7 +1555,7 @@ TEST(fsync_never) { fsync_policy(SPOOL_FSYNC_NEVER); }
 
 /* A record bigger than the replayer's 1 MiB read buffer, live and after a restart. */
 static void commit_trio(struct spool *s, char *big, size_t bigsz) {
-    struct spool_rec r = {.topic = "t", .topic_len = 1, .payload = "before", .len = 6};
+    struct record r = {.topic = "t", .topic_len = 1, .payload = "before", .len = 6};
     ASSERT_EQ_INT(spool_append(s, &r), 0);
     r.payload = big;
     r.len = bigsz;
@@ -1542,7 +1625,7 @@ static void *writer_main(void *arg) {
     for (unsigned i = 0; i < w->batches; i++) {
         b.len = 0;
         for (unsigned j = 0; j < w->per; j++, seq++) {
-            struct spool_rec r = {.topic = "conc", .topic_len = 4, .payload = pl};
+            struct record r = {.topic = "conc", .topic_len = 4, .payload = pl};
             r.len = (size_t)snprintf(pl, sizeof pl, "w%d-%06u", w->id, seq);
             if (seq % 2) {
                 r.key = key;
@@ -1622,7 +1705,7 @@ TEST(unresolved_small_segments_do_not_fill_the_spool) {
     int64_t end = now_ms() + 25000;
     unsigned i = 0;
     int rc = 0;
-    struct spool_rec r = {.topic = "t", .topic_len = 1, .payload = "trickle", .len = 7};
+    struct record r = {.topic = "t", .topic_len = 1, .payload = "trickle", .len = 7};
     while (now_ms() < end) {
         rc = spool_append(s, &r);
         if (rc) break;
@@ -1719,17 +1802,30 @@ static void encode_v1(struct buf *b, const char *topic, const char *payload) {
 }
 
 /* Segments written before the partition was kept (HDSPOOL1) are still replayed, with no
- * partition; new ones keep it. */
-TEST(segments_of_the_previous_format_are_replayed) {
+ * partition, timestamp or headers; new ones keep all three. */
+TEST(segments_of_format_v1_are_replayed) {
     fx_setup();
     struct buf b = {0};
     buf_append(&b, "HDSPOOL1", 8);
     encode_v1(&b, "old-topic", "first");
     encode_v1(&b, "old-topic", "second");
     write_file(seg_name(1, 0), b.p, b.len);
+    /* The decoder of that format reads the same bytes as the spool does. */
+    struct record d;
+    long n = spool_decode_v1(b.p + 8, b.len - 8, &d);
+    ASSERT(n > 0);
+    ASSERT_EQ_MEM(d.topic, d.topic_len, "old-topic");
+    ASSERT(d.key == NULL && d.headers == NULL);
+    ASSERT_EQ_INT(d.part, 0);
+    ASSERT_EQ_INT(d.timestamp_ms, 0);
+    ASSERT_EQ_INT(d.source, RECORD_SPOOL);
+    ASSERT_EQ_INT(spool_decode_v1(b.p + 8 + n, b.len - 8 - (size_t)n, &d), (long)b.len - 8 - n);
     buf_free(&b);
     struct spool *s = fx_open();
-    struct spool_rec r = {.topic = "new", .topic_len = 3, .payload = "third", .len = 5, .part = 3};
+    struct buf h = {0};
+    record_header_add(&h, "h", 1, "v", 1);
+    struct record r = {.topic = "new", .topic_len = 3, .payload = "third", .len = 5, .part = 3,
+                       .timestamp_ms = 1700000000000, .headers = h.p, .headers_len = h.len};
     ASSERT_EQ_INT(spool_append(s, &r), 0);
     struct coll *c = fx_start_resolving();
     WAIT_UNTIL(got_count(c) == 3);
@@ -1738,14 +1834,24 @@ TEST(segments_of_the_previous_format_are_replayed) {
     ASSERT_EQ_MEM(c->got.v[0].topic, c->got.v[0].topic_len, "old-topic");
     ASSERT_EQ_INT(c->got.v[0].part, 0);
     ASSERT_EQ_MEM(c->got.v[1].payload, c->got.v[1].len, "second");
+    for (unsigned k = 0; k < 2; k++) {
+        ASSERT(c->got.v[k].key == NULL);
+        ASSERT(c->got.v[k].headers == NULL);
+        ASSERT_EQ_INT(c->got.v[k].timestamp_ms, 0);
+        ASSERT_EQ_INT(c->got.v[k].source, RECORD_SPOOL);
+    }
     ASSERT_EQ_MEM(c->got.v[2].payload, c->got.v[2].len, "third");
     ASSERT_EQ_INT(c->got.v[2].part, 3);
+    ASSERT_EQ_INT(c->got.v[2].timestamp_ms, 1700000000000);
+    ASSERT_EQ_INT(c->got.v[2].headers_len, h.len);
+    ASSERT(memcmp(c->got.v[2].headers, h.p, h.len) == 0);
     got_unlock(c);
+    buf_free(&h);
     fx_close();
     fx_cleanup();
 }
 
-TEST_MAIN("spool", TEST_ENTRY(segments_of_the_previous_format_are_replayed), TEST_ENTRY(crc32c_check_value), TEST_ENTRY(crc32c_matches_bitwise_reference),
+TEST_MAIN("spool", TEST_ENTRY(crc32c_check_value), TEST_ENTRY(crc32c_matches_bitwise_reference),
           TEST_ENTRY(encode_decode_round_trip), TEST_ENTRY(encode_appends_to_the_buffer),
           TEST_ENTRY(decode_rejects_any_single_byte_change), TEST_ENTRY(decode_rejects_bad_lengths),
           TEST_ENTRY(open_a_new_directory), TEST_ENTRY(commit_replay_resolve_delete), TEST_ENTRY(resolve_from_another_thread),
@@ -1763,10 +1869,12 @@ TEST_MAIN("spool", TEST_ENTRY(segments_of_the_previous_format_are_replayed), TES
           TEST_ENTRY(cursor_survives_a_restart_while_kafka_is_away),
           TEST_ENTRY(unresolved_records_are_replayed_after_restart),
           TEST_ENTRY(torn_tail_is_truncated_at_the_record_boundary),
-          TEST_ENTRY(corrupt_record_ends_its_segment), TEST_ENTRY(foreign_and_empty_segment_files),
+          TEST_ENTRY(corrupt_record_ends_its_segment),
+          TEST_ENTRY(foreign_and_empty_segment_files),
           TEST_ENTRY(stray_file_with_an_unpadded_segment_name),
           TEST_ENTRY(fsync_always), TEST_ENTRY(fsync_interval), TEST_ENTRY(fsync_never),
           TEST_ENTRY(record_larger_than_the_read_buffer),
           TEST_ENTRY(concurrent_writers_every_record_exactly_once),
           TEST_ENTRY(open_fails_cleanly_on_a_bad_path),
+          TEST_ENTRY(segments_of_format_v1_are_replayed),
           TEST_ENTRY(unresolved_small_segments_do_not_fill_the_spool))
