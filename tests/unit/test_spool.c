@@ -603,6 +603,61 @@ TEST(encode_decode_round_trip) {
     }
 }
 
+/* The Kafka timestamp and headers come back as they went in; headers of length 0 (given as
+ * NULL or not) come back as none. */
+TEST(round_trip_with_headers_and_timestamps) {
+    struct record r = {.topic = "t", .topic_len = 1, .key = "k", .key_len = 1, .payload = "p",
+                       .len = 1, .recv_us = 5};
+    static const int64_t stamps[] = {0, 1, 1700000000123, -1, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof stamps / sizeof *stamps; i++) {
+        r.timestamp_ms = stamps[i];
+        round_trip(&r);
+    }
+    struct buf h = {0};
+    r.headers = "";
+    r.headers_len = 0;
+    round_trip(&r); /* an empty, non-NULL headers buffer is none */
+    r.headers = NULL;
+    r.headers_len = 12; /* ignored without headers */
+    round_trip(&r);
+    record_header_add(&h, "app", 3, "sshd", 4);
+    r.headers = h.p;
+    r.headers_len = h.len;
+    round_trip(&r); /* one */
+    record_header_add(&h, "null", 4, NULL, 0);
+    r.headers = h.p;
+    r.headers_len = h.len;
+    round_trip(&r); /* a null value */
+    record_header_add(&h, "", 0, "no name", 7);
+    record_header_add(&h, "empty", 5, "", 0);
+    record_header_add(&h, "app", 3, "again", 5); /* a name twice: order kept */
+    record_header_add(&h, "bin", 3, "\0\xff\0", 3);
+    r.headers = h.p;
+    r.headers_len = h.len;
+    round_trip(&r); /* several */
+    ASSERT_EQ_INT(record_header_count(h.p, h.len), 6);
+    r.key = NULL;
+    r.payload = NULL;
+    r.len = 0;
+    r.timestamp_ms = 42;
+    round_trip(&r); /* headers and nothing else */
+    r.topic = NULL;
+    r.topic_len = 0;
+    round_trip(&r);
+    h.len = 0;
+    char name[300], value[1000];
+    memset(name, 'n', sizeof name);
+    memset(value, 'v', sizeof value);
+    record_header_add(&h, name, sizeof name, NULL, 0);
+    record_header_add(&h, "long", 4, value, sizeof value);
+    r.headers = h.p;
+    r.headers_len = h.len;
+    r.topic = "t";
+    r.topic_len = 1;
+    round_trip(&r); /* names and values longer than a byte can count */
+    buf_free(&h);
+}
+
 TEST(encode_appends_to_the_buffer) {
     /* Several records in one staging buffer decode one after the other. */
     struct buf b = {0};
@@ -723,6 +778,58 @@ TEST(decode_rejects_bad_lengths) {
     for (int i = 0; i < 4; i++) b.p[4 + i] = (char)(c >> (8 * i));
     ASSERT_EQ_INT(spool_decode(b.p, b.len, &d), (long)b.len); /* the record as it was */
     buf_free(&b);
+}
+
+/* Encodes a record whose headers are the raw bytes h[0..hl) (spool_encode does not check
+ * them) and expects the decoder to call it corrupt, whatever else the record holds. */
+static void expect_corrupt_headers(const char *h, size_t hl) {
+    struct record r = {.topic = "t", .topic_len = 1, .key = "k", .key_len = 1, .payload = "body",
+                       .len = 4, .headers = h, .headers_len = hl, .timestamp_ms = 1};
+    struct buf b = {0};
+    spool_encode(&b, &r);
+    struct record d;
+    long rc = spool_decode(b.p, b.len, &d);
+    if (rc != -1) fprintf(stderr, "  headers of %zu bytes: decode returned %ld\n", hl, rc);
+    buf_free(&b);
+    ASSERT_EQ_INT(rc, -1);
+}
+
+/* A record's headers that are not packed headers make it corrupt, as a CRC mismatch does:
+ * the CRC only says the bytes are what was written, not that the writer wrote sense. */
+TEST(decode_rejects_corrupt_headers) {
+    struct buf h = {0};
+    record_header_add(&h, "name", 4, "value", 5);
+    size_t one = h.len;
+    record_header_add(&h, "", 0, NULL, 0);
+    size_t two = h.len;
+    /* The good ones first: they decode. */
+    struct record r = {.topic = "t", .topic_len = 1, .payload = "x", .len = 1, .headers = h.p,
+                       .headers_len = two};
+    round_trip(&r);
+    /* Cut anywhere but at a header's end: a header's fixed part, name or value runs past the
+     * end of the headers. */
+    for (size_t k = 1; k < two; k++)
+        if (k != one) expect_corrupt_headers(h.p, k);
+    /* A name length, then a value length, larger than what follows. */
+    char bad[32];
+    memcpy(bad, h.p, one);
+    bad[0] = 5; /* name_len 5 for "name" + "value" = 9 bytes: the value then runs past */
+    expect_corrupt_headers(bad, one);
+    memcpy(bad, h.p, one);
+    bad[0] = 10; /* name_len 10 > 9 */
+    expect_corrupt_headers(bad, one);
+    memcpy(bad, h.p, one);
+    bad[2] = 6; /* value_len 6 > 5 */
+    expect_corrupt_headers(bad, one);
+    memcpy(bad, h.p, one);
+    memset(bad + 2, 0xff, 4); /* a null value, then 5 bytes that are no header */
+    expect_corrupt_headers(bad, one);
+    memcpy(bad, h.p, one);
+    bad[5] = 0x7f; /* value_len 2^31 + 5 */
+    expect_corrupt_headers(bad, one);
+    expect_corrupt_headers("\x01", 1);
+    expect_corrupt_headers("\0\0\0\0\0", 5);
+    buf_free(&h);
 }
 
 /* ==== the spool ==== */
@@ -1851,9 +1958,165 @@ TEST(segments_of_format_v1_are_replayed) {
     fx_cleanup();
 }
 
+/* tests/data/spool-v2, found from this file's name so that the test does not depend on the
+ * directory it runs in (the Makefile compiles it as tests/unit/test_spool.c, from the root). */
+static void v2_fixture_dir(char *out, size_t n) {
+    const char *f = __FILE__, *slash = strrchr(f, '/');
+    if (slash) snprintf(out, n, "%.*s/../data/spool-v2", (int)(slash - f), f);
+    else snprintf(out, n, "../data/spool-v2");
+}
+
+/* Copies the fixture's segments (and cursor, if any) into the test's spool directory; returns
+ * how many segments. */
+static unsigned copy_v2_fixture(void) {
+    char dir[512];
+    v2_fixture_dir(dir, sizeof dir);
+    DIR *d = opendir(dir);
+    if (!d) fprintf(stderr, "  cannot open %s: %s\n", dir, strerror(errno));
+    ASSERT(d != NULL);
+    unsigned segs = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!ends_with(e->d_name, ".seg") && strcmp(e->d_name, "cursor")) continue;
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        FILE *f = fopen(p, "rb");
+        ASSERT(f != NULL);
+        char data[65536];
+        size_t n = fread(data, 1, sizeof data, f);
+        ASSERT(feof(f));
+        fclose(f);
+        write_file(e->d_name, data, n);
+        segs += ends_with(e->d_name, ".seg");
+    }
+    closedir(d);
+    return segs;
+}
+
+/* What the fixture holds: record k (0..19) went to topic v2-topic, keyed userNN. */
+static void expect_v2_fixture_rec(const struct rec *got, unsigned k) {
+    char key[16], payload[64];
+    snprintf(key, sizeof key, "user%02u", k);
+    snprintf(payload, sizeof payload, "hello user%02u line %u of the v2 fixture", k, k);
+    ASSERT_EQ_MEM(got->topic, got->topic_len, "v2-topic");
+    ASSERT(got->key != NULL);
+    ASSERT_EQ_MEM(got->key, got->key_len, key);
+    ASSERT_EQ_MEM(got->payload, got->len, payload);
+    ASSERT(got->headers == NULL);
+    ASSERT_EQ_INT(got->headers_len, 0);
+    ASSERT_EQ_INT(got->timestamp_ms, 0);
+    ASSERT_EQ_INT(got->recv_us, 0);
+    ASSERT_EQ_INT(got->part, 0);
+    ASSERT_EQ_INT(got->source, RECORD_SPOOL);
+    ASSERT(got->slot != 0);
+}
+
+/* A spool the previous version left (HDSPOOL2, written by its binary: see
+ * tests/data/spool-v2/README) is replayed whole and in order, then deleted; what this version
+ * appends meanwhile goes to a new segment in its own format and follows it. */
+TEST(segments_of_format_v2_written_by_the_previous_version_are_replayed) {
+    fx_setup();
+    ASSERT_EQ_INT(copy_v2_fixture(), 1);
+    /* The decoder of that format, alone, reads the file to its end. */
+    char seg[512];
+    last_segment(seg, sizeof seg);
+    FILE *f = fopen(seg, "rb");
+    ASSERT(f != NULL);
+    char data[65536];
+    size_t len = fread(data, 1, sizeof data, f);
+    fclose(f);
+    ASSERT(len > 8 && memcmp(data, "HDSPOOL2", 8) == 0);
+    size_t off = 8;
+    for (unsigned k = 0; k < 20; k++) {
+        struct record d;
+        long n = spool_decode_v2(data + off, len - off, &d);
+        ASSERT(n > 0);
+        struct rec got = {.topic = (char *)d.topic, .key = (char *)d.key, .payload = (char *)d.payload,
+                          .topic_len = d.topic_len, .key_len = d.key_len, .len = d.len,
+                          .headers = (char *)d.headers, .headers_len = d.headers_len,
+                          .recv_us = d.recv_us, .timestamp_ms = d.timestamp_ms, .part = d.part,
+                          .source = d.source, .slot = 1};
+        expect_v2_fixture_rec(&got, k);
+        off += (size_t)n;
+    }
+    ASSERT_EQ_INT(off, len);
+    /* The spool. */
+    struct spool *s = fx_open();
+    ASSERT_EQ_INT(spool_backlog(s), len - 8);
+    struct buf h = {0};
+    record_header_add(&h, "after", 5, "upgrade", 7);
+    struct record r = {.topic = "v3-topic", .topic_len = 8, .key = "user20", .key_len = 6,
+                       .payload = "written by this version", .len = 23, .timestamp_ms = 1700000000001,
+                       .headers = h.p, .headers_len = h.len, .part = 2};
+    ASSERT_EQ_INT(spool_append(s, &r), 0);
+    ASSERT_EQ_INT(count_files(".seg"), 2);
+    struct coll *c = fx_start_resolving();
+    WAIT_UNTIL(got_count(c) == 21);
+    got_lock(c);
+    for (unsigned k = 0; k < 20; k++) expect_v2_fixture_rec(&c->got.v[k], k);
+    struct rec *last = &c->got.v[20];
+    ASSERT_EQ_MEM(last->topic, last->topic_len, "v3-topic");
+    ASSERT_EQ_MEM(last->payload, last->len, "written by this version");
+    ASSERT_EQ_INT(last->timestamp_ms, 1700000000001);
+    ASSERT_EQ_INT(last->part, 2);
+    ASSERT_EQ_INT(last->headers_len, h.len);
+    ASSERT(memcmp(last->headers, h.p, h.len) == 0);
+    got_unlock(c);
+    buf_free(&h);
+    struct spool_stats st;
+    spool_stats(s, &st);
+    ASSERT_EQ_INT(st.torn, 0);
+    fx_close();
+    ASSERT_EQ_INT(got_count(c), 21);
+    ASSERT_EQ_INT(count_files(".seg"), 0);
+    ASSERT(!has_file("cursor"));
+    fx_cleanup();
+}
+
+/* A record whose headers are not packed headers ends its segment as a CRC mismatch does: the
+ * records before it are replayed, the file is truncated there and the tear counted once; the
+ * records after it are lost, never replayed as garbage. */
+TEST(corrupt_headers_end_their_segment) {
+    fx_setup();
+    struct spool *s = fx_open();
+    commit_range(s, 0, 10, 3);
+    /* name_len 5, then only 2 bytes: what a writer bug (or a bad disk with a good CRC) leaves */
+    struct record bad = {.topic = "t", .topic_len = 1, .payload = "bad", .len = 3,
+                         .headers = "\x05\0\0\0\0\0ab", .headers_len = 8};
+    ASSERT_EQ_INT(spool_append(s, &bad), 0);
+    commit_range(s, 10, 20, 3);
+    fx_close();
+    ASSERT_EQ_INT(count_files(".seg"), 1);
+    char seg[512];
+    last_segment(seg, sizeof seg);
+    long long off = 8;
+    for (unsigned i = 0; i < 10; i++) off += (long long)gen_size(i);
+    s = fx_open();
+    struct coll *c = fx_start(ALL, 0, 0);
+    struct spool_stats st;
+    WAIT_UNTIL((spool_stats(s, &st), st.torn == 1));
+    WAIT_UNTIL(got_count(c) == 10);
+    ASSERT_EQ_INT(file_size(seg), off);
+    WAIT_UNTIL(spool_backlog(s) == 0);
+    got_lock(c);
+    expect_seq(&c->got, 0, 10, 1);
+    got_unlock(c);
+    fx_close();
+    s = fx_open();
+    c = fx_start_resolving();
+    WAIT_UNTIL(got_count(c) == 10);
+    WAIT_UNTIL(count_files(".seg") == 0);
+    spool_stats(s, &st);
+    ASSERT_EQ_INT(st.torn, 0);
+    fx_close();
+    fx_cleanup();
+}
+
 TEST_MAIN("spool", TEST_ENTRY(crc32c_check_value), TEST_ENTRY(crc32c_matches_bitwise_reference),
-          TEST_ENTRY(encode_decode_round_trip), TEST_ENTRY(encode_appends_to_the_buffer),
+          TEST_ENTRY(encode_decode_round_trip), TEST_ENTRY(round_trip_with_headers_and_timestamps),
+          TEST_ENTRY(encode_appends_to_the_buffer),
           TEST_ENTRY(decode_rejects_any_single_byte_change), TEST_ENTRY(decode_rejects_bad_lengths),
+          TEST_ENTRY(decode_rejects_corrupt_headers),
           TEST_ENTRY(open_a_new_directory), TEST_ENTRY(commit_replay_resolve_delete), TEST_ENTRY(resolve_from_another_thread),
           TEST_ENTRY(records_failed_for_good_are_not_offered_again),
           TEST_ENTRY(enobufs_offers_the_same_record_again),
@@ -1869,7 +2132,7 @@ TEST_MAIN("spool", TEST_ENTRY(crc32c_check_value), TEST_ENTRY(crc32c_matches_bit
           TEST_ENTRY(cursor_survives_a_restart_while_kafka_is_away),
           TEST_ENTRY(unresolved_records_are_replayed_after_restart),
           TEST_ENTRY(torn_tail_is_truncated_at_the_record_boundary),
-          TEST_ENTRY(corrupt_record_ends_its_segment),
+          TEST_ENTRY(corrupt_record_ends_its_segment), TEST_ENTRY(corrupt_headers_end_their_segment),
           TEST_ENTRY(foreign_and_empty_segment_files),
           TEST_ENTRY(stray_file_with_an_unpadded_segment_name),
           TEST_ENTRY(fsync_always), TEST_ENTRY(fsync_interval), TEST_ENTRY(fsync_never),
@@ -1877,4 +2140,5 @@ TEST_MAIN("spool", TEST_ENTRY(crc32c_check_value), TEST_ENTRY(crc32c_matches_bit
           TEST_ENTRY(concurrent_writers_every_record_exactly_once),
           TEST_ENTRY(open_fails_cleanly_on_a_bad_path),
           TEST_ENTRY(segments_of_format_v1_are_replayed),
+          TEST_ENTRY(segments_of_format_v2_written_by_the_previous_version_are_replayed),
           TEST_ENTRY(unresolved_small_segments_do_not_fill_the_spool))
