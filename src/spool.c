@@ -127,7 +127,7 @@ void spool_encode(struct buf *b, const struct record *r) {
     put64(q + 18, (uint64_t)r->timestamp_ms);
     put32(q + 26, (uint32_t)hl);
     unsigned char *v = q + BODY_FIXED;
-    memcpy(v, r->topic, tl);
+    if (tl) memcpy(v, r->topic, tl);
     v += tl;
     if (kl) memcpy(v, r->key, kl);
     v += kl;
