@@ -27,6 +27,7 @@
 #include "frame.h"
 #include "jsonio.h"
 #include "metrics.h"
+#include "pipeline.h"
 #include "rules.h"
 #include "syslog.h"
 
@@ -66,50 +67,49 @@ static double median(const double *v, int n) {
  * (valgrind --toggle-collect=engine_pass counts only what happens per line). */
 uint64_t engine_pass(struct cfg *k, struct metrics_shard *shard, const char *buf, size_t n,
                      size_t max);
+/* What engine_pass hands each frame: the pipeline's own per-message step, as a worker runs it. */
+struct pass {
+    struct cfg *k;
+    struct metrics_shard *shard;
+    uint64_t lines;
+};
+
+static int engine_frame(void *arg, const struct frame *f) {
+    struct pass *p = arg;
+    struct syslog_msg m;
+    struct rules_out out;
+    p->lines++;
+    if (pipeline_message(p->k->r, p->shard, f->p, f->n, &m, &out)) {
+        p->k->forwarded++;
+        p->k->payload_bytes += out.rec.len + out.rec.key_len + out.rec.topic_len + out.rec.headers_len;
+    } else {
+        p->k->unmatched++;
+    }
+    if (m.format == SYSLOG_UNPARSED) p->k->parse_errors++;
+    return 0;
+}
+
 __attribute__((noinline)) uint64_t engine_pass(struct cfg *k, struct metrics_shard *shard, const char *buf, size_t n,
                      size_t max) {
     struct frame_state fs = {0};
-    uint64_t lines = 0;
+    struct pass p = {.k = k, .shard = shard};
     size_t base = 0;
     while (base < n) {
         size_t len = n - base > READ_SIZE ? READ_SIZE : n - base;
         int eof = base + len == n;
-        size_t off = 0;
-        for (;;) {
-            struct frame f;
-            enum frame_status s = frame_next(&fs, buf + base + off, len - off, max, eof, &f);
-            off += f.consumed;
-            if (s == FRAME_MSG) {
-                struct syslog_msg m;
-                struct rules_out out;
-                metrics_add(shard, M_LINES, 1);
-                if (syslog_parse(f.p, f.n, &m)) {
-                    metrics_add(shard, M_PARSE_ERROR, 1);
-                    k->parse_errors++;
-                }
-                rules_eval(k->r, &m, &out);
-                lines++;
-                if (out.forward) {
-                    k->forwarded++;
-                    k->payload_bytes += out.len + (out.key ? out.keylen : 0) + strlen(out.topic);
-                } else {
-                    k->unmatched++;
-                }
-            } else if (s == FRAME_AGAIN && !f.consumed) {
-                break;
-            } else if (s == FRAME_BAD_COUNT) {
-                fprintf(stderr, "engine: corrupt corpus (bad octet count)\n");
-                exit(1);
-            }
+        long off = pipeline_frames(&fs, buf + base, len, max, eof, engine_frame, &p);
+        if (off == PIPELINE_CORRUPT) {
+            fprintf(stderr, "engine: corrupt corpus (bad octet count)\n");
+            exit(1);
         }
         if (off == 0 && !eof) {
             /* a frame longer than one read: a worker keeps it in the connection's tail */
             fprintf(stderr, "engine: a line is longer than %d bytes\n", READ_SIZE);
             exit(1);
         }
-        base += off ? off : len;
+        base += off ? (size_t)off : len;
     }
-    return lines;
+    return p.lines;
 }
 
 int main(int argc, char **argv) {

@@ -21,4 +21,12 @@ static inline int64_t clock_ns(void) {
 
 static inline int64_t clock_ms(void) { return clock_us() / 1000; }
 
+/* Milliseconds since the epoch (CLOCK_REALTIME): only for what leaves hotdog as a time of day,
+ * such as a Kafka record's timestamp. */
+static inline int64_t clock_wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 #endif

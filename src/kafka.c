@@ -14,9 +14,8 @@
 
 #include "buf.h"
 #include "clock.h"
-#include "deadletter.h"
+#include "delivery.h"
 #include "log.h"
-#include "spool.h"
 
 /* Error codes span RD_KAFKA_RESP_ERR__BEGIN (-200) to a few hundred broker codes; one slot
  * each. Both the delivery-report thread and workers (errors at produce time) count here: a
@@ -51,10 +50,10 @@ struct kafka {
     long queue_max; /* queue.buffering.max.messages, for /readyz's high watermark */
     /* Produce-to-ack latency, written by the delivery-report thread only. */
     _Atomic uint64_t lat[KAFKA_LATENCY_BUCKETS + 1], lat_count, lat_sum_us;
-    /* Where failed messages go: back to the spool (retriable), or the dead-letter file. */
-    struct spool *spool;
-    struct deadletter *dl;
-    struct kafka_topics *replay_topics; /* the spool replayer's topic handles */
+    /* Where every message's fate is reported (delivery_report in the daemon). */
+    kafka_report_fn report;
+    void *report_arg;
+    struct buf dr_headers; /* a failed message's headers, packed: delivery-report thread only */
     int64_t t0_ns; /* produce ticks travel in the message opaque relative to this */
     /* What kept the brokers down lately (authentication, TLS, transport), for /readyz and the
      * stall warning; a fatal producer error (rd_kafka_fatal_error), once raised, for good. */
@@ -72,16 +71,6 @@ struct kafka {
     int64_t progress_ms;
     long stall_ms;
     _Atomic int64_t stalled_since_ms; /* 0: not stalled */
-    /* Messages purged at shutdown, gathered by dr_cb so that kafka_purge writes them to the
-     * spool in the order they were produced (see pack). */
-    int purging;
-    struct purged {
-        uint64_t tick;
-        size_t off, len; /* the encoded spool record in purge_buf */
-        unsigned slot;
-    } *purged;
-    size_t npurged, purged_cap;
-    struct buf purge_buf;
     /* Invalid topic names refused so far (a hash of each, and when it was first refused); when
      * full, the oldest nearby is pushed out and counts as new again. Taken by workers, rarely. */
     pthread_mutex_t invalid_lock;
@@ -95,7 +84,7 @@ struct kafka {
  * the low 48, when it was produced, in ticks of 250 ns since t0_ns, plus 1 (0: unknown). On each
  * producing thread the ticks strictly increase, so they also order that thread's messages as
  * they were produced; a worker produces a connection's lines in the order it read them, so a
- * purge at shutdown can put them back in the spool in that order (kafka_purge) rather than in
+ * purge at shutdown can put them back in the spool in that order (delivery_shutdown) rather than in
  * librdkafka's partition-by-partition order, and the replay keeps each connection's order
  * within a partition. 48 bits of ticks last 2.2 years (they wrap, and latency is taken modulo
  * that); a thread would have to produce more than 4 million messages a second for its ticks to
@@ -103,6 +92,8 @@ struct kafka {
 #define SLOT_SHIFT 48
 #define TICK_MASK ((UINT64_C(1) << SLOT_SHIFT) - 1)
 #define TICK_NS 250
+/* A report's seq is the tick in the top 48 bits, so that 64-bit wrapping arithmetic orders
+ * ticks across their 48-bit wrap: (int64_t)(later - earlier) > 0. */
 
 static uint64_t tick_now(const struct kafka *k) {
     int64_t ns = clock_ns() - k->t0_ns;
@@ -380,61 +371,39 @@ static int permanent(rd_kafka_resp_err_t e) {
     }
 }
 
-/* Writes a message that Kafka did not take back into the spool: 0, or -1 when the spool is
- * full or failing. runs on: any thread. */
-static int respool(struct kafka *k, const char *topic, const void *key, size_t keylen,
-                   const void *payload, size_t len, uint32_t part) {
-    struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = key,
-                          .key_len = keylen, .payload = payload, .len = len, .part = part};
-    if (spool_append(k->spool, &r) < 0) return -1;
-    metrics_add_any(M_RESPOOLED, 1);
-    return 0;
-}
-
-/* A message that failed: back into the spool if the error is retriable and there is one,
- * else into the dead-letter file, else counted as lost. runs on: any thread. */
-static void rescue(struct kafka *k, const char *topic, const void *key, size_t keylen,
-                   const void *payload, size_t len, rd_kafka_resp_err_t err, int never_retry) {
-    /* A full or failing spool leaves the dead-letter file as the last resort. */
-    if (k->spool && !never_retry && !permanent(err) && respool(k, topic, key, keylen, payload, len, 0) == 0)
-        return;
-    if (k->dl) {
-        if (deadletter_write(k->dl, topic, key, keylen, payload, len, rd_kafka_err2name(err),
-                             rd_kafka_err2str(err)) == 0) {
-            metrics_add_any(M_DEAD_LETTERED, 1);
-            log_limited(L_WARN, "kafka: message for %s dead-lettered: %s", topic, rd_kafka_err2str(err));
-            return;
-        }
-        metrics_add_any(M_DEAD_LETTER_ERROR, 1);
-    }
-    metrics_add_any(M_LOST, 1);
-    log_limited(L_ERROR, "kafka: message for %s lost: %s (%s)%s", topic, rd_kafka_err2str(err),
-                rd_kafka_err2name(err), k->dl ? "" : "; set global.kafka.dead_letter to keep such messages");
-}
-
-/* A message's partition as the spool keeps it: + 1, 0 when librdkafka had not chosen one. */
+/* A message's partition as a record keeps it: + 1, 0 when librdkafka had not chosen one. */
 static uint32_t part_of(const rd_kafka_message_t *m) {
     return m->partition >= 0 ? (uint32_t)m->partition + 1 : 0;
 }
 
-/* At shutdown, a purged message is kept here (encoded as a spool record) until kafka_purge
- * has them all and writes them in the order they were produced. */
-static void gather_purged(struct kafka *k, const rd_kafka_message_t *m, uint64_t tick, unsigned slot) {
-    if (k->npurged == k->purged_cap) {
-        size_t cap = k->purged_cap ? 2 * k->purged_cap : 4096;
-        struct purged *p = realloc(k->purged, cap * sizeof *p);
-        if (!p) abort();
-        k->purged = p;
-        k->purged_cap = cap;
-    }
+/* The record librdkafka gives back with a failed or purged message: its headers are packed
+ * into dr_headers (reused), and its timestamp is the one it was produced with. */
+static void record_of(struct kafka *k, const rd_kafka_message_t *m, struct record *r) {
     const char *topic = rd_kafka_topic_name(m->rkt);
-    struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = m->key,
-                          .key_len = m->key_len, .payload = m->payload, .len = m->len,
-                          .part = part_of(m)};
-    size_t off = k->purge_buf.len;
-    spool_encode(&k->purge_buf, &r);
-    k->purged[k->npurged++] = (struct purged){.tick = tick, .off = off, .len = k->purge_buf.len - off,
-                                              .slot = slot};
+    *r = (struct record){.topic = topic, .topic_len = strlen(topic), .key = m->key,
+                         .key_len = m->key_len, .payload = m->payload, .len = m->len,
+                         .part = part_of(m)};
+    /* librdkafka keeps the timestamp a message was produced with (ours, or the time of the
+     * produce call when it had none) but answers NOT_AVAILABLE for a message with an error.
+     * The message is this thread's alone during its delivery report, so err is cleared for
+     * that one call: a record that goes back into the spool keeps its timestamp. */
+    rd_kafka_message_t *mm = (rd_kafka_message_t *)m;
+    rd_kafka_resp_err_t err = mm->err;
+    rd_kafka_timestamp_type_t tt;
+    mm->err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    int64_t ts = rd_kafka_message_timestamp(mm, &tt);
+    mm->err = err;
+    if (tt == RD_KAFKA_TIMESTAMP_CREATE_TIME && ts > 0) r->timestamp_ms = ts;
+    rd_kafka_headers_t *hs = NULL;
+    if (rd_kafka_message_headers(m, &hs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hs) return;
+    k->dr_headers.len = 0;
+    const char *name;
+    const void *val;
+    size_t size;
+    for (size_t i = 0; rd_kafka_header_get_all(hs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
+        record_header_add(&k->dr_headers, name, strlen(name), val, size);
+    r->headers = k->dr_headers.p;
+    r->headers_len = k->dr_headers.len;
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -450,34 +419,25 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
         metrics_add(k->shard, M_KAFKA_SUBMITTED, 1); /* the original's name for the same */
         if (t) owned_add(&t->delivered, 1);
         record_latency(k, tick);
-    } else {
-        /* A purge is our doing, not a failure: at shutdown (kafka_purge) the message goes to
-         * the spool, in produce order. One that came from the spool is written again if there
-         * is room (so that its old segment can go and the next start resumes exactly); if not,
-         * it is left unresolved: its segment is kept and replayed whole at the next start
-         * (duplicates, never a loss). librdkafka also purges what is queued when the producer
-         * hits a fatal error while running: those are rescued at once. */
-        int purged = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
-        if (purged && k->purging) {
-            gather_purged(k, m, tick, slot);
-            return;
-        }
-        if (purged && slot) {
-            if (respool(k, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len,
-                        part_of(m)) == 0)
-                spool_resolve(k->spool, slot);
-            return;
-        }
-        if (!purged) {
-            metrics_add(k->shard, M_KAFKA_FAILED, 1);
-            if (t) owned_add(&t->failed, 1);
-            count_error(k, m->err);
-            log_limited(L_ERROR, "kafka: delivery to topic %s failed: %s (%s)", rd_kafka_topic_name(m->rkt),
-                        rd_kafka_err2str(m->err), rd_kafka_err2name(m->err));
-        }
-        rescue(k, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len, m->err, 0);
+        if (slot) k->report(k->report_arg, &(struct delivery_report){.slot = slot, .seq = tick << 16});
+        return;
     }
-    if (slot) spool_resolve(k->spool, slot); /* after rescue: a re-append comes first */
+    /* A purge (kafka_purge at shutdown, or librdkafka's own after a fatal error) is not a
+     * failure: delivery decides where those messages go. */
+    int purged = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+    if (!purged) {
+        metrics_add(k->shard, M_KAFKA_FAILED, 1);
+        if (t) owned_add(&t->failed, 1);
+        count_error(k, m->err);
+        log_limited(L_ERROR, "kafka: delivery to topic %s failed: %s (%s)", rd_kafka_topic_name(m->rkt),
+                    rd_kafka_err2str(m->err), rd_kafka_err2name(m->err));
+    }
+    struct record r;
+    record_of(k, m, &r);
+    k->report(k->report_arg, &(struct delivery_report){
+                                 .rec = &r, .err = m->err, .err_name = rd_kafka_err2name(m->err),
+                                 .err_text = rd_kafka_err2str(m->err), .seq = tick << 16, .slot = slot,
+                                 .flags = (purged ? DELIVERY_PURGED : 0) | (permanent(m->err) ? DELIVERY_PERMANENT : 0)});
 }
 
 /* librdkafka needs 2.6.1 to authenticate with SCRAM to Kafka 4.x (confluentinc/librdkafka#4895:
@@ -616,12 +576,14 @@ static int conf_set(rd_kafka_conf_t *conf, const char *file, int line, const cha
     return -1;
 }
 
-struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, char *err,
-                        size_t errlen) {
+struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, kafka_report_fn report,
+                        void *report_arg, char *err, size_t errlen) {
     struct kafka *k = calloc(1, sizeof *k);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!k || !conf) abort();
     k->shard = shard;
+    k->report = report;
+    k->report_arg = report_arg;
     k->t0_ns = clock_ns();
     k->stall_ms = c->kafka.stall_timeout_ms > 0 ? c->kafka.stall_timeout_ms : 10000;
     pthread_mutex_init(&k->topics_lock, NULL);
@@ -850,14 +812,25 @@ int kafka_topic_valid(const char *name) {
     return n > 0 && strcmp(name, ".") && strcmp(name, "..");
 }
 
-int kafka_refuse_topic(struct kafka *k, const char *topic, const char *payload, size_t len,
-                       const char *key, size_t keylen, unsigned slot) {
+/* Reports r, which the producer did not queue, as failed for good. */
+static void refused(struct kafka *k, const struct record *r, rd_kafka_resp_err_t e, unsigned slot) {
+    k->report(k->report_arg, &(struct delivery_report){
+                                 .rec = r, .err = e, .err_name = rd_kafka_err2name(e),
+                                 .err_text = rd_kafka_err2str(e), .slot = slot,
+                                 .flags = DELIVERY_REFUSED | DELIVERY_PERMANENT});
+}
+
+/* Fails a record whose topic is not a valid name, for good, as the original's producer does:
+ * counted as kafka.producer.error.invalidtopic (TOPIC_EXCEPTION) or, for a name refused more
+ * than half a second before, .unknowntopic (_UNKNOWN_TOPIC); never retried. Returns -EINVAL.
+ * runs on: any thread; locks: a mutex of its own (a rare path). */
+static int refuse_topic(struct kafka *k, const struct record *r, unsigned slot) {
     /* Counted as the original counts it (measured): its librdkafka fails the messages for a
      * new invalid name with the broker's answer, TOPIC_EXCEPTION (invalidtopic); from about
      * half a second after that answer it knows the topic as missing and fails the next ones at
      * once with _UNKNOWN_TOPIC (unknowntopic). Both are permanent: dead-lettered. */
     uint64_t h = 1469598103934665603ull;
-    for (const char *c = topic; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    for (size_t i = 0; i < r->topic_len; i++) h = (h ^ (unsigned char)r->topic[i]) * 1099511628211ull;
     h |= 1; /* 0 marks a free slot */
     int64_t now = clock_us();
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION;
@@ -881,124 +854,103 @@ int kafka_refuse_topic(struct kafka *k, const char *topic, const char *payload, 
     }
     pthread_mutex_unlock(&k->invalid_lock);
     count_error(k, e);
+    int shown = r->topic_len > 64 ? 64 : (int)r->topic_len;
     log_limited(L_ERROR, "kafka: cannot queue a message for topic '%.*s%s': not a valid Kafka "
-                "topic name (1 to %d of a-z A-Z 0-9 . _ -)", 64, topic,
-                strlen(topic) > 64 ? "..." : "", KAFKA_TOPIC_MAX);
-    rescue(k, topic, key, keylen, payload, len, e, 1);
-    if (slot) spool_resolve(k->spool, slot);
+                "topic name (1 to %d of a-z A-Z 0-9 . _ -)", shown, r->topic,
+                r->topic_len > 64 ? "..." : "", KAFKA_TOPIC_MAX);
+    refused(k, r, e, slot);
     return -EINVAL;
 }
 
-/* Queues one message on partition (RD_KAFKA_PARTITION_UA: the partitioner chooses). */
-static int produce(struct kafka *k, struct kafka_topic *t, int32_t partition, const char *payload,
-                   size_t len, const char *key, size_t keylen, unsigned slot) {
+/* The topic handle for r, from the thread's cache; NULL for a name Kafka would refuse. The
+ * name is copied: a record from the spool has a topic that is not NUL-terminated, and may
+ * (from an older version) hold any bytes. */
+static struct kafka_topic *topic_of(struct kafka_topics *tc, const struct record *r) {
+    char topic[KAFKA_TOPIC_MAX + 1];
+    if (r->topic_len > KAFKA_TOPIC_MAX || memchr(r->topic, 0, r->topic_len)) return NULL;
+    memcpy(topic, r->topic, r->topic_len);
+    topic[r->topic_len] = 0;
+    return kafka_topics_get(tc, topic);
+}
+
+/* Queues r on partition (RD_KAFKA_PARTITION_UA: the partitioner chooses). */
+static int produce(struct kafka *k, struct kafka_topic *t, int32_t partition, const struct record *r,
+                   unsigned slot) {
+    rd_kafka_topic_t *rkt = (rd_kafka_topic_t *)t;
     /* Timed from here, as the original times kafka.producer.sent: from produce to ack. */
-    if (rd_kafka_produce((rd_kafka_topic_t *)t, partition, RD_KAFKA_MSG_F_COPY, (void *)payload, len, key,
-                         keylen, pack(tick_next(k), slot)) == 0) {
-        struct topic_entry *te = rd_kafka_topic_opaque((rd_kafka_topic_t *)t);
+    void *opaque = pack(tick_next(k), slot);
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!r->headers_len && !r->timestamp_ms) {
+        if (rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY, (void *)r->payload, r->len, r->key,
+                             r->key_len, opaque) != 0)
+            e = rd_kafka_last_error();
+    } else {
+        rd_kafka_headers_t *hs = NULL;
+        if (r->headers_len) {
+            hs = rd_kafka_headers_new(8);
+            struct record_header h;
+            size_t off = 0;
+            while (record_header_next(r->headers, r->headers_len, &off, &h) == 1)
+                rd_kafka_header_add(hs, h.name, (ssize_t)h.name_len, h.value, (ssize_t)h.value_len);
+        }
+        e = rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_VALUE((void *)r->payload, r->len),
+                              RD_KAFKA_V_KEY(r->key, r->key_len), RD_KAFKA_V_OPAQUE(opaque),
+                              RD_KAFKA_V_TIMESTAMP(r->timestamp_ms),
+                              RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_END);
+        if (e && hs) rd_kafka_headers_destroy(hs); /* librdkafka owns them only once queued */
+    }
+    if (!e) {
+        struct topic_entry *te = rd_kafka_topic_opaque(rkt);
         atomic_fetch_add_explicit(&te->produced, 1, memory_order_relaxed);
         return 0;
     }
-    rd_kafka_resp_err_t e = rd_kafka_last_error();
     /* After a fatal error the producer takes nothing more: the caller holds the message as
      * for a full queue (TCP pauses, UDP goes to the spool) until hotdog has shut down, which
      * keeps it in the spool or counts it. */
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL || e == RD_KAFKA_RESP_ERR__FATAL) return -ENOBUFS;
     /* A replayed message's partition that the topic no longer has: any partition will do. */
     if (e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && partition != RD_KAFKA_PARTITION_UA)
-        return produce(k, t, RD_KAFKA_PARTITION_UA, payload, len, key, keylen, slot);
+        return produce(k, t, RD_KAFKA_PARTITION_UA, r, slot);
     count_error(k, e);
-    log_limited(L_ERROR, "kafka: cannot queue a message for %s: %s",
-                rd_kafka_topic_name((rd_kafka_topic_t *)t), rd_kafka_err2str(e));
+    log_limited(L_ERROR, "kafka: cannot queue a message for %s: %s", rd_kafka_topic_name(rkt),
+                rd_kafka_err2str(e));
     /* Refused before it was queued (too large, invalid): retrying would fail the same way. */
-    rescue(k, rd_kafka_topic_name((rd_kafka_topic_t *)t), key, keylen, payload, len, e, 1);
-    if (slot) spool_resolve(k->spool, slot);
+    refused(k, r, e, slot);
     return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? -EMSGSIZE : -EINVAL;
 }
 
-int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
-                  const char *key, size_t keylen, unsigned slot) {
-    return produce(k, t, RD_KAFKA_PARTITION_UA, payload, len, key, keylen, slot);
-}
-
-void kafka_set_rescue(struct kafka *k, struct spool *s, struct deadletter *dl) {
-    k->spool = s;
-    k->dl = dl;
-    if (s && !k->replay_topics) k->replay_topics = kafka_topics_new(k);
-}
-
-int kafka_spool_produce(void *arg, const struct spool_rec *r, unsigned slot) {
-    struct kafka *k = arg;
-    char topic[KAFKA_TOPIC_MAX + 2]; /* one more byte than a valid name can have, and the NUL */
-    size_t n = r->topic_len < sizeof topic - 1 ? r->topic_len : sizeof topic - 1;
-    memcpy(topic, r->topic, n);
-    topic[n] = 0;
-    /* Workers spool no invalid name, but a spool from an older version may hold one. */
-    struct kafka_topic *t = n == r->topic_len && !memchr(r->topic, 0, r->topic_len)
-                                ? kafka_topics_get(k->replay_topics, topic)
-                                : NULL;
-    if (!t) return kafka_refuse_topic(k, topic, r->payload, r->len, r->key, r->key_len, slot);
+int kafka_produce(struct kafka_topics *tc, const struct record *r, unsigned slot) {
+    struct kafka_topic *t = topic_of(tc, r);
+    if (!t) return refuse_topic(tc->k, r, slot);
     /* A message purged at shutdown goes back to the partition it was on: a line that reached
      * Kafka unacknowledged (a broker lost quorum) and is replayed as a duplicate then stays
      * behind the lines that were before it in that partition. */
-    return produce(k, t, r->part ? (int32_t)(r->part - 1) : RD_KAFKA_PARTITION_UA, r->payload, r->len, r->key,
-                   r->key_len, slot);
+    return produce(tc->k, t, r->part ? (int32_t)(r->part - 1) : RD_KAFKA_PARTITION_UA, r, slot);
 }
 
-/* Older ticks first; ticks wrap after 2.2 years, so they compare by their difference. */
-static int by_tick(const void *a, const void *b) {
-    uint64_t d = (((const struct purged *)a)->tick - ((const struct purged *)b)->tick) & TICK_MASK;
-    return d == 0 ? 0 : d > TICK_MASK / 2 ? -1 : 1;
-}
-
-/* Writes the purged messages to the spool, oldest produce first, in batches of PURGE_BATCH
- * bytes (one write each). A batch the spool refuses (full, failing) goes record by record to
- * where a failed delivery goes: the spool if it takes it, else the dead-letter file or
- * error.lost; a record that came from the spool and cannot be written again stays unresolved,
- * so its segment is kept and replayed at the next start. */
-#define PURGE_BATCH (256u << 10)
-static void respool_purged(struct kafka *k) {
-    qsort(k->purged, k->npurged, sizeof *k->purged, by_tick);
-    struct buf out = {0};
-    for (size_t i = 0, j; i < k->npurged; i = j) {
-        out.len = 0;
-        for (j = i; j < k->npurged && (j == i || out.len + k->purged[j].len <= PURGE_BATCH); j++)
-            buf_append(&out, k->purge_buf.p + k->purged[j].off, k->purged[j].len);
-        if (spool_commit(k->spool, out.p, out.len, (unsigned)(j - i)) == 0) {
-            metrics_add_any(M_RESPOOLED, j - i);
-            for (size_t x = i; x < j; x++)
-                if (k->purged[x].slot) spool_resolve(k->spool, k->purged[x].slot);
-            continue;
-        }
-        for (size_t x = i; x < j; x++) {
-            struct spool_rec r;
-            if (spool_decode(k->purge_buf.p + k->purged[x].off, k->purged[x].len, &r) <= 0) abort();
-            char topic[KAFKA_TOPIC_MAX + 2];
-            snprintf(topic, sizeof topic, "%.*s", (int)r.topic_len, r.topic);
-            if (k->purged[x].slot) {
-                if (respool(k, topic, r.key, r.key_len, r.payload, r.len, r.part) == 0)
-                    spool_resolve(k->spool, k->purged[x].slot);
-            } else {
-                rescue(k, topic, r.key, r.key_len, r.payload, r.len, RD_KAFKA_RESP_ERR__PURGE_QUEUE, 0);
-            }
-        }
-    }
-    buf_free(&out);
-    buf_free(&k->purge_buf);
-    free(k->purged);
-    k->purged = NULL;
-    k->npurged = k->purged_cap = 0;
+int kafka_check_topic(struct kafka_topics *tc, const struct record *r, unsigned slot) {
+    return topic_of(tc, r) ? 0 : refuse_topic(tc->k, r, slot);
 }
 
 int kafka_purge(struct kafka *k, int timeout_ms) {
-    int n = rd_kafka_outq_len(k->rk);
-    if (!n) return 0;
-    k->purging = k->spool != NULL;
+    if (!rd_kafka_outq_len(k->rk)) return 0;
     rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_flush(k->rk, timeout_ms); /* serves the purged messages' delivery reports */
-    k->purging = 0;
-    if (k->npurged) respool_purged(k);
     return rd_kafka_outq_len(k->rk);
+}
+
+static void *producer_thread_new(void *k) { return kafka_topics_new(k); }
+static void producer_thread_free(void *tc) { kafka_topics_free(tc); }
+static int producer_produce(void *tc, const struct record *r, unsigned slot) { return kafka_produce(tc, r, slot); }
+static int producer_check(void *tc, const struct record *r, unsigned slot) { return kafka_check_topic(tc, r, slot); }
+static int producer_purge(void *k, int timeout_ms) { return kafka_purge(k, timeout_ms); }
+
+void kafka_producer(struct kafka *k, struct delivery_producer *p) {
+    *p = (struct delivery_producer){.arg = k, .thread_new = producer_thread_new,
+                                    .thread_free = producer_thread_free, .produce = producer_produce,
+                                    .check_topic = producer_check, .purge = producer_purge};
 }
 
 int kafka_outq_len(struct kafka *k) { return rd_kafka_outq_len(k->rk); }
@@ -1076,7 +1028,6 @@ void *kafka_handle(struct kafka *k) { return k->rk; }
 void kafka_free(struct kafka *k) {
     if (!k) return;
     kafka_stop(k);
-    kafka_topics_free(k->replay_topics);
     while (k->topics) {
         struct topic_entry *t = k->topics;
         k->topics = t->next;
@@ -1088,7 +1039,6 @@ void kafka_free(struct kafka *k) {
     pthread_mutex_destroy(&k->topics_lock);
     pthread_mutex_destroy(&k->invalid_lock);
     pthread_mutex_destroy(&k->cause_lock);
-    buf_free(&k->purge_buf);
-    free(k->purged);
+    buf_free(&k->dr_headers);
     free(k);
 }

@@ -6,16 +6,25 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "delivery.h"
 #include "metrics.h"
+#include "record.h"
 
 struct kafka;
 struct kafka_topic; /* an rd_kafka_topic_t; owned by the struct kafka that made it */
 
+/* Where every message's fate goes: each message queued gets exactly one call, from the
+ * delivery-report thread (acknowledged: only for a message with a spool slot, as nothing else
+ * needs it), and each one refused before it was queued one call from the producing thread. */
+typedef void (*kafka_report_fn)(void *arg, const struct delivery_report *r);
+
 /* Creates the producer from c (our defaults, then global.kafka.conf verbatim, then
- * global.kafka.buffer). Delivery reports are counted into shard. On error returns NULL with
- * "FILE:LINE: ..." in err naming the offending property. */
-struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, char *err,
-                        size_t errlen);
+ * global.kafka.buffer). Delivery reports are counted into shard and handed to report. On error
+ * returns NULL with "FILE:LINE: ..." in err naming the offending property. */
+struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, kafka_report_fn report,
+                        void *report_arg, char *err, size_t errlen);
+/* The producer as delivery drives it (struct delivery_producer over the functions below). */
+void kafka_producer(struct kafka *k, struct delivery_producer *p);
 
 /* Waits up to timeout_ms for a broker to answer a metadata request. 0 or -1 with err set. */
 int kafka_wait_ready(struct kafka *k, int timeout_ms, char *err, size_t errlen);
@@ -39,45 +48,32 @@ struct kafka_topics *kafka_topics_new(struct kafka *k);
 struct kafka_topic *kafka_topics_get(struct kafka_topics *c, const char *name);
 void kafka_topics_free(struct kafka_topics *c);
 
-/* Queues one message; payload and key are copied. The produce-to-ack time is recorded for
- * kafka.producer.sent. slot is the spool segment the message was read from (0: none),
- * resolved once it is acknowledged or failed. Returns 0, -ENOBUFS when the producer's queue is
- * full (nothing was queued: retry later), or another negative errno when it was refused for
- * good (then dead-lettered, or counted as lost).
- * runs on: worker threads and the spool replayer; locks: none of ours. */
-int kafka_produce(struct kafka *k, struct kafka_topic *t, const char *payload, size_t len,
-                  const char *key, size_t keylen, unsigned slot);
-
+/* Queues r (copied: payload, key, headers) with the thread's topic cache tc, to r->part - 1
+ * when r->part is set, else where the partitioner chooses; headers and a timestamp go with it
+ * when r has them. The produce-to-ack time is recorded for kafka.producer.sent. slot is the
+ * spool segment slot the record was read from (0: none), reported with its fate. Returns 0,
+ * -ENOBUFS when the producer's queue is full (nothing was queued: retry later), or another
+ * negative errno when it was refused for good (reported before returning). A topic that is not
+ * a valid name is refused as the original's producer refuses it: counted as
+ * kafka.producer.error.invalidtopic (TOPIC_EXCEPTION) or, for a name refused more than half a
+ * second before, .unknowntopic (_UNKNOWN_TOPIC).
+ * runs on: the thread tc belongs to; locks: none of ours (a mutex for invalid names). */
+int kafka_produce(struct kafka_topics *tc, const struct record *r, unsigned slot);
+/* 0 if r's topic is a valid name, else refuses r as kafka_produce does and returns -EINVAL. */
+int kafka_check_topic(struct kafka_topics *tc, const struct record *r, unsigned slot);
 /* Kafka's rule for topic names: 1 to 249 of a-z A-Z 0-9 . _ -, and not "." or "..". A broker
  * refuses any other name, so hotdog does not ask it (nor makes a topic handle for it). */
 #define KAFKA_TOPIC_MAX 249
 int kafka_topic_valid(const char *name);
-/* Fails a message whose topic is not a valid name, for good, as the original's producer
- * does: counted as kafka.producer.error.invalidtopic (TOPIC_EXCEPTION) or, for a name refused
- * more than half a second before, .unknowntopic (_UNKNOWN_TOPIC); then dead-lettered or
- * counted as lost, never retried; slot as for kafka_produce. Returns -EINVAL.
- * runs on: any thread; locks: a mutex of its own (a rare path). */
-int kafka_refuse_topic(struct kafka *k, const char *topic, const char *payload, size_t len,
-                       const char *key, size_t keylen, unsigned slot);
-
 /* The word the original hotdog names error err with in kafka.producer.error.<word>:
  * rust-rdkafka's variant name, lowercased ("messagetimedout", "invalidtopic"). A code the
  * original's librdkafka did not know gets librdkafka's name without '_', lowercased, in buf.
  * Returns a static string or buf. runs on: any thread. */
 const char *kafka_err_word(int err, char *buf, size_t len);
 
-struct spool;
-struct spool_rec;
-struct deadletter;
-/* Where failed messages go: retriable failures back into s (if any), the rest into dl (if
- * any), else they are counted in error.lost. Call before kafka_start. */
-void kafka_set_rescue(struct kafka *k, struct spool *s, struct deadletter *dl);
-/* The spool replayer's produce callback (spool_produce_fn); arg is the struct kafka. */
-int kafka_spool_produce(void *arg, const struct spool_rec *r, unsigned slot);
 /* At shutdown, after kafka_flush: takes every undelivered message back out of librdkafka
- * (their delivery reports put them into the spool) and returns how many are left. */
+ * (their reports come with DELIVERY_PURGED) and returns how many are left. */
 int kafka_purge(struct kafka *k, int timeout_ms);
-
 /* Messages queued in librdkafka and not yet acknowledged or failed. */
 int kafka_outq_len(struct kafka *k);
 

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "config.h"
 #include "deadletter.h"
+#include "delivery.h"
 #include "jsonio.h"
 #include "kafka.h"
 #include "listener.h"
@@ -62,6 +63,7 @@ struct daemon {
     unsigned gen;
     struct rules *rules;
     struct kafka *kafka;
+    struct delivery *delivery; /* the delivery policy between the workers, Kafka and the spool */
     struct listener *listeners;
     size_t nlisteners; /* opened so far */
     struct worker_shared shared;
@@ -119,8 +121,6 @@ static int start(struct daemon *d, char *err, size_t errlen) {
     d->nworkers = n > 0 ? (int)n : 1;
     /* Shards: one per worker, one for the delivery-report thread. */
     if (metrics_init(d->nworkers + 1) < 0) abort();
-    d->kafka = kafka_new(d->cfg, metrics_shard(d->nworkers), err, errlen);
-    if (!d->kafka) return 2;
     const struct config_kafka *kc = &d->cfg->kafka;
     if (kc->spool.line) {
         struct spool_opts so = {.path = kc->spool.path, .max_bytes = (uint64_t)kc->spool.max_bytes,
@@ -145,7 +145,13 @@ static int start(struct daemon *d, char *err, size_t errlen) {
             return 1;
         }
     }
-    kafka_set_rescue(d->kafka, d->spool, d->dl);
+    d->delivery = delivery_new(&(struct delivery_opts){
+        .spool = d->spool, .dl = d->dl, .spool_always = kc->spool.mode == SPOOL_MODE_ALWAYS});
+    d->kafka = kafka_new(d->cfg, metrics_shard(d->nworkers), delivery_report, d->delivery, err, errlen);
+    if (!d->kafka) return 2;
+    struct delivery_producer producer;
+    kafka_producer(d->kafka, &producer);
+    delivery_attach(d->delivery, &producer);
     log_info("hotdog %s (librdkafka %s): waiting up to %ld ms for Kafka at %s", HOTDOG_VERSION,
              kafka_version(), d->cfg->kafka.timeout_ms, config_kafka_get(d->cfg, "bootstrap.servers"));
     if (kafka_wait_ready(d->kafka, (int)d->cfg->kafka.timeout_ms, err, errlen) < 0) {
@@ -168,14 +174,13 @@ static int start(struct daemon *d, char *err, size_t errlen) {
     }
     /* Creating the default topic's handle now fetches its metadata before traffic arrives. */
     kafka_topic(d->kafka, d->cfg->kafka.topic);
-    if (d->spool && (r = spool_start(d->spool, kafka_spool_produce, d->kafka)) < 0) {
+    if (d->spool && (r = spool_start(d->spool, delivery_replay, d->delivery)) < 0) {
         snprintf(err, errlen, "cannot start the spool replayer: %s", strerror(-r));
         return 1;
     }
     d->shared = (struct worker_shared){.cfg = d->cfg, .kafka = d->kafka,
                                        .listeners = d->listeners, .nlisteners = d->nlisteners,
-                                       .spool = d->spool,
-                                       .spool_always = d->spool && kc->spool.mode == SPOOL_MODE_ALWAYS};
+                                       .delivery = d->delivery};
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
     if (!d->workers) abort();
     for (int i = 0; i < d->nworkers; i++) {
@@ -220,7 +225,7 @@ static int stop(struct daemon *d) {
         if (d->spool && undelivered) {
             /* Kafka did not take them in time: back into the spool for the next start. */
             purged = undelivered;
-            undelivered = kafka_purge(d->kafka, 5000);
+            undelivered = delivery_shutdown(d->delivery, 5000);
             purged -= undelivered;
             log_info("shutdown: %d undelivered message(s) purged from the producer into the spool",
                      purged);
@@ -261,6 +266,7 @@ static void cleanup(struct daemon *d) {
     free(d->listeners);
     if (d->spool) spool_close(d->spool); /* start-up failed after opening it */
     kafka_free(d->kafka);
+    delivery_free(d->delivery);
     deadletter_close(d->dl);
     rules_free(d->rules);
     config_free(d->cfg);

@@ -13,8 +13,9 @@
 enum record_source { RECORD_TCP, RECORD_UDP, RECORD_SPOOL };
 
 /* Pointers refer to memory the record's maker owns: the rules' output buffers (valid until the
- * next rules_eval on the same instance), a spool segment (until the record is resolved), or a
- * caller's stack. Whoever keeps a record past that copies it (delivery's retry slot does). */
+ * next rules_eval on the same instance), the spool replayer's read buffer (during its produce
+ * callback only), or a caller's stack. Whoever keeps a record past that copies it (delivery's
+ * held message is a copy; librdkafka copies what it queues). */
 struct record {
     const char *topic; /* topic[0..topic_len); NUL-terminated when made by the rules, not when
                         * decoded from the spool */

@@ -11,6 +11,7 @@
 #include "jsonio.h"
 #include "log.h"
 #include "merge.h"
+#include "pipeline.h"
 #include "rules.h"
 #include "syslog.h"
 
@@ -71,7 +72,9 @@ static json_t *output_json(const struct config *c, const struct rules_out *o, st
 }
 
 static void print_json(struct rules *r, const struct config *c, size_t lineno,
-                       const struct syslog_msg *m, int perr, FILE *out, struct buf *tmp) {
+                       const struct syslog_msg *m, const struct rules_out *o, FILE *out,
+                       struct buf *tmp) {
+    int perr = m->format == SYSLOG_UNPARSED;
     json_t *parsed = json_object();
     json_object_set_new(parsed, "facility", name_json(syslog_facility_name(m->facility)));
     json_object_set_new(parsed, "severity", name_json(syslog_severity_name(m->severity)));
@@ -89,9 +92,7 @@ static void print_json(struct rules *r, const struct config *c, size_t lineno,
                                                      "matcher", rules_matcher(r, i), "pattern",
                                                      rules_pattern(r, i)));
     json_t *outputs = json_array();
-    struct rules_out o;
-    rules_eval(r, m, &o);
-    if (o.forward) json_array_append_new(outputs, output_json(c, &o, tmp));
+    if (o->forward) json_array_append_new(outputs, output_json(c, o, tmp));
     json_t *line = json_object();
     json_object_set_new(line, "line", json_integer((json_int_t)lineno));
     json_object_set_new(line, "parsed", parsed);
@@ -151,9 +152,12 @@ int testmode_run(const struct config *c, const char *path, enum testmode_format 
         lineno++;
         if (fmt == TESTMODE_JSON) {
             while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+            /* The daemon's own path from a line to a record (not its framing: test mode reads
+             * a file line by line, as the original's -t does, and numbers every line). */
             struct syslog_msg m;
-            int perr = syslog_parse(line, (size_t)n, &m) != 0;
-            print_json(r, c, lineno, &m, perr, out, &tmp);
+            struct rules_out o;
+            pipeline_message(r, NULL, line, (size_t)n, &m, &o);
+            print_json(r, c, lineno, &m, &o, out, &tmp);
             continue;
         }
         /* Line ends as the original reads them: LF, or CR LF (one CR only). */

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
-#include <openssl/err.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +16,14 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "delivery.h"
 #include "listener.h"
 #include "log.h"
-#include "spool.h"
+#include "pipeline.h"
 #include "syslog.h"
 #include "tls.h"
 #include "worker_internal.h"
 
-/* At most this much is read from one connection per loop turn: the bound on the work one
- * connection can do before every other ready connection gets its turn. */
-#define READ_CHUNK (64 * 1024)
 #define MAX_EVENTS 64
 #define ACCEPT_BATCH 64
 /* While the producer queue is full, how long to wait before retrying. librdkafka drains its
@@ -35,123 +32,25 @@
 /* How often handshake and idle deadlines are checked. */
 #define SWEEP_MS 200
 
-enum { RECV_AGAIN = -1, RECV_ERROR = -2 };
-
-/* Adds the message to the records bound for the spool. */
-static void stage(struct worker *w, const char *topic, const char *payload, size_t len,
-                  const char *key, size_t keylen, int64_t recv_us) {
-    struct spool_rec r = {.topic = topic, .topic_len = strlen(topic), .key = key, .key_len = keylen,
-                          .payload = payload, .len = len, .recv_us = recv_us};
-    spool_encode(&w->stage, &r);
-    w->nstage++;
-    w->stage_spill = w->spill;
-}
-
-/* Gives up the messages the worker holds (the one the producer refused, those staged for
- * the spool) and returns how many they were, for the caller to count as lost. */
-static uint64_t held_discard(struct worker *w) {
-    uint64_t n = (uint64_t)w->retry.active + w->nstage;
-    w->retry.active = 0;
-    w->stage.len = 0;
-    w->nstage = 0;
-    return n;
-}
-
-int worker_stage_flush(struct worker *w) {
-    if (!w->nstage) return 0;
-    unsigned n = w->nstage;
-    int r = spool_commit(w->sh->spool, w->stage.p, w->stage.len, n);
-    if (r == 0) {
-        metrics_add(w->m, M_SPOOLED, n);
-    } else if (w->stage_spill) {
-        metrics_add(w->m, M_SPOOL_FULL_DROPPED, n);
-        metrics_add(w->m, M_LOST, n);
-        log_limited(L_ERROR, "worker %d: spool %s: %u message(s) from UDP or a backpressure: false "
-                    "listener dropped", w->id, r == -ENOSPC ? "full" : "write failed", n);
-    } else {
-        if (r != -ENOSPC) log_limited(L_ERROR, "worker %d: spool write failed, pausing reads", w->id);
-        return -1; /* the caller pauses (worker_pause), or is already paused and retries */
-    }
-    w->stage.len = 0;
-    w->nstage = 0;
-    return 0;
-}
-
-/* Queues the message (or stages it for the spool), or keeps a copy for retry_submit when the
- * producer queue is full and the source can wait. */
-static int submit(struct worker *w, const char *topic, const char *payload, size_t len,
-                  const char *key, size_t keylen, int64_t recv_us) {
-    struct spool *sp = w->sh->spool;
-    /* A rendered topic that Kafka would refuse fails here, for good: never spooled (it would
-     * fail again at every replay), never a topic handle or a cache entry. The cache checks a
-     * name only when it first meets it. */
-    struct kafka_topic *t = kafka_topics_get(w->topics, topic);
-    if (!t) {
-        kafka_refuse_topic(w->sh->kafka, topic, payload, len, key, keylen, 0);
-        metrics_add(w->m, M_KAFKA_PRODUCE_ERROR, 1);
-        return 0;
-    }
-    /* Under mode: always everything goes through the spool; otherwise what cannot wait does,
-     * as long as the spool holds older messages (so that they stay in order). */
-    if (sp && (w->sh->spool_always || (w->spill && spool_backlog(sp)))) {
-        stage(w, topic, payload, len, key, keylen, recv_us);
-        return 0;
-    }
-    int r = kafka_produce(w->sh->kafka, t, payload, len, key, keylen, 0);
-    if (r == -ENOBUFS && w->spill && sp) {
-        stage(w, topic, payload, len, key, keylen, recv_us);
-        return 0;
-    }
-    if (r == -ENOBUFS && w->spill && !w->src_udp) {
-        metrics_add(w->m, M_OVERFLOW_DROPPED, 1);
-        metrics_add(w->m, M_LOST, 1);
-        log_limited(L_ERROR, "worker %d: Kafka queue full: message from a backpressure: false "
-                    "listener dropped (configure global.kafka.spool to keep such messages)", w->id);
-        return 0;
-    }
-    if (r == -ENOBUFS) {
-        w->retry.active = 1;
-        w->retry.topic = t;
-        w->retry.payload.len = w->retry.key.len = 0;
-        buf_append(&w->retry.payload, payload, len);
-        buf_append(&w->retry.key, key, keylen);
-        w->retry.has_key = key != NULL;
-        return r;
-    }
-    metrics_add(w->m, r == 0 ? M_KAFKA_PRODUCED : M_KAFKA_PRODUCE_ERROR, 1);
-    return 0;
-}
-
-/* Retries the refused message. 0 once it is queued (or failed for good), -ENOBUFS if not. */
-static int retry_submit(struct worker *w) {
-    if (!w->retry.active) return 0;
-    int r = kafka_produce(w->sh->kafka, w->retry.topic, w->retry.payload.p ? w->retry.payload.p : "",
-                          w->retry.payload.len, w->retry.has_key ? buf_cstr(&w->retry.key) : NULL,
-                          w->retry.key.len, 0);
-    if (r == -ENOBUFS) return r;
-    w->retry.active = 0;
-    metrics_add(w->m, r == 0 ? M_KAFKA_PRODUCED : M_KAFKA_PRODUCE_ERROR, 1);
-    return 0;
-}
 
 static int paused(const struct worker *w) { return w->blocked || w->blocked_udp; }
 
 int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us) {
     struct syslog_msg m;
     struct rules_out out;
-    metrics_add(w->m, M_RECEIVED, 1);
-    syslog_parse(line, n, &m);
-    /* lines and error.log_parse as the original counts them: a line it would not parse is
-     * still forwarded by us, but counted as a parse error, not as a line. */
-    metrics_add(w->m, m.format != SYSLOG_UNPARSED ? M_LINES : M_PARSE_ERROR, 1);
-    rules_eval(w->rules, &m, &out);
-    if (!out.forward) return 0;
-    return submit(w, out.topic, out.payload, out.len, out.key, out.keylen, recv_us);
+    if (!pipeline_message(w->rules, w->m, line, n, &m, &out)) return 0;
+    struct record r = out.rec;
+    r.recv_us = recv_us;
+    r.source = w->src_udp ? RECORD_UDP : RECORD_TCP;
+    if (!r.timestamp_ms) r.timestamp_ms = w->recv_ms; /* timestamp: receive */
+    return delivery_submit(w->lane, &r, w->spill);
 }
+
+int worker_stage_flush(struct worker *w) { return delivery_flush(w->lane); }
 
 void worker_pause(struct worker *w) {
     metrics_add(w->m, M_QUEUE_FULL, 1);
-    if (w->nstage) /* worker_stage_flush has said why: the spool is full */
+    if (delivery_staged(w->lane)) /* delivery_flush has said why: the spool is full */
         log_limited(L_WARN, "worker %d: spool full (max_bytes), pausing reads (backpressure, "
                     "nothing dropped)", w->id);
     else
@@ -160,36 +59,39 @@ void worker_pause(struct worker *w) {
     w->paused_since = clock_us();
 }
 
+/* What process hands each frame of a connection. */
+struct frames {
+    struct worker *w;
+    struct conn *c;
+    int64_t recv_us;
+    int blocked; /* stopped because the producer is full */
+};
+
+static int forward_frame(void *arg, const struct frame *f) {
+    struct frames *fr = arg;
+    if (f->truncated) {
+        metrics_add(fr->w->m, M_TRUNCATED, 1);
+        log_limited(L_WARN, "%s: frame longer than max_message_size (%ld bytes): delivered "
+                    "truncated, the rest discarded", fr->c->peer, fr->c->l->cfg->max_message_size);
+    }
+    fr->blocked = worker_forward(fr->w, f->p, f->n, fr->recv_us) == -ENOBUFS;
+    return fr->blocked;
+}
+
 /* Frames and forwards buf[0..len). Returns the bytes used up, or -1 when the stream is
  * corrupt. Sets *blocked when it stopped because the producer queue is full. */
 static long process(struct worker *w, struct conn *c, const char *buf, size_t len,
                     int64_t recv_us, int *blocked) {
-    size_t off = 0, max = (size_t)c->l->cfg->max_message_size;
-    for (;;) {
-        struct frame f;
-        enum frame_status s = frame_next(&c->fs, buf + off, len - off, max, c->eof, &f);
-        off += f.consumed;
-        switch (s) {
-        case FRAME_MSG:
-            if (f.truncated) {
-                metrics_add(w->m, M_TRUNCATED, 1);
-                log_limited(L_WARN, "%s: frame longer than max_message_size (%zu bytes): "
-                            "delivered truncated, the rest discarded", c->peer, max);
-            }
-            if (worker_forward(w, f.p, f.n, recv_us) == -ENOBUFS) {
-                *blocked = 1;
-                return (long)off;
-            }
-            break;
-        case FRAME_BAD_COUNT:
-            metrics_add(w->m, M_BAD_COUNT, 1);
-            log_limited(L_WARN, "%s: invalid octet count, closing the connection", c->peer);
-            return -1;
-        case FRAME_AGAIN:
-            if (!f.consumed) return (long)off;
-            break;
-        }
+    struct frames fr = {.w = w, .c = c, .recv_us = recv_us};
+    long used = pipeline_frames(&c->fs, buf, len, (size_t)c->l->cfg->max_message_size, c->eof,
+                                forward_frame, &fr);
+    if (used == PIPELINE_CORRUPT) {
+        metrics_add(w->m, M_BAD_COUNT, 1);
+        log_limited(L_WARN, "%s: invalid octet count, closing the connection", c->peer);
+        return -1;
     }
+    *blocked = fr.blocked;
+    return used;
 }
 
 /* Bytes of tail buffers all workers hold, for the budget (global.max_buffered_bytes) and the
@@ -244,20 +146,16 @@ static void tail_keep(struct conn *c, const char *src, size_t n) {
     tail_set(c, p, cap);
 }
 
-static void ready_push(struct worker *w, struct conn *c) {
+void worker_ready_push(struct worker *w, struct conn *c) {
     if (c->ready) return;
     c->ready = 1;
     c->rnext = w->ready;
     w->ready = c;
 }
 
-static void conn_close(struct worker *w, struct conn *c) {
+void worker_conn_close(struct worker *w, struct conn *c) {
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    if (c->ssl) {
-        if (!c->handshaking) SSL_shutdown(c->ssl); /* best effort close_notify, never waits */
-        SSL_free(c->ssl);
-        ERR_clear_error();
-    }
+    if (c->ssl) tls_conn_close(c);
     close(c->fd);
     if (c->prev) c->prev->next = c->next;
     else w->conns = c->next;
@@ -290,7 +188,7 @@ static int tail_cut(struct worker *w, struct conn *c, int64_t now) {
     if (s == FRAME_MSG) {
         w->spill = !c->l->cfg->backpressure;
         w->src_udp = 0;
-        r = worker_forward(w, f.p, f.n, now); /* copies what it keeps: the tail can go */
+        r = worker_forward(w, f.p, f.n, now); /* delivery copies what it keeps: the tail can go */
     }
     tail_keep(c, NULL, 0);
     if (worker_stage_flush(w) < 0 || r == -ENOBUFS) {
@@ -324,8 +222,8 @@ static int conn_process(struct worker *w, struct conn *c, const char *buf, size_
     long used = process(w, c, buf, len, recv_us, &blocked);
     if (used < 0) {
         if (worker_stage_flush(w) < 0) /* the spool is full: what it held is lost */
-            metrics_add(w->m, M_LOST, held_discard(w));
-        conn_close(w, c);
+            metrics_add(w->m, M_LOST, delivery_discard(w->lane));
+        worker_conn_close(w, c);
         return 1;
     }
     tail_keep(c, buf + used, len - (size_t)used);
@@ -337,13 +235,13 @@ static int conn_process(struct worker *w, struct conn *c, const char *buf, size_
         return 0;
     }
     if (c->eof) {
-        conn_close(w, c);
+        worker_conn_close(w, c);
         return 1;
     }
     return 0;
 }
 
-static void set_want_write(struct worker *w, struct conn *c, int on) {
+void worker_want_write(struct worker *w, struct conn *c, int on) {
     if (c->want_write == (unsigned)on) return;
     c->want_write = (unsigned)on;
     struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), .data.ptr = c};
@@ -352,52 +250,17 @@ static void set_want_write(struct worker *w, struct conn *c, int on) {
 
 /* Receives up to cap bytes: > 0 bytes, 0 at end of stream, RECV_AGAIN, or RECV_ERROR. */
 static ssize_t conn_recv(struct worker *w, struct conn *c, char *buf, size_t cap) {
-    if (!c->ssl) {
-        ssize_t r = read(c->fd, buf, cap);
-        if (r >= 0) return r;
-        if (errno == EAGAIN || errno == EINTR) return RECV_AGAIN;
-        metrics_add(w->m, M_READ_ERROR, 1);
-        log_limited(L_WARN, "%s: read error: %s", c->peer, strerror(errno));
-        return RECV_ERROR;
-    }
-    /* TLS hands out one record (<= 16 KiB) per SSL_read: read up to one chunk's worth. */
-    size_t got = 0;
-    while (got < cap && got < READ_CHUNK) {
-        ERR_clear_error();
-        errno = 0; /* SSL_ERROR_SYSCALL leaves the reason there, or nothing */
-        size_t want = cap - got < INT_MAX ? cap - got : INT_MAX;
-        int r = SSL_read(c->ssl, buf + got, (int)want);
-        if (r > 0) {
-            got += (size_t)r;
-            continue;
-        }
-        int e = SSL_get_error(c->ssl, r);
-        if (e == SSL_ERROR_WANT_READ) break;
-        if (e == SSL_ERROR_WANT_WRITE) {
-            set_want_write(w, c, 1);
-            break;
-        }
-        if (e == SSL_ERROR_ZERO_RETURN) {
-            if (!got) return 0;
-            /* The end repeats on the next call, but nothing may wake us for it: the peer's
-             * close_notify has left the socket and the peer now waits for ours. */
-            ready_push(w, c);
-            return (ssize_t)got;
-        }
-        /* A reset or a TLS error: nothing more can come. Deliver what did, then close. */
-        char why[256];
-        int syscall = e == SSL_ERROR_SYSCALL && errno;
-        metrics_add(w->m, syscall ? M_READ_ERROR : M_TLS_ERROR, 1);
-        log_limited(L_WARN, "%s: %s: %s", c->peer, syscall ? "read error" : "TLS error",
-                    syscall ? strerror(errno) : tls_reason(why, sizeof why));
-        c->eof = 1;
-        return got ? (ssize_t)got : RECV_ERROR;
-    }
-    return got ? (ssize_t)got : RECV_AGAIN;
+    if (c->ssl) return tls_conn_recv(w, c, buf, cap);
+    ssize_t r = read(c->fd, buf, cap);
+    if (r >= 0) return r;
+    if (errno == EAGAIN || errno == EINTR) return RECV_AGAIN;
+    metrics_add(w->m, M_READ_ERROR, 1);
+    log_limited(L_WARN, "%s: read error: %s", c->peer, strerror(errno));
+    return RECV_ERROR;
 }
 
 /* Reads once behind the connection's tail and processes it. Returns 1 if it was closed. */
-static int conn_read(struct worker *w, struct conn *c, int64_t now) {
+int worker_conn_read(struct worker *w, struct conn *c, int64_t now) {
     size_t have = c->tlen;
     ssize_t r = conn_recv(w, c, w->rbuf + have, w->rcap - have);
     if (r == RECV_AGAIN) return 0;
@@ -406,50 +269,24 @@ static int conn_read(struct worker *w, struct conn *c, int64_t now) {
     if (c->l->cfg->idle_timeout_ms) c->deadline = now + c->l->cfg->idle_timeout_ms * 1000;
     if (have) memcpy(w->rbuf, c->tail, have);
     int closed = conn_process(w, c, w->rbuf, have + (size_t)r, now);
-    if (!closed && c->ssl && SSL_pending(c->ssl) > 0) ready_push(w, c);
+    if (!closed && tls_conn_pending(c)) worker_ready_push(w, c);
     return closed;
-}
-
-static int conn_handshake(struct worker *w, struct conn *c, int64_t now) {
-    ERR_clear_error();
-    int r = SSL_accept(c->ssl);
-    if (r == 1) {
-        c->handshaking = 0;
-        c->deadline = c->l->cfg->idle_timeout_ms ? now + c->l->cfg->idle_timeout_ms * 1000 : 0;
-        set_want_write(w, c, 0);
-        log_debug("%s: %s %s%s", c->peer, SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
-                  SSL_session_reused(c->ssl) ? " (resumed)" : "");
-        return conn_read(w, c, now); /* application data may have come with the handshake */
-    }
-    int e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        set_want_write(w, c, e == SSL_ERROR_WANT_WRITE);
-        return 0;
-    }
-    char why[256] = "the client closed the connection";
-    if (ERR_peek_error()) tls_reason(why, sizeof why);
-    long vr = SSL_get_verify_result(c->ssl);
-    metrics_add(w->m, M_TLS_HANDSHAKE_FAILED, 1);
-    log_limited(L_WARN, "%s: TLS handshake failed: %s%s%s", c->peer, why,
-                vr != X509_V_OK ? ": " : "", vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
-    conn_close(w, c);
-    return 1;
 }
 
 static void conn_event(struct worker *w, struct conn *c, uint32_t events, int64_t now) {
     if (c->handshaking) {
-        conn_handshake(w, c, now);
+        tls_conn_handshake(w, c, now);
         return;
     }
-    if (c->want_write && (events & EPOLLOUT)) set_want_write(w, c, 0); /* SSL_read retries it */
-    conn_read(w, c, now);
+    if (c->want_write && (events & EPOLLOUT)) worker_want_write(w, c, 0); /* SSL_read retries it */
+    worker_conn_read(w, c, now);
 }
 
 /* Retries what the producer refused. Returns -1 while it is still full, else 0; sets
  * *closed (if given) when the blocked connection was closed because it had reached EOF. */
 static int unblock(struct worker *w, int *closed_out) {
-    if (worker_stage_flush(w) < 0) return -1;
-    if (retry_submit(w) < 0) return -1;
+    w->recv_ms = clock_wall_ms();
+    if (delivery_retry(w->lane) < 0) return -1;
     if (w->blocked_udp) {
         w->blocked_udp = 0;
         if (udp_process(w, clock_us()) < 0) return -1;
@@ -459,7 +296,7 @@ static int unblock(struct worker *w, int *closed_out) {
         int closed = conn_process(w, c, c->tail, c->tlen, clock_us());
         if (closed_out) *closed_out = closed;
         if (w->blocked) return -1;
-        if (!closed && c->ssl && SSL_pending(c->ssl) > 0) ready_push(w, c);
+        if (!closed && tls_conn_pending(c)) worker_ready_push(w, c);
     }
     metrics_add(w->m, M_BACKPRESSURE_US, (uint64_t)(clock_us() - w->paused_since));
     return 0;
@@ -489,22 +326,14 @@ static void conn_new(struct worker *w, struct listener *l, int fd, const struct 
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
     if (l->cfg->protocol == PROTO_TLS) {
-        c->ssl = listener_ssl_new(l);
-        if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
-            char why[256];
-            log_limited(L_ERROR, "%s: cannot set up TLS: %s", l->name, tls_reason(why, sizeof why));
-            SSL_free(c->ssl);
-            goto err;
-        }
-        c->handshaking = 1;
-        c->deadline = now + l->cfg->handshake_timeout_ms * 1000;
+        if (tls_conn_open(c, now) < 0) goto err;
     } else if (l->cfg->idle_timeout_ms) {
         c->deadline = now + l->cfg->idle_timeout_ms * 1000;
     }
     struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
         log_limited(L_ERROR, "worker %d: epoll_ctl: %s", w->id, strerror(errno));
-        SSL_free(c->ssl);
+        if (c->ssl) tls_conn_close(c);
         goto err;
     }
     c->next = w->conns;
@@ -553,7 +382,7 @@ static void sweep(struct worker *w, int64_t now) {
             metrics_add(w->m, M_TLS_HANDSHAKE_TIMEOUT, 1);
             log_limited(L_WARN, "%s: TLS handshake not finished within %ld ms, closing", c->peer,
                         c->l->cfg->handshake_timeout_ms);
-            conn_close(w, c);
+            worker_conn_close(w, c);
             continue;
         }
         metrics_add(w->m, M_IDLE_TIMEOUT, 1);
@@ -572,16 +401,16 @@ static void control_drain(struct worker *w) {
                           memory_order_relaxed);
 }
 
+static int count_frame(void *arg, const struct frame *f) {
+    (void)f;
+    ++*(uint64_t *)arg;
+    return 0;
+}
+
 /* Counts the complete messages left in a connection's tail that will never be forwarded. */
 static uint64_t count_frames(struct conn *c) {
     uint64_t n = 0;
-    struct frame f;
-    size_t max = (size_t)c->l->cfg->max_message_size;
-    for (size_t off = 0; off < c->tlen; off += f.consumed) {
-        enum frame_status s = frame_next(&c->fs, c->tail + off, c->tlen - off, max, c->eof, &f);
-        n += s == FRAME_MSG;
-        if (!f.consumed) break;
-    }
+    pipeline_frames(&c->fs, c->tail, c->tlen, (size_t)c->l->cfg->max_message_size, c->eof, count_frame, &n);
     return n;
 }
 
@@ -603,7 +432,7 @@ static int unblock_until(struct worker *w, int64_t deadline, int *closed) {
  * deadline, counting them as lost. */
 static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
     if (c->handshaking) {
-        conn_close(w, c);
+        worker_conn_close(w, c);
         return;
     }
     for (;;) {
@@ -622,7 +451,7 @@ static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
             char b;
             r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT); /* only to tell EOF from "more" */
             r = r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR)) ? RECV_AGAIN : 0;
-            if (c->ssl && r == 0 && SSL_pending(c->ssl) > 0) r = RECV_AGAIN;
+            if (r == 0 && tls_conn_pending(c)) r = RECV_AGAIN;
         }
         if (r == RECV_AGAIN) {
             if (c->tlen) {
@@ -630,7 +459,7 @@ static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
                 log_warn("worker %d: %s: dropped an unfinished line of %zu bytes at shutdown",
                          w->id, c->peer, c->tlen);
             }
-            conn_close(w, c);
+            worker_conn_close(w, c);
             return;
         }
         if (r <= 0) {
@@ -638,13 +467,14 @@ static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
             r = 0;
         }
         if (have) memcpy(w->rbuf, c->tail, have);
+        w->recv_ms = clock_wall_ms();
         if (conn_process(w, c, w->rbuf, have + (size_t)r, clock_us())) return;
     }
-    uint64_t lost = count_frames(c) + held_discard(w);
+    uint64_t lost = count_frames(c) + delivery_discard(w->lane);
     metrics_add(w->m, M_SHUTDOWN_LOST, lost);
     log_error("worker %d: %s: %llu message(s) could not be queued before the shutdown deadline",
               w->id, c->peer, (unsigned long long)lost);
-    conn_close(w, c);
+    worker_conn_close(w, c);
 }
 
 static void shutdown_drain(struct worker *w) {
@@ -654,12 +484,12 @@ static void shutdown_drain(struct worker *w) {
     for (struct conn *c = w->conns; c; c = c->next) {
         int n = 0;
         c->drain_left = ioctl(c->fd, FIONREAD, &n) == 0 && n > 0 ? (size_t)n : 0;
-        if (c->ssl) c->drain_left += (size_t)SSL_pending(c->ssl);
+        if (c->ssl) c->drain_left += tls_conn_buffered(c);
     }
     int64_t deadline = clock_us() + w->sh->cfg->kafka.shutdown_timeout_ms * 1000;
     /* What the producer refused comes first: it was received before anything still unread. */
     if (w->blocked_udp && unblock_until(w, deadline, NULL) < 0) {
-        uint64_t lost = (uint64_t)udp_pending(w) + held_discard(w);
+        uint64_t lost = (uint64_t)udp_pending(w) + delivery_discard(w->lane);
         w->blocked_udp = 0;
         metrics_add(w->m, M_SHUTDOWN_LOST, lost);
         log_error("worker %d: %llu datagram(s) could not be queued before the shutdown deadline",
@@ -697,6 +527,7 @@ static void *worker_main(void *arg) {
         int timeout = w->ready ? 0 : (w->timers && w->conns) ? SWEEP_MS : -1;
         int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
         int64_t now = clock_us();
+        w->recv_ms = clock_wall_ms(); /* one read of each clock per loop turn, not per message */
         for (int i = 0; i < n; i++) {
             struct ev *e = evs[i].data.ptr;
             if (e->kind == EV_CONTROL) {
@@ -720,8 +551,8 @@ static void *worker_main(void *arg) {
             struct conn *c = list;
             list = c->rnext;
             c->ready = 0;
-            if (paused(w)) ready_push(w, c);
-            else conn_read(w, c, now);
+            if (paused(w)) worker_ready_push(w, c);
+            else worker_conn_read(w, c, now);
         }
         if (w->timers && now >= next_sweep) {
             sweep(w, now);
@@ -753,7 +584,7 @@ struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics
         log_error("worker %d: %s", id, err);
         goto err;
     }
-    w->topics = kafka_topics_new(sh->kafka);
+    w->lane = delivery_lane_new(sh->delivery, id, m);
     /* Room for a tail (at most one unfinished frame and its octet count) plus one read. */
     w->rcap = max_msg + 64 + READ_CHUNK;
     w->rbuf = malloc(w->rcap);
@@ -815,7 +646,7 @@ void worker_join(struct worker *w) {
 
 void worker_free(struct worker *w) {
     if (!w) return;
-    while (w->conns) conn_close(w, w->conns);
+    while (w->conns) worker_conn_close(w, w->conns);
     if (w->epfd >= 0) close(w->epfd);
     if (w->evfd >= 0) close(w->evfd);
     if (w->reserve_fd >= 0) close(w->reserve_fd);
@@ -824,10 +655,7 @@ void worker_free(struct worker *w) {
     udp_batch_free(w);
     rules_free(w->rules);
     rules_free(atomic_exchange(&w->next_rules, NULL));
-    kafka_topics_free(w->topics);
-    buf_free(&w->retry.payload);
-    buf_free(&w->retry.key);
-    buf_free(&w->stage);
+    delivery_lane_free(w->lane);
     pthread_mutex_destroy(&w->rules_lock);
     free(w);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "delivery.h"
 #include "kafka.h"
 #include "listener.h"
 #include "metrics.h"
@@ -17,8 +18,7 @@ struct worker_shared {
     struct kafka *kafka;
     struct listener *listeners;
     size_t nlisteners;
-    struct spool *spool; /* NULL without global.kafka.spool */
-    int spool_always;    /* mode: always: every message goes through the spool */
+    struct delivery *delivery; /* where every message goes (the policy: produce, spool, ...) */
 };
 
 struct worker;

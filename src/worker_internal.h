@@ -69,27 +69,16 @@ struct worker {
     struct conn *ready;   /* TLS connections holding decrypted bytes epoll cannot see */
     struct conn *blocked; /* the connection whose message the producer refused */
     int blocked_udp;      /* or: the UDP batch */
-    /* That message, as the rules made it: retried as is, so that rules run and counters
-     * count once per message however long the producer stays full. */
-    struct {
-        int active;
-        struct kafka_topic *topic;
-        struct buf payload, key;
-        int has_key;
-    } retry;
-    /* Messages bound for the spool, encoded, committed in one write at the end of each read
-     * (or UDP batch). While the spool is full they stay here and reads pause. */
-    struct buf stage;
-    unsigned nstage;
-    int stage_spill; /* they came from a source that cannot be paused: drop them if full */
-    int spill;       /* the source being processed cannot be paused (UDP, backpressure: false) */
+    /* The message the producer refused and the records bound for the spool are the lane's. */
+    struct delivery_lane *lane;
+    int spill;       /* the source being processed cannot wait (UDP, backpressure: false) */
     int src_udp;     /* ... and it is UDP */
+    int64_t recv_ms; /* wall-clock time of the current read (ms since the epoch): timestamp: receive */
     struct udp_batch *udp; /* NULL without UDP listeners */
     struct rules *rules;          /* this worker's own compiled rules */
     _Atomic(struct rules *) next_rules; /* handed over by a reload, taken between messages */
     pthread_mutex_t rules_lock; /* held while rules is swapped or its counters are read */
     atomic_uint gen; /* rules_gen of the rules it runs: once it is the newest, older are gone */
-    struct kafka_topics *topics;  /* this worker's topic handle cache */
     int64_t paused_since;
     atomic_int stop;
     /* Liveness (worker_check): main bumps ping and rings the doorbell; the loop copies it to
@@ -104,9 +93,39 @@ struct worker {
 int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us);
 /* Marks the worker paused (the producer refused a message). */
 void worker_pause(struct worker *w);
-/* Commits the staged spool records: 0, or -1 when the spool is full and they came from a
- * source that can wait (they stay staged; the caller pauses). */
+/* Commits the staged spool records (delivery_flush): 0, or -1 when the spool is full and they
+ * came from a source that can wait (they stay staged; the caller pauses). */
 int worker_stage_flush(struct worker *w);
+
+/* At most this much is read from one connection per loop turn: the bound on the work one
+ * connection can do before every other ready connection gets its turn. */
+#define READ_CHUNK (64 * 1024)
+/* What a receive returns besides a byte count (> 0) or 0 at the end of the stream. */
+enum { RECV_AGAIN = -1, RECV_ERROR = -2 };
+
+/* worker.c, for worker_tls.c */
+/* Puts c on the ready list: bytes wait inside OpenSSL that epoll cannot see. */
+void worker_ready_push(struct worker *w, struct conn *c);
+/* Closes c and frees it. */
+void worker_conn_close(struct worker *w, struct conn *c);
+/* Asks epoll for c's writability too (on) or not: OpenSSL wants to write. */
+void worker_want_write(struct worker *w, struct conn *c, int on);
+/* Reads once behind c's tail and processes it. Returns 1 if c was closed. */
+int worker_conn_read(struct worker *w, struct conn *c, int64_t now);
+
+/* worker_tls.c */
+/* Makes c's SSL and starts the handshake deadline. 0, or -1 (logged) when OpenSSL cannot. */
+int tls_conn_open(struct conn *c, int64_t now);
+/* Sends close_notify if the handshake was done (never waits) and frees the SSL. */
+void tls_conn_close(struct conn *c);
+/* Advances the handshake; once done, reads what came with it. Returns 1 if c was closed. */
+int tls_conn_handshake(struct worker *w, struct conn *c, int64_t now);
+/* Receives up to cap decrypted bytes (at most READ_CHUNK per call): > 0, 0 at the end of the
+ * stream, RECV_AGAIN, or RECV_ERROR (counted and logged; what came before is delivered). */
+ssize_t tls_conn_recv(struct worker *w, struct conn *c, char *buf, size_t cap);
+/* Whether OpenSSL holds decrypted bytes of c that epoll cannot see, and how many. */
+int tls_conn_pending(const struct conn *c);
+size_t tls_conn_buffered(const struct conn *c);
 
 /* worker_udp.c */
 int udp_batch_init(struct worker *w);

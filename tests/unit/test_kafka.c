@@ -25,6 +25,8 @@ static void sleep_ms(long ms) { nanosleep(&(struct timespec){ms / 1000, (ms % 10
 struct fixture {
     struct config *cfg;
     struct kafka *k;
+    struct delivery *d;
+    struct kafka_topics *tc; /* the test thread's topic cache */
     rd_kafka_mock_cluster_t *mc;
     struct spool *s;
     struct spool_opts so;
@@ -48,12 +50,6 @@ static void setup(struct fixture *f, const char *extra) {
     f->cfg = config_load_string("k.yml", yml, strlen(yml), err, sizeof err);
     if (!f->cfg) fprintf(stderr, "  %s\n", err);
     ASSERT(f->cfg != NULL);
-    f->k = kafka_new(f->cfg, metrics_shard(0), err, sizeof err);
-    if (!f->k) fprintf(stderr, "  %s\n", err);
-    ASSERT(f->k != NULL);
-    f->mc = rd_kafka_handle_mock_cluster(kafka_handle(f->k));
-    ASSERT(f->mc != NULL);
-    ASSERT_EQ_INT(rd_kafka_mock_topic_create(f->mc, TOPIC, PARTITIONS, 1), 0);
     snprintf(f->dir, sizeof f->dir, "/tmp/hotdog-test-kafka-XXXXXX");
     ASSERT(mkdtemp(f->dir) != NULL);
     f->so = (struct spool_opts){.path = f->dir, .max_bytes = 1u << 30, .segment_bytes = 1u << 20,
@@ -61,7 +57,17 @@ static void setup(struct fixture *f, const char *extra) {
     f->s = spool_open(&f->so, err, sizeof err);
     if (!f->s) fprintf(stderr, "  spool_open: %s\n", err);
     ASSERT(f->s != NULL);
-    kafka_set_rescue(f->k, f->s, NULL);
+    f->d = delivery_new(&(struct delivery_opts){.spool = f->s});
+    f->k = kafka_new(f->cfg, metrics_shard(0), delivery_report, f->d, err, sizeof err);
+    if (!f->k) fprintf(stderr, "  %s\n", err);
+    ASSERT(f->k != NULL);
+    struct delivery_producer p;
+    kafka_producer(f->k, &p);
+    delivery_attach(f->d, &p);
+    f->tc = kafka_topics_new(f->k);
+    f->mc = rd_kafka_handle_mock_cluster(kafka_handle(f->k));
+    ASSERT(f->mc != NULL);
+    ASSERT_EQ_INT(rd_kafka_mock_topic_create(f->mc, TOPIC, PARTITIONS, 1), 0);
     ASSERT_EQ_INT(kafka_start(f->k), 0);
 }
 
@@ -81,7 +87,9 @@ static void remove_dir(const char *dir) {
 
 static void teardown(struct fixture *f) {
     if (f->s) spool_close(f->s);
+    kafka_topics_free(f->tc);
     kafka_free(f->k);
+    delivery_free(f->d);
     config_free(f->cfg);
     remove_dir(f->dir);
 }
@@ -90,8 +98,14 @@ static void produce(struct fixture *f, int seq) {
     char payload[32], key[16];
     int n = snprintf(payload, sizeof payload, "seq=%06d", seq);
     int kn = snprintf(key, sizeof key, "k%d", seq);
+    struct buf hs = {0};
+    record_header_add(&hs, "seq", 3, payload + 4, (size_t)n - 4);
     /* Keys spread the messages over every partition, as a real connection's lines spread. */
-    ASSERT_EQ_INT(kafka_produce(f->k, kafka_topic(f->k, TOPIC), payload, (size_t)n, key, (size_t)kn, 0), 0);
+    struct record r = {.topic = TOPIC, .topic_len = strlen(TOPIC), .key = key, .key_len = (size_t)kn,
+                       .payload = payload, .len = (size_t)n, .headers = hs.p, .headers_len = hs.len,
+                       .timestamp_ms = 1700000000000 + seq};
+    ASSERT_EQ_INT(kafka_produce(f->tc, &r, 0), 0);
+    buf_free(&hs);
 }
 
 /* Waits until the producer has nothing queued: every message acknowledged (or failed). */
@@ -105,10 +119,12 @@ struct replayed {
     struct spool *s;
     int seq[4096];
     unsigned part[4096];
+    int64_t ts[4096];
+    char header[4096][16]; /* "name=value" of the first header */
     _Atomic int n;
 };
 
-static int record_replay(void *arg, const struct spool_rec *r, unsigned slot) {
+static int record_replay(void *arg, const struct record *r, unsigned slot) {
     struct replayed *rp = arg;
     char p[32];
     snprintf(p, sizeof p, "%.*s", (int)r->len, r->payload);
@@ -116,6 +132,12 @@ static int record_replay(void *arg, const struct spool_rec *r, unsigned slot) {
     if (n < 4096) {
         rp->seq[n] = atoi(p + 4);
         rp->part[n] = r->part;
+        rp->ts[n] = r->timestamp_ms;
+        struct record_header h;
+        size_t off = 0;
+        if (record_header_next(r->headers, r->headers_len, &off, &h) == 1)
+            snprintf(rp->header[n], sizeof rp->header[n], "%.*s=%.*s", (int)h.name_len, h.name,
+                     (int)h.value_len, h.value ? h.value : "");
     }
     atomic_store(&rp->n, n + 1);
     spool_resolve(rp->s, slot);
@@ -149,7 +171,7 @@ TEST(a_shutdown_purge_spools_messages_in_the_order_they_were_produced) {
     sleep_ms(200); /* librdkafka moves them into their partitions' queues */
     kafka_stop(f.k);
     uint64_t respooled = metrics_get(M_RESPOOLED);
-    ASSERT_EQ_INT(kafka_purge(f.k, 5000), 0);
+    ASSERT_EQ_INT(delivery_shutdown(f.d, 5000), 0);
     ASSERT_EQ_INT(metrics_get(M_RESPOOLED) - respooled, N);
     spool_close(f.s);
     static struct replayed rp;
@@ -157,6 +179,13 @@ TEST(a_shutdown_purge_spools_messages_in_the_order_they_were_produced) {
     for (int i = 0; i < N; i++) ASSERT_EQ_INT(rp.seq[i], i + 1);
     /* Each keeps the partition it was on, so that its replay keeps that partition's order. */
     for (int i = 0; i < N; i++) ASSERT(rp.part[i] >= 1 && rp.part[i] <= PARTITIONS);
+    /* And its headers and timestamp, as librdkafka gave them back. */
+    for (int i = 0; i < N; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "seq=%06d", i + 1);
+        ASSERT_EQ_STR(rp.header[i], want);
+        ASSERT_EQ_INT(rp.ts[i], 1700000000000 + i + 1);
+    }
     teardown(&f);
 }
 
@@ -220,8 +249,8 @@ TEST(a_fatal_error_is_reported_and_queued_messages_are_spooled) {
     ASSERT_EQ_INT(st.fatal, 1);
     ASSERT_EQ_STR(st.cause, why);
     /* The producer refuses new messages: held by the caller, not failed. */
-    char p[] = "after";
-    ASSERT_EQ_INT(kafka_produce(f.k, kafka_topic(f.k, TOPIC), p, 5, NULL, 0, 0), -ENOBUFS);
+    struct record after = {.topic = TOPIC, .topic_len = strlen(TOPIC), .payload = "after", .len = 5};
+    ASSERT_EQ_INT(kafka_produce(f.tc, &after, 0), -ENOBUFS);
     /* What was queued comes back (purged by librdkafka) and goes to the spool. */
     for (int i = 0; i < 500 && metrics_get(M_RESPOOLED) - respooled < N; i++) sleep_ms(10);
     kafka_stop(f.k);

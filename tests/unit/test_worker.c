@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "delivery.h"
 #include "metrics.h"
 #include "test.h"
 #include "worker.h"
@@ -14,8 +15,14 @@ static const char yml[] = "global:\n"
                           "  kafka: {conf: {bootstrap.servers: b}, topic: t}\n"
                           "rules: []\n";
 
+/* A producer nothing is ever handed to: the worker makes its delivery lane with it. */
+static void *no_thread(void *arg) { return arg; }
+static void no_free(void *ts) { (void)ts; }
+static const struct delivery_producer no_producer = {.thread_new = no_thread, .thread_free = no_free};
+
 struct fixture {
     struct config *cfg;
+    struct delivery *d;
     struct worker_shared sh;
     struct worker *w;
 };
@@ -26,7 +33,10 @@ static void setup(struct fixture *f) {
     f->cfg = config_load_string("w.yml", yml, strlen(yml), err, sizeof err);
     if (!f->cfg) fprintf(stderr, "  %s\n", err);
     ASSERT(f->cfg != NULL);
+    f->d = delivery_new(&(struct delivery_opts){0});
+    delivery_attach(f->d, &no_producer);
     f->sh.cfg = f->cfg; /* no listeners and no traffic: the worker never touches Kafka */
+    f->sh.delivery = f->d;
     f->w = worker_new(0, &f->sh, metrics_shard(0));
     ASSERT(f->w != NULL);
 }
@@ -35,6 +45,7 @@ static void teardown(struct fixture *f) {
     worker_stop(f->w);
     worker_join(f->w);
     worker_free(f->w);
+    delivery_free(f->d);
     config_free(f->cfg);
 }
 

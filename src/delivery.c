@@ -1,0 +1,320 @@
+/* delivery.c - the policy that makes "nothing lost" true: produce, hold, spool, retry,
+ * dead-letter, count. */
+#include "delivery.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "deadletter.h"
+#include "log.h"
+#include "spool.h"
+
+struct delivery {
+    struct delivery_producer p;
+    struct spool *spool;
+    struct deadletter *dl;
+    int spool_always;
+    void *replay_ts; /* the spool replayer's producer state, made on its first record */
+    /* Messages purged at shutdown, gathered by delivery_report so that delivery_shutdown writes
+     * them to the spool in the order they were produced (report.seq). Report thread only. */
+    int purging;
+    struct purged {
+        uint64_t seq;
+        size_t off, len; /* the encoded spool record in purge_buf */
+        unsigned slot;
+    } *purged;
+    size_t npurged, purged_cap;
+    struct buf purge_buf;
+};
+
+struct delivery_lane {
+    struct delivery *d;
+    int id;
+    struct metrics_shard *m;
+    void *ts; /* the producer's state for this thread */
+    /* The message the producer refused while full, copied: retried as is, so that rules run
+     * and counters count once per message however long the producer stays full. */
+    struct {
+        int active;
+        struct record rec;
+        struct buf topic, key, payload, headers;
+    } held;
+    /* Records bound for the spool, encoded, committed in one write per read. */
+    struct buf stage;
+    unsigned nstage;
+    int stage_spill; /* they came from a source that cannot wait: dropped if the spool is full */
+};
+
+struct delivery *delivery_new(const struct delivery_opts *o) {
+    struct delivery *d = calloc(1, sizeof *d);
+    if (!d) abort();
+    d->spool = o->spool;
+    d->dl = o->dl;
+    d->spool_always = o->spool && o->spool_always;
+    return d;
+}
+
+void delivery_attach(struct delivery *d, const struct delivery_producer *p) { d->p = *p; }
+
+void delivery_free(struct delivery *d) {
+    if (!d) return;
+    if (d->replay_ts) d->p.thread_free(d->replay_ts);
+    free(d->purged);
+    buf_free(&d->purge_buf);
+    free(d);
+}
+
+/* ---- what happens to a message Kafka did not take ---- */
+
+/* Writes r back into the spool: 0, or -1 when the spool is full or failing. part: the
+ * partition + 1 to replay it to (0: any). runs on: any thread. */
+static int respool(struct delivery *d, const struct record *r, uint32_t part) {
+    struct record c = *r;
+    c.part = part;
+    if (spool_append(d->spool, &c) < 0) return -1;
+    metrics_add_any(M_RESPOOLED, 1);
+    return 0;
+}
+
+/* A message that failed: back into the spool if it may be retried and a spool takes it, else
+ * into the dead-letter file, else counted as lost. runs on: any thread. */
+static void rescue(struct delivery *d, const struct record *r, const char *err_name,
+                   const char *err_text, int never_retry) {
+    /* A full or failing spool leaves the dead-letter file as the last resort. */
+    if (d->spool && !never_retry && respool(d, r, 0) == 0) return;
+    int tl = r->topic_len > 64 ? 64 : (int)r->topic_len;
+    const char *more = r->topic_len > 64 ? "..." : "";
+    if (d->dl) {
+        if (deadletter_write(d->dl, r, err_name, err_text) == 0) {
+            metrics_add_any(M_DEAD_LETTERED, 1);
+            log_limited(L_WARN, "kafka: message for %.*s%s dead-lettered: %s", tl, r->topic, more, err_text);
+            return;
+        }
+        metrics_add_any(M_DEAD_LETTER_ERROR, 1);
+    }
+    metrics_add_any(M_LOST, 1);
+    log_limited(L_ERROR, "kafka: message for %.*s%s lost: %s (%s)%s", tl, r->topic, more, err_text,
+                err_name, d->dl ? "" : "; set global.kafka.dead_letter to keep such messages");
+}
+
+/* At shutdown, a purged message is kept here (encoded as a spool record) until
+ * delivery_shutdown has them all and writes them in the order they were produced. */
+static void gather_purged(struct delivery *d, const struct delivery_report *r) {
+    if (d->npurged == d->purged_cap) {
+        size_t cap = d->purged_cap ? 2 * d->purged_cap : 4096;
+        struct purged *p = realloc(d->purged, cap * sizeof *p);
+        if (!p) abort();
+        d->purged = p;
+        d->purged_cap = cap;
+    }
+    size_t off = d->purge_buf.len;
+    spool_encode(&d->purge_buf, r->rec); /* keeps rec->part: the replay goes to that partition */
+    d->purged[d->npurged++] = (struct purged){.seq = r->seq, .off = off,
+                                              .len = d->purge_buf.len - off, .slot = r->slot};
+}
+
+void delivery_report(void *arg, const struct delivery_report *r) {
+    struct delivery *d = arg;
+    if (!r->err) {
+        if (r->slot) spool_resolve(d->spool, r->slot);
+        return;
+    }
+    /* A purge is our doing, not a failure: at shutdown (delivery_shutdown) the message goes to
+     * the spool, in produce order. One that came from the spool is written again if there is
+     * room (so that its old segment can go and the next start resumes exactly); if not, it is
+     * left unresolved: its segment is kept and replayed whole at the next start (duplicates,
+     * never a loss). The producer also purges what is queued when it hits a fatal error while
+     * running: those are rescued at once. */
+    if ((r->flags & DELIVERY_PURGED) && d->purging) {
+        gather_purged(d, r);
+        return;
+    }
+    if ((r->flags & DELIVERY_PURGED) && r->slot) {
+        if (respool(d, r->rec, r->rec->part) == 0) spool_resolve(d->spool, r->slot);
+        return;
+    }
+    rescue(d, r->rec, r->err_name, r->err_text, (r->flags & (DELIVERY_PERMANENT | DELIVERY_REFUSED)) != 0);
+    if (r->slot) spool_resolve(d->spool, r->slot); /* after rescue: a re-append comes first */
+}
+
+int delivery_replay(void *arg, const struct record *r, unsigned slot) {
+    struct delivery *d = arg;
+    if (!d->replay_ts) d->replay_ts = d->p.thread_new(d->p.arg);
+    return d->p.produce(d->replay_ts, r, slot);
+}
+
+/* Older first; seq wraps, so they compare by difference (see struct delivery_report). */
+static int by_seq(const void *a, const void *b) {
+    uint64_t x = ((const struct purged *)a)->seq, y = ((const struct purged *)b)->seq;
+    return x == y ? 0 : (int64_t)(x - y) < 0 ? -1 : 1;
+}
+
+/* Writes the purged messages to the spool, oldest produce first, in batches of PURGE_BATCH
+ * bytes (one write each). A batch the spool refuses (full, failing) goes record by record to
+ * where a failed delivery goes: the spool if it takes it, else the dead-letter file or
+ * error.lost; a record that came from the spool and cannot be written again stays unresolved,
+ * so its segment is kept and replayed at the next start. */
+#define PURGE_BATCH (256u << 10)
+static void respool_purged(struct delivery *d) {
+    qsort(d->purged, d->npurged, sizeof *d->purged, by_seq);
+    struct buf out = {0};
+    for (size_t i = 0, j; i < d->npurged; i = j) {
+        out.len = 0;
+        for (j = i; j < d->npurged && (j == i || out.len + d->purged[j].len <= PURGE_BATCH); j++)
+            buf_append(&out, d->purge_buf.p + d->purged[j].off, d->purged[j].len);
+        if (spool_commit(d->spool, out.p, out.len, (unsigned)(j - i)) == 0) {
+            metrics_add_any(M_RESPOOLED, j - i);
+            for (size_t x = i; x < j; x++)
+                if (d->purged[x].slot) spool_resolve(d->spool, d->purged[x].slot);
+            continue;
+        }
+        for (size_t x = i; x < j; x++) {
+            struct record r;
+            if (spool_decode(d->purge_buf.p + d->purged[x].off, d->purged[x].len, &r) <= 0) abort();
+            if (d->purged[x].slot) {
+                if (respool(d, &r, r.part) == 0) spool_resolve(d->spool, d->purged[x].slot);
+            } else {
+                rescue(d, &r, "_PURGE_QUEUE", "Purged in queue", 0);
+            }
+        }
+    }
+    buf_free(&out);
+    buf_free(&d->purge_buf);
+    free(d->purged);
+    d->purged = NULL;
+    d->npurged = d->purged_cap = 0;
+}
+
+int delivery_shutdown(struct delivery *d, int timeout_ms) {
+    if (!d->spool) return 0;
+    d->purging = 1;
+    int left = d->p.purge(d->p.arg, timeout_ms); /* serves the purged messages' reports */
+    d->purging = 0;
+    if (d->npurged) respool_purged(d);
+    return left;
+}
+
+/* ---- a producing thread's side ---- */
+
+struct delivery_lane *delivery_lane_new(struct delivery *d, int id, struct metrics_shard *m) {
+    struct delivery_lane *l = calloc(1, sizeof *l);
+    if (!l) abort();
+    l->d = d;
+    l->id = id;
+    l->m = m;
+    l->ts = d->p.thread_new(d->p.arg);
+    return l;
+}
+
+void delivery_lane_free(struct delivery_lane *l) {
+    if (!l) return;
+    l->d->p.thread_free(l->ts);
+    buf_free(&l->held.topic);
+    buf_free(&l->held.key);
+    buf_free(&l->held.payload);
+    buf_free(&l->held.headers);
+    buf_free(&l->stage);
+    free(l);
+}
+
+/* Adds r to the records bound for the spool. */
+static void stage(struct delivery_lane *l, const struct record *r, int spill) {
+    spool_encode(&l->stage, r);
+    l->nstage++;
+    l->stage_spill = spill;
+}
+
+/* Keeps a copy of r for delivery_retry: the rules' buffers it points into are reused by the
+ * next message. */
+static void hold(struct delivery_lane *l, const struct record *r) {
+    l->held.topic.len = l->held.key.len = l->held.payload.len = l->held.headers.len = 0;
+    buf_append(&l->held.topic, r->topic, r->topic_len);
+    buf_append(&l->held.key, r->key, r->key_len);
+    buf_append(&l->held.payload, r->payload, r->len);
+    buf_append(&l->held.headers, r->headers, r->headers_len);
+    struct record *h = &l->held.rec;
+    *h = *r;
+    h->topic = buf_cstr(&l->held.topic);
+    h->key = r->key ? buf_cstr(&l->held.key) : NULL;
+    h->payload = buf_cstr(&l->held.payload);
+    h->headers = r->headers_len ? l->held.headers.p : NULL;
+    l->held.active = 1;
+}
+
+int delivery_submit(struct delivery_lane *l, const struct record *r, int spill) {
+    struct delivery *d = l->d;
+    struct spool *sp = d->spool;
+    /* Under mode: always everything goes through the spool; otherwise what cannot wait does,
+     * as long as the spool holds older messages (so that they stay in order). A topic the
+     * producer would refuse is refused here, never spooled: it would fail at every replay. */
+    if (sp && (d->spool_always || (spill && spool_backlog(sp)))) {
+        if (d->p.check_topic(l->ts, r, 0) < 0) {
+            metrics_add(l->m, M_KAFKA_PRODUCE_ERROR, 1);
+            return 0;
+        }
+        stage(l, r, spill);
+        return 0;
+    }
+    int e = d->p.produce(l->ts, r, 0);
+    if (e == -ENOBUFS && spill && sp) {
+        stage(l, r, spill);
+        return 0;
+    }
+    if (e == -ENOBUFS && spill && r->source != RECORD_UDP) {
+        metrics_add(l->m, M_OVERFLOW_DROPPED, 1);
+        metrics_add(l->m, M_LOST, 1);
+        log_limited(L_ERROR, "worker %d: Kafka queue full: message from a backpressure: false "
+                    "listener dropped (configure global.kafka.spool to keep such messages)", l->id);
+        return 0;
+    }
+    if (e == -ENOBUFS) { /* the source waits: TCP and TLS pause, a UDP batch stops */
+        hold(l, r);
+        return e;
+    }
+    metrics_add(l->m, e == 0 ? M_KAFKA_PRODUCED : M_KAFKA_PRODUCE_ERROR, 1);
+    return 0;
+}
+
+int delivery_flush(struct delivery_lane *l) {
+    if (!l->nstage) return 0;
+    unsigned n = l->nstage;
+    int r = spool_commit(l->d->spool, l->stage.p, l->stage.len, n);
+    if (r == 0) {
+        metrics_add(l->m, M_SPOOLED, n);
+    } else if (l->stage_spill) {
+        metrics_add(l->m, M_SPOOL_FULL_DROPPED, n);
+        metrics_add(l->m, M_LOST, n);
+        log_limited(L_ERROR, "worker %d: spool %s: %u message(s) from UDP or a backpressure: false "
+                    "listener dropped", l->id, r == -ENOSPC ? "full" : "write failed", n);
+    } else {
+        if (r != -ENOSPC)
+            log_limited(L_ERROR, "worker %d: spool write failed (%s), pausing reads", l->id, strerror(-r));
+        return -1; /* the caller pauses, or is already paused and retries */
+    }
+    l->stage.len = 0;
+    l->nstage = 0;
+    return 0;
+}
+
+int delivery_retry(struct delivery_lane *l) {
+    if (delivery_flush(l) < 0) return -1;
+    if (!l->held.active) return 0;
+    int e = l->d->p.produce(l->ts, &l->held.rec, 0);
+    if (e == -ENOBUFS) return -1;
+    l->held.active = 0;
+    metrics_add(l->m, e == 0 ? M_KAFKA_PRODUCED : M_KAFKA_PRODUCE_ERROR, 1);
+    return 0;
+}
+
+unsigned delivery_staged(const struct delivery_lane *l) { return l->nstage; }
+
+uint64_t delivery_discard(struct delivery_lane *l) {
+    uint64_t n = (uint64_t)l->held.active + l->nstage;
+    l->held.active = 0;
+    l->stage.len = 0;
+    l->nstage = 0;
+    return n;
+}
