@@ -34,7 +34,7 @@ MODULES := log metrics record delivery config tls listener worker worker_udp wor
            stats statsd status \
            jp_lex jp_parse jp_eval jp_func jp_value kafka spool deadletter
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
-FUZZERS := frame syslog jmespath config template merge spool jsonio tls
+FUZZERS := frame syslog format jmespath config template merge spool jsonio tls
 
 B       ?= build
 OBJS    := $(MODULES:%=$(B)/obj/%.o)
@@ -126,8 +126,8 @@ FUZZ_LONG_SECONDS ?= 600
 FUZZ_TARGETS ?= $(FUZZERS)
 FUZZ_KEEP_LEN ?= 4096
 FUZZ_KEEP_FILES ?= 300
-FUZZ_SRCS = $(filter-out src/kafka.c src/deadletter.c src/worker.c src/worker_udp.c src/listener.c src/tls.c \
-              src/stats.c src/statsd.c src/status.c,$(MODULES:%=src/%.c))
+FUZZ_SRCS = $(filter-out src/kafka.c src/deadletter.c src/delivery.c src/worker.c src/worker_udp.c src/worker_tls.c \
+              src/listener.c src/tls.c src/stats.c src/statsd.c src/status.c,$(MODULES:%=src/%.c))
 FUZZ_OBJS = $(FUZZ_SRCS:src/%.c=build/fuzz/obj/%.o)
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 $(PKG_CFLAGS) -Isrc
 
