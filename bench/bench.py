@@ -46,6 +46,7 @@ CONTENDERS = {
     "kcat": "kcat -P (raw producer limit)",
     "hotdog-loggen": "hotdog, catch-all, loggen as the sender",
     "probe": "librdkafka alone (bench/probe.c), same rate",
+    "hotdog-baseline": "hotdog, catch-all rule, the BENCH_BASELINE binary (an A/B in one run)",
 }
 DEFAULT_ORDER = ["hotdog", "rsyslog", "syslog-ng", "kcat", "hotdog-rules", "hotdog-loggen"]
 
@@ -219,7 +220,7 @@ class Bench:
             cfg = self.render("hotdog-rules.yml" if name == "hotdog-rules" else "hotdog-catchall.yml",
                               os.path.join(cfgdir, f"{tag}.yml"), PORT=port, BROKER=self.broker,
                               TOPIC=topic, STATUS_PORT=sp)
-            cmd = [self.hotdog, "-q", "-c", cfg]
+            cmd = [self.baseline if name == "hotdog-baseline" else self.hotdog, "-q", "-c", cfg]
             info["status_port"] = sp
         elif name == "rsyslog":
             wd = os.path.join(self.work, "rsyslog", tag)
@@ -506,6 +507,8 @@ class Bench:
     def available(self, name):
         if name in ("hotdog", "hotdog-rules"):
             return os.access(os.path.join(self.b, "hotdog"), os.X_OK)
+        if name == "hotdog-baseline":
+            return bool(self.a.baseline) and os.access(self.a.baseline, os.X_OK)
         if name == "hotdog-loggen":
             return subprocess.run([os.path.join(ROOT, "scripts", "loggen"), "--help"],
                                   capture_output=True).returncode == 0
@@ -526,6 +529,10 @@ class Bench:
         self.hotdog = os.path.join(self.work, "under-test", "hotdog")
         shutil.copy2(src, self.hotdog)
         self.commit = git_describe()
+        self.baseline = None
+        if self.a.baseline and os.access(self.a.baseline, os.X_OK):
+            self.baseline = os.path.join(self.work, "under-test", "hotdog-baseline")
+            shutil.copy2(self.a.baseline, self.baseline)
 
     def main(self):
         a = self.a
@@ -632,6 +639,11 @@ class Bench:
                 res["ratios"][f"{h}/best-peer"] = per_rep(h, peers)
             if "kcat" in names:
                 res["ratios"][f"{h}/limit"] = per_rep(h, ["kcat"])
+        if "hotdog" in names and "hotdog-baseline" in names:
+            # The same config, two binaries, the same repetition: throughput and CPU-seconds.
+            res["ratios"]["hotdog/baseline"] = per_rep("hotdog", ["hotdog-baseline"])
+            res["ratios"]["hotdog/baseline cpu_s"] = per_rep("hotdog", ["hotdog-baseline"], key="cpu_s",
+                                                             higher=False)
         # CPU efficiency (messages per CPU-second of the forwarder), same repetition.
         for h in ("hotdog", "hotdog-rules"):
             if h in names and peers:
@@ -740,6 +752,8 @@ def main():
                     help="extra librdkafka settings for every contender, K=V,K=V (e.g. "
                          "compression.type=zstd)")
     ap.add_argument("--kafka-port", type=int, default=int(env("BENCH_KAFKA_PORT", 19492)))
+    ap.add_argument("--baseline", default=env("BENCH_BASELINE", ""),
+                    help="another hotdog binary, run as contender hotdog-baseline (same config as hotdog)")
     ap.add_argument("--kafka-dir", default=env("KAFKA_DIR", os.path.join(ROOT, ".kafka")))
     ap.add_argument("--build", default=env("B", os.path.join(ROOT, "build")))
     ap.add_argument("--out", default="bench/results")

@@ -87,7 +87,10 @@ def e2e_md(e, targets):
                 tgt, ok = f"≥ {TARGETS['limit']}", s["median"] >= TARGETS["limit"]
             if k.startswith("hotdog/") and ok is not None:
                 targets.append((f"end to end: {k} ≥ {tgt[2:]}", f"{s['median']:.2f}", ok))
-            out.append(f"| {k} msgs/s" if "cpu" not in k else f"| {k.replace(' cpu-efficiency', '')} msgs per CPU-s")
+            if k.endswith(" cpu_s"):
+                out.append(f"| {k[:-len(' cpu_s')]} CPU-s")
+            else:
+                out.append(f"| {k} msgs/s" if "cpu" not in k else f"| {k.replace(' cpu-efficiency', '')} msgs per CPU-s")
             out[-1] += f" | {s['median']:.2f} ({s['min']:.2f}–{s['max']:.2f}) | {tgt} | {verdict(ok) if ok is not None else ''} |"
         out.append("")
     lat = e.get("latency") or {}
