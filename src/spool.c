@@ -502,7 +502,9 @@ static void tear(struct spool *s, struct seg *g) {
     pthread_mutex_unlock(&s->lock);
     log_error("spool: segment %s: torn record at offset %" PRIu64 " (%" PRIu64 " bytes dropped), truncated",
               path, s->rd_off, dropped);
-    if (g->rfd < 0 || ftruncate(g->rfd, (off_t)s->rd_off) < 0)
+    if (g->rfd < 0) /* errno would be stale here: say what is known */
+        log_error("spool: cannot truncate %s: no descriptor open on it", path);
+    else if (ftruncate(g->rfd, (off_t)s->rd_off) < 0)
         log_error("spool: cannot truncate %s: %s", path, strerror(errno));
     atomic_fetch_add(&s->torn, 1);
     pthread_mutex_lock(&s->lock);
