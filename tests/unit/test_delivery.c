@@ -83,7 +83,7 @@ static int fake_produce(void *ts, const struct record *r, unsigned slot) {
     memcpy(q->topic, r->topic, q->topic_len = r->topic_len);
     memcpy(q->payload, r->payload, q->len = r->len);
     if ((q->has_key = r->key != NULL)) memcpy(q->key, r->key, q->key_len = r->key_len);
-    memcpy(q->headers, r->headers, q->headers_len = r->headers_len);
+    if ((q->headers_len = r->headers_len)) memcpy(q->headers, r->headers, r->headers_len);
     q->timestamp_ms = r->timestamp_ms;
     q->part = r->part;
     q->slot = slot;
