@@ -11,6 +11,7 @@ import os
 import random
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -190,6 +191,53 @@ def test_sigterm_while_broker_down_spools_then_next_start_delivers(kafka, daemon
         assert summary["lost"] == 0, line
     else:
         assert summary["spooled"] == later, line
+
+
+def test_purged_at_sigterm_keeps_headers_and_timestamps(kafka, daemons, tmp_path):
+    """Messages still in librdkafka at SIGTERM (broker down) go back to the spool from what
+    librdkafka gives back, and the next start delivers them with the headers and record
+    timestamps the rules gave them, not new ones (issue 15: one record through the spool)."""
+    first, later = 100, 2000
+    n = first + later
+    base_ms = (int(time.time()) - 3600) * 1000  # within any retention
+    rules = """rules:
+  - regex: '.*'
+    actions:
+      - type: forward
+        timestamp: message
+        headers: {app: '{{appname}}', host: '{{hostname}}'}
+"""
+
+    def line(i):
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((base_ms + i) // 1000))
+        return f"<14>1 {ts}.{(base_ms + i) % 1000:03d}Z h{i % 7} app{i % 3} - - - seq={i:09d}\n".encode()
+
+    spool = tmp_path / "spool"
+    d = make(daemons, tmp_path, kafka, shutdown_timeout_ms=1000, spool={"path": spool, **SPOOL_DEFAULTS},
+             rules=rules)
+    d.start()
+    fh.send_tcp(d.port, b"".join(line(i) for i in range(1, first + 1)))
+    fh.wait_delivered(d, kafka, d.topic, first, 60)
+    kafka.stop()
+    fh.send_tcp(d.port, b"".join(line(i) for i in range(first + 1, n + 1)))
+    fh.wait_stat(d, lambda s: s.get("lines", 0) >= n, 60, f"{n} lines read")
+    assert d.h.stop() == 0, d.logs()
+    kafka.start()
+    d.start()
+    fh.wait_delivered(d, kafka, d.topic, later, 120)
+    fh.wait_idle(d, 60)
+    r = subprocess.run(["kcat", "-C", "-b", kafka.bootstrap, "-t", d.topic, "-o", "beginning", "-e", "-q",
+                        "-J"], capture_output=True, text=True, timeout=120)
+    got = {}
+    for m in (json.loads(l) for l in r.stdout.splitlines() if l.strip()):
+        i = int(re.search(r"seq=(\d+)", m["payload"]).group(1))
+        got.setdefault(i, m)
+    assert sorted(got) == list(range(1, n + 1)), f"missing {sorted(set(range(1, n + 1)) - set(got))[:10]}"
+    wrong = [(i, m.get("ts"), m.get("headers")) for i, m in got.items()
+             if m.get("ts") != base_ms + i or m.get("headers") != ["app", f"app{i % 3}", "host", f"h{i % 7}"]]
+    print(f"purged and replayed with their headers and timestamps: {n - len(wrong)} of {n}")
+    assert not wrong, wrong[:5]
+    assert d.h.stop() == 0, d.logs()
 
 
 # --------------------------------------------------------------------------- 4
