@@ -16,7 +16,6 @@ void format_scratch_free(struct format_scratch *s) {
 static inline int plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
 
 size_t format_json_string(struct buf *out, const char *p, size_t n) {
-    static const char hex[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)p;
     size_t bad = 0, i = 0;
     buf_append(out, "\"", 1);
@@ -38,22 +37,8 @@ size_t format_json_string(struct buf *out, const char *p, size_t n) {
             }
             continue;
         }
-        char e[6] = {'\\', 0};
-        size_t el = 2;
-        switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
-        default:
-            memcpy(e + 1, "u00", 3);
-            e[4] = hex[c >> 4];
-            e[5] = hex[c & 15];
-            el = 6;
-        }
+        char e[6];
+        size_t el = jsonio_escape(c, e);
         buf_append(out, e, el);
         i++;
     }

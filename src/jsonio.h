@@ -16,6 +16,7 @@
 #define HOTDOG_JSONIO_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -71,5 +72,26 @@ int jsonio_valid_utf8(const char *s, size_t n);
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one (overlong forms,
  * surrogates and code points above U+10FFFF are not). */
 size_t jsonio_utf8_len(const unsigned char *p, size_t n);
+
+/* The JSON escape of one byte below 0x20, '"' or '\\', as serde_json writes it (\n, \u001f):
+ * written to e, its length (2 or 6) returned. Shared by every JSON writer of ours. */
+static inline size_t jsonio_escape(unsigned char c, char e[6]) {
+    static const char hex[] = "0123456789abcdef";
+    e[0] = '\\';
+    switch (c) {
+    case '"': e[1] = '"'; return 2;
+    case '\\': e[1] = '\\'; return 2;
+    case '\b': e[1] = 'b'; return 2;
+    case '\f': e[1] = 'f'; return 2;
+    case '\n': e[1] = 'n'; return 2;
+    case '\r': e[1] = 'r'; return 2;
+    case '\t': e[1] = 't'; return 2;
+    default:
+        memcpy(e + 1, "u00", 3);
+        e[4] = hex[c >> 4];
+        e[5] = hex[c & 15];
+        return 6;
+    }
+}
 
 #endif

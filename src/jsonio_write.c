@@ -39,22 +39,8 @@ static void dump_string(struct buf *b, const char *s, size_t n) {
         while (q < end && !must_escape[*q]) q++;
         buf_append(b, (const char *)p, (size_t)(q - p));
         if (q == end) break;
-        char esc[6] = {'\\', 0, '0', '0', 0, 0};
-        size_t k = 2;
-        switch (*q) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            esc[1] = 'u';
-            esc[4] = "0123456789abcdef"[*q >> 4];
-            esc[5] = "0123456789abcdef"[*q & 15];
-            k = 6;
-        }
+        char esc[6];
+        size_t k = jsonio_escape(*q, esc);
         buf_append(b, esc, k);
         p = q + 1;
     }

@@ -184,9 +184,10 @@ static int start(struct daemon *d, char *err, size_t errlen) {
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
     if (!d->workers) abort();
     for (int i = 0; i < d->nworkers; i++) {
-        d->workers[i] = worker_new(i, &d->shared, metrics_shard(i));
-        if (!d->workers[i]) { /* a failed system call left its errno; a rules failure was logged */
-            snprintf(err, errlen, "cannot create worker %d: %s", i, strerror(errno));
+        char why[512];
+        d->workers[i] = worker_new(i, &d->shared, metrics_shard(i), why, sizeof why);
+        if (!d->workers[i]) {
+            snprintf(err, errlen, "cannot create worker %d: %s", i, why);
             return 1;
         }
         if ((r = worker_start(d->workers[i])) < 0) {

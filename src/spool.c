@@ -272,12 +272,13 @@ static void gauges(struct spool *s) {
  * the spool "full" far below max_bytes. Locked. */
 static int slots_plentiful(const struct spool *s) { return s->nused + 1 < s->nslots / 2; }
 
+/* Writes p[0..n) whole: 0, or the negative errno of the write that failed. */
 static int write_all(int fd, const char *p, size_t n) {
     while (n) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
             if (errno == EINTR) continue;
-            return -1;
+            return -errno;
         }
         p += w;
         n -= (size_t)w;
@@ -304,9 +305,10 @@ static int open_segment(struct spool *s) {
     char path[4096];
     seg_path(s, s->next_id, path, sizeof path);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0 || write_all(fd, MAGIC, MAGIC_LEN) < 0) {
+    int e = fd < 0 ? -errno : write_all(fd, MAGIC, MAGIC_LEN);
+    if (e < 0) {
         atomic_fetch_add(&s->write_errors, 1);
-        log_limited(L_ERROR, "spool: cannot create %s: %s", path, strerror(errno));
+        log_limited(L_ERROR, "spool: cannot create %s: %s", path, strerror(-e));
         if (fd >= 0) {
             close(fd);
             unlink(path);
@@ -346,13 +348,13 @@ int spool_commit(struct spool *s, const char *data, size_t len, unsigned nrecs) 
         return r;
     }
     g = &s->segs[s->cur];
-    if (write_all(g->wfd, data, len) < 0) {
-        int e = errno;
+    int e = write_all(g->wfd, data, len);
+    if (e < 0) {
         if (ftruncate(g->wfd, (off_t)g->bytes) < 0) { /* undo a partial write */
         }
         pthread_mutex_unlock(&s->lock);
         atomic_fetch_add(&s->write_errors, 1);
-        log_limited(L_ERROR, "spool: write to %s failed: %s", s->dir, strerror(e));
+        log_limited(L_ERROR, "spool: write to %s failed: %s", s->dir, strerror(-e));
         return -EIO;
     }
     if (s->o.fsync == SPOOL_FSYNC_ALWAYS) fdatasync(g->wfd);

@@ -563,9 +563,10 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics_shard *m) {
+struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics_shard *m, char *err,
+                          size_t errlen) {
     struct worker *w = calloc(1, sizeof *w);
-    if (!w) return NULL;
+    if (!w) abort(); /* the out-of-memory policy for small allocations */
     w->id = id;
     w->sh = sh;
     w->m = m;
@@ -578,31 +579,31 @@ struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics
         if ((size_t)c->max_message_size > max_msg) max_msg = (size_t)c->max_message_size;
         if (c->protocol == PROTO_TLS || c->idle_timeout_ms) w->timers = 1;
     }
-    char err[1024];
-    w->rules = rules_new(sh->cfg, m, err, sizeof err);
-    if (!w->rules) { /* main compiled the same rules already; only memory can fail here */
-        log_error("worker %d: %s", id, err);
-        goto err;
-    }
+    const char *what = NULL; /* the system call that failed, for err */
+    w->rules = rules_new(sh->cfg, m, err, errlen);
+    if (!w->rules) goto err; /* main compiled the same rules already: err says why */
     w->lane = delivery_lane_new(sh->delivery, id, m);
     /* Room for a tail (at most one unfinished frame and its octet count) plus one read. */
     w->rcap = max_msg + 64 + READ_CHUNK;
     w->rbuf = malloc(w->rcap);
     w->lev = calloc(sh->nlisteners, sizeof *w->lev);
-    w->epfd = epoll_create1(EPOLL_CLOEXEC);
-    w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (!w->rbuf || !w->lev || w->epfd < 0 || w->evfd < 0 || udp_batch_init(w) < 0) goto err;
-    struct epoll_event e = {.events = EPOLLIN, .data.ptr = &w->control};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &e) < 0) goto err;
-    for (size_t i = 0; i < sh->nlisteners; i++) {
+    if (!w->rbuf || !w->lev) abort();
+    if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) what = "epoll_create1";
+    else if ((w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) what = "eventfd";
+    else if ((w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) what = "open /dev/null";
+    else if (udp_batch_init(w) < 0) what = "the UDP batch buffers";
+    else if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &(struct epoll_event){.events = EPOLLIN,
+                                                                          .data.ptr = &w->control}) < 0)
+        what = "epoll_ctl";
+    for (size_t i = 0; !what && i < sh->nlisteners; i++) {
         w->lev[i].ev.kind = sh->listeners[i].cfg->protocol == PROTO_UDP ? EV_UDP : EV_LISTENER;
         w->lev[i].l = &sh->listeners[i];
         /* EPOLLEXCLUSIVE: a new connection or datagram wakes one idle worker, not all. */
         struct epoll_event le = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->lev[i]};
-        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, sh->listeners[i].fd, &le) < 0) goto err;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, sh->listeners[i].fd, &le) < 0) what = "epoll_ctl on a listener";
     }
-    return w;
+    if (!what) return w;
+    snprintf(err, errlen, "%s: %s", what, strerror(errno));
 err:
     worker_free(w);
     return NULL;

@@ -28,8 +28,10 @@ struct rules;
  * buffered_bytes gauge; bounded by global.max_buffered_bytes). runs on: any thread. */
 int64_t worker_buffered_bytes(void);
 
-/* Creates a worker; m is the metrics shard it alone writes. NULL on failure (errno set). */
-struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics_shard *m);
+/* Creates a worker; m is the metrics shard it alone writes. NULL on failure, with the reason
+ * in err (a system call and its error, or the rules' "FILE:LINE: ..."). */
+struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics_shard *m, char *err,
+                          size_t errlen);
 int worker_start(struct worker *w);
 /* Asks the worker to finish: stop accepting, process what its connections have already
  * sent, close them, and return. Async-signal-safe (one write to an eventfd). */

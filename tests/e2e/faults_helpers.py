@@ -101,8 +101,9 @@ def yaml_str(s):
 
 def hotdog_config(port, topic, bootstrap, status_port, *, protocol="tcp", listen_extra=None,
                   timeout_ms=20000, shutdown_timeout_ms=None, buffer=None, conf=None,
-                  spool=None, dead_letter=None, stall_timeout_ms=None):
-    """The YAML text of a one-listener hotdog with a status server (for /stats)."""
+                  spool=None, dead_letter=None, stall_timeout_ms=None, rules=""):
+    """The YAML text of a one-listener hotdog with a status server (for /stats); rules: a
+    `rules:` section, as written."""
     lines = ["global:", "  listen:",
              "    - address: 127.0.0.1",
              f"      port: {port}",
@@ -126,7 +127,7 @@ def hotdog_config(port, topic, bootstrap, status_port, *, protocol="tcp", listen
     if dead_letter is not None:
         lines.append(f"    dead_letter: {yaml_str(dead_letter)}")
     lines += ["  status:", "    address: 127.0.0.1", f"    port: {status_port}", ""]
-    return "\n".join(lines)
+    return "\n".join(lines) + rules
 
 
 class Daemon:

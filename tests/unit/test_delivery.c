@@ -83,7 +83,7 @@ static int fake_produce(void *ts, const struct record *r, unsigned slot) {
     memcpy(q->topic, r->topic, q->topic_len = r->topic_len);
     memcpy(q->payload, r->payload, q->len = r->len);
     if ((q->has_key = r->key != NULL)) memcpy(q->key, r->key, q->key_len = r->key_len);
-    memcpy(q->headers, r->headers, q->headers_len = r->headers_len);
+    if ((q->headers_len = r->headers_len)) memcpy(q->headers, r->headers, r->headers_len);
     q->timestamp_ms = r->timestamp_ms;
     q->part = r->part;
     q->slot = slot;
@@ -434,7 +434,7 @@ static void replay_all(int want) {
 
 TEST(the_purge_at_shutdown_spools_in_produce_order_with_each_partition_kept) {
     fx_up((struct setup){.spool = 1});
-    char p[16][8];
+    char p[16][16];
     for (int i = 0; i < 12; i++) {
         snprintf(p[i], sizeof p[i], "m%02d", i);
         struct record r = line("logs", p[i], RECORD_TCP);
@@ -453,7 +453,7 @@ TEST(the_purge_at_shutdown_spools_in_produce_order_with_each_partition_kept) {
 TEST(a_record_from_the_spool_is_resolved_once_acknowledged_or_dealt_with) {
     fx_up((struct setup){.spool = 1, .dl = 1});
     for (int i = 0; i < 3; i++) {
-        char pl[8];
+        char pl[16];
         snprintf(pl, sizeof pl, "s%d", i);
         struct record r = line("logs", pl, RECORD_SPOOL);
         ASSERT_EQ_INT(spool_append(fx.spool, &r), 0);

@@ -37,7 +37,8 @@ static void setup(struct fixture *f) {
     delivery_attach(f->d, &no_producer);
     f->sh.cfg = f->cfg; /* no listeners and no traffic: the worker never touches Kafka */
     f->sh.delivery = f->d;
-    f->w = worker_new(0, &f->sh, metrics_shard(0));
+    f->w = worker_new(0, &f->sh, metrics_shard(0), err, sizeof err);
+    if (!f->w) fprintf(stderr, "  %s\n", err);
     ASSERT(f->w != NULL);
 }
 
