@@ -44,7 +44,7 @@ int listener_open(struct listener *l, const struct config_listen *cfg, char *err
     snprintf(l->name, sizeof l->name, "%s %s%s%s:%ld", proto_names[cfg->protocol],
              strchr(cfg->address, ':') ? "[" : "", cfg->address,
              strchr(cfg->address, ':') ? "]" : "", cfg->port);
-    if (cfg->protocol == PROTO_TLS) {
+    if (config_listen_tls(cfg)) {
         char why[768];
         l->ctx = tls_ctx_new(&cfg->tls, why, sizeof why);
         if (!l->ctx) {
@@ -93,7 +93,7 @@ SSL *listener_ssl_new(struct listener *l) {
 }
 
 int listener_reload_tls(struct listener *l, char *err, size_t errlen) {
-    if (l->cfg->protocol != PROTO_TLS) return 0;
+    if (!config_listen_tls(l->cfg)) return 0;
     char why[768];
     SSL_CTX *ctx = tls_ctx_new(&l->cfg->tls, why, sizeof why);
     if (!ctx) {

@@ -81,7 +81,7 @@ struct daemon {
  * the original hotdog serves it, and refusing to start would lose every sender's logs. */
 static int check_tls(struct config *c, char *err, size_t errlen) {
     for (size_t i = 0; i < c->nlisteners; i++) {
-        if (c->listeners[i].protocol != PROTO_TLS) continue;
+        if (!config_listen_tls(&c->listeners[i])) continue;
         char why[768];
         SSL_CTX *ctx = tls_ctx_new(&c->listeners[i].tls, why, sizeof why);
         if (!ctx) {
@@ -350,7 +350,7 @@ static void reload(struct daemon *d, const char *path) {
                  "configurations stay in memory until it has");
     }
     for (size_t i = 0; i < d->nlisteners; i++) {
-        if (d->listeners[i].cfg->protocol != PROTO_TLS) continue;
+        if (!config_listen_tls(d->listeners[i].cfg)) continue;
         if (listener_reload_tls(&d->listeners[i], err, sizeof err) < 0)
             log_error("SIGHUP: keeping the running TLS certificate: %s", err);
         else

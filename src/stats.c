@@ -138,10 +138,11 @@ void stats_collect(const struct stats_sources *src, struct stats *s) {
         struct stat *st = add(s, STAT_GAUGE, atomic_load(&((struct listener *)l)->conns),
                               "listener_connections", "open connections, by listener");
         snprintf(st->name, sizeof st->name, "listener.%s_%ld.connections",
-                 l->cfg->protocol == PROTO_TLS ? "tls" : "tcp", l->cfg->port);
+                 l->cfg->protocol == PROTO_RELP ? "relp" : l->cfg->protocol == PROTO_TLS ? "tls" : "tcp",
+                 l->cfg->port);
         st->label = "listener";
         snprintf(st->label_value, sizeof st->label_value, "%s", l->name);
-        if (l->cfg->protocol != PROTO_TLS) continue;
+        if (!config_listen_tls(l->cfg)) continue;
         int64_t na = atomic_load(&((struct listener *)l)->cert_not_after);
         st = add(s, STAT_GAUGE, na ? na - (int64_t)time(NULL) : 0, "tls_cert_expiry_seconds",
                  "seconds until the TLS certificate's notAfter (negative: expired), by listener");

@@ -325,7 +325,7 @@ static void conn_new(struct worker *w, struct listener *l, int fd, const struct 
              strchr(host, ':') ? "]" : "", port);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-    if (l->cfg->protocol == PROTO_TLS) {
+    if (config_listen_tls(l->cfg)) {
         if (tls_conn_open(c, now) < 0) goto err;
     } else if (l->cfg->idle_timeout_ms) {
         c->deadline = now + l->cfg->idle_timeout_ms * 1000;
@@ -577,7 +577,7 @@ struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics
     for (size_t i = 0; i < sh->nlisteners; i++) {
         const struct config_listen *c = sh->listeners[i].cfg;
         if ((size_t)c->max_message_size > max_msg) max_msg = (size_t)c->max_message_size;
-        if (c->protocol == PROTO_TLS || c->idle_timeout_ms) w->timers = 1;
+        if (config_listen_tls(c) || c->idle_timeout_ms) w->timers = 1;
     }
     const char *what = NULL; /* the system call that failed, for err */
     w->rules = rules_new(sh->cfg, m, err, errlen);
