@@ -18,6 +18,8 @@ struct delivery {
     struct deadletter *dl;
     int spool_always;
     void *replay_ts; /* the spool replayer's producer state, made on its first record */
+    delivery_ack_fn ack; /* where fates of records with an ack lane go (RELP), or NULL */
+    void *ack_arg;
     /* Messages purged at shutdown, gathered by delivery_report so that delivery_shutdown writes
      * them to the spool in the order they were produced (report.seq). Report thread only. */
     int purging;
@@ -46,6 +48,7 @@ struct delivery_lane {
     struct buf stage;
     unsigned nstage;
     int stage_spill; /* they came from a source that cannot wait: dropped if the spool is full */
+    uint64_t seq;    /* delivery_lane_seq without a producer's next_seq */
 };
 
 struct delivery *delivery_new(const struct delivery_opts *o) {
@@ -58,6 +61,15 @@ struct delivery *delivery_new(const struct delivery_opts *o) {
 }
 
 void delivery_attach(struct delivery *d, const struct delivery_producer *p) { d->p = *p; }
+
+void delivery_set_ack(struct delivery *d, delivery_ack_fn fn, void *arg) {
+    d->ack = fn;
+    d->ack_arg = arg;
+}
+
+static void tell(struct delivery *d, const struct delivery_report *r, enum delivery_ack v) {
+    if (r->ack && d->ack) d->ack(d->ack_arg, r->ack, r->seq, v);
+}
 
 void delivery_free(struct delivery *d) {
     if (!d) return;
@@ -80,24 +92,26 @@ static int respool(struct delivery *d, const struct record *r, uint32_t part) {
 }
 
 /* A message that failed: back into the spool if it may be retried and a spool takes it, else
- * into the dead-letter file, else counted as lost. runs on: any thread. */
-static void rescue(struct delivery *d, const struct record *r, const char *err_name,
-                   const char *err_text, int never_retry) {
+ * into the dead-letter file, else counted as lost. Returns what became of it, as its sender
+ * would be answered (DELIVERY_ACK_*). runs on: any thread. */
+static enum delivery_ack rescue(struct delivery *d, const struct record *r, const char *err_name,
+                                const char *err_text, int never_retry) {
     /* A full or failing spool leaves the dead-letter file as the last resort. */
-    if (d->spool && !never_retry && respool(d, r, 0) == 0) return;
+    if (d->spool && !never_retry && respool(d, r, 0) == 0) return DELIVERY_ACK_OK;
     int tl = r->topic_len > 64 ? 64 : (int)r->topic_len;
     const char *more = r->topic_len > 64 ? "..." : "";
     if (d->dl) {
         if (deadletter_write(d->dl, r, err_name, err_text) == 0) {
             metrics_add_any(M_DEAD_LETTERED, 1);
             log_limited(L_WARN, "kafka: message for %.*s%s dead-lettered: %s", tl, r->topic, more, err_text);
-            return;
+            return DELIVERY_ACK_OK;
         }
         metrics_add_any(M_DEAD_LETTER_ERROR, 1);
     }
     metrics_add_any(M_LOST, 1);
     log_limited(L_ERROR, "kafka: message for %.*s%s lost: %s (%s)%s", tl, r->topic, more, err_text,
                 err_name, d->dl ? "" : "; set global.kafka.dead_letter to keep such messages");
+    return never_retry ? DELIVERY_ACK_REFUSED : DELIVERY_ACK_LOST;
 }
 
 /* At shutdown, a purged message is kept here (encoded as a spool record) until
@@ -120,6 +134,7 @@ void delivery_report(void *arg, const struct delivery_report *r) {
     struct delivery *d = arg;
     if (!r->err) {
         if (r->slot) spool_resolve(d->spool, r->slot);
+        tell(d, r, DELIVERY_ACK_OK);
         return;
     }
     /* A purge is our doing, not a failure: at shutdown (delivery_shutdown) the message goes to
@@ -130,13 +145,17 @@ void delivery_report(void *arg, const struct delivery_report *r) {
      * running: those are rescued at once. */
     if ((r->flags & DELIVERY_PURGED) && d->purging) {
         gather_purged(d, r);
+        /* Its sender is no longer connected (the workers have stopped): it resends. */
+        tell(d, r, DELIVERY_ACK_LOST);
         return;
     }
     if ((r->flags & DELIVERY_PURGED) && r->slot) {
         if (respool(d, r->rec, r->rec->part) == 0) spool_resolve(d->spool, r->slot);
         return;
     }
-    rescue(d, r->rec, r->err_name, r->err_text, (r->flags & (DELIVERY_PERMANENT | DELIVERY_REFUSED)) != 0);
+    enum delivery_ack v = rescue(d, r->rec, r->err_name, r->err_text,
+                                 (r->flags & (DELIVERY_PERMANENT | DELIVERY_REFUSED)) != 0);
+    tell(d, r, v);
     if (r->slot) spool_resolve(d->spool, r->slot); /* after rescue: a re-append comes first */
 }
 
@@ -218,6 +237,11 @@ void delivery_lane_free(struct delivery_lane *l) {
     buf_free(&l->held.headers);
     buf_free(&l->stage);
     free(l);
+}
+
+uint64_t delivery_lane_seq(struct delivery_lane *l) {
+    if (l->d->p.next_seq) return l->d->p.next_seq(l->ts);
+    return ++l->seq << 16;
 }
 
 /* Adds r to the records bound for the spool. */

@@ -31,7 +31,7 @@
 #define BODY_FIXED_V2 18 /* u16 topic_len + u32 key_len + i64 recv_us + u32 part */
 #define BODY_FIXED_V1 14 /* u16 topic_len + u32 key_len + i64 recv_us */
 #define NO_KEY 0xffffffffu
-#define MAX_SLOTS 65535u   /* slot numbers travel in 16 bits of the message opaque */
+#define MAX_SLOTS 32767u   /* slot numbers travel in 15 bits of the message opaque (kafka.c) */
 #define ROTATE_MS 1000     /* a written segment is sealed after this, so acked data is deleted */
 #define READ_BUF (1u << 20)
 #define IDLE_WAIT_MS 100
