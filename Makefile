@@ -30,7 +30,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLA
 LIBS    := $(PKG_LIBS) -lpthread
 
 # Product modules, in pipeline order (main.c is separate so tests can link the rest).
-MODULES := log metrics record delivery ackq config tls listener worker worker_udp worker_tls pipeline frame relp syslog rules format jsonio jsonio_write template merge testmode \
+MODULES := log metrics record delivery ackq config tls listener worker worker_udp worker_tls worker_relp pipeline frame relp syslog rules format jsonio jsonio_write template merge testmode \
            stats statsd status \
            jp_lex jp_parse jp_eval jp_func jp_value kafka spool deadletter
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))

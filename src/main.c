@@ -183,6 +183,8 @@ static int start(struct daemon *d, char *err, size_t errlen) {
                                        .delivery = d->delivery};
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
     if (!d->workers) abort();
+    /* RELP answers: a record's fate goes to the mailbox of the worker that read it. */
+    delivery_set_ack(d->delivery, worker_ack, d->workers);
     for (int i = 0; i < d->nworkers; i++) {
         char why[512];
         d->workers[i] = worker_new(i, &d->shared, metrics_shard(i), why, sizeof why);

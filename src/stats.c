@@ -1,6 +1,8 @@
 /* stats.c - one snapshot of every metric, shared by /stats, /metrics and statsd. */
 #include "stats.h"
 
+#include "clock.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +134,17 @@ void stats_collect(const struct stats_sources *src, struct stats *s) {
     for (int i = 0; i < src->nworkers; i++) stalled += worker_stalled(src->workers[i]);
     gauge(s, "workers.stalled", stalled, "workers_stalled",
           "workers whose event loop has not turned for 5 s or more");
+    int64_t unanswered = 0, oldest = 0, now_us = clock_us();
+    for (int i = 0; i < src->nworkers; i++) {
+        int64_t n, since;
+        worker_relp_state(src->workers[i], &n, &since);
+        unanswered += n;
+        if (since && now_us - since > oldest) oldest = now_us - since;
+    }
+    gauge(s, "relp.unanswered", unanswered, "relp_unanswered",
+          "RELP messages read and not answered yet (their fate is not final)");
+    gauge(s, "relp.oldest_unanswered_ms", oldest / 1000, "relp_oldest_unanswered_milliseconds",
+          "how long the oldest unanswered RELP message has waited (0: none)");
     for (size_t i = 0; i < src->nlisteners; i++) {
         const struct listener *l = &src->listeners[i];
         if (l->cfg->protocol == PROTO_UDP) continue;

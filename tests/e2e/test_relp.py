@@ -1,0 +1,191 @@
+"""RELP input (issue 16): a Python RELP client against hotdog with a private broker that the
+tests stop and start. The point of RELP in hotdog: a message is answered "rsp 200 OK" only
+once Kafka has it (or the spool or the dead-letter file), never before."""
+import socket
+import time
+
+import pytest
+
+import faults_helpers as fh
+from conftest import unique_topic
+from faults_helpers import Daemon
+
+
+@pytest.fixture(scope="module")
+def broker():
+    k = fh.PrivateKafka()
+    try:
+        k.start()
+        yield k
+    finally:
+        k.reset()
+
+
+@pytest.fixture
+def kafka(broker):
+    broker.ensure_up()
+    return broker
+
+
+OFFERS = b"relp_version=0\nrelp_software=test,1\ncommands=syslog"
+
+
+class RelpClient:
+    """A minimal RELP client: frames out, responses parsed as they arrive."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.txnr = 0
+        self.buf = b""
+
+    def send(self, cmd, data=b""):
+        self.txnr += 1
+        frame = b"%d %s %d" % (self.txnr, cmd, len(data)) + ((b" " + data) if data else b"") + b"\n"
+        self.s.sendall(frame)
+        return self.txnr
+
+    def frames(self, timeout):
+        """Every complete frame received within timeout: (txnr, command, data)."""
+        out = []
+        self.s.settimeout(0.2)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while True:
+                f = self._one()
+                if f is None:
+                    break
+                out.append(f)
+            try:
+                chunk = self.s.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                out.append((None, b"EOF", b""))
+                break
+            self.buf += chunk
+        while True:
+            f = self._one()
+            if f is None:
+                break
+            out.append(f)
+        return out
+
+    def _one(self):
+        parts = self.buf.split(b" ", 2)
+        if len(parts) < 3:
+            return None
+        txnr, cmd, rest = parts
+        if b"\n" not in rest and b" " not in rest:
+            return None
+        n_end = min(i for i in (rest.find(b" "), rest.find(b"\n")) if i >= 0)
+        n = int(rest[:n_end])
+        if n == 0:
+            used = len(txnr) + len(cmd) + 2 + n_end + 1
+            self.buf = self.buf[used:]
+            return (int(txnr), cmd, b"")
+        need = len(txnr) + len(cmd) + 2 + n_end + 1 + n + 1
+        if len(self.buf) < need:
+            return None
+        data = rest[n_end + 1:n_end + 1 + n]
+        self.buf = self.buf[need:]
+        return (int(txnr), cmd, data)
+
+    def wait_rsps(self, txnrs, timeout):
+        """Waits for an rsp to each txnr; returns {txnr: data}."""
+        want, got = set(txnrs), {}
+        deadline = time.monotonic() + timeout
+        while want - set(got) and time.monotonic() < deadline:
+            for t, cmd, data in self.frames(0.5):
+                if cmd == b"rsp":
+                    got[t] = data
+                elif cmd == b"EOF":
+                    raise AssertionError(f"connection closed with {sorted(want - set(got))} unanswered")
+        return got
+
+    def close(self):
+        self.s.close()
+
+
+def make(daemons, tmp_path, kafka, **kw):
+    d = Daemon(tmp_path, unique_topic("relp"), kafka.bootstrap, protocol="relp", **kw)
+    daemons.append(d)
+    return d
+
+
+def test_no_answer_before_kafka_has_the_message(daemons, tmp_path, kafka):
+    d = make(daemons, tmp_path, kafka)
+    d.start()
+    c = RelpClient(d.port)
+    t = c.send(b"open", OFFERS)
+    rsp = c.wait_rsps([t], 10)
+    assert rsp[t].startswith(b"200 OK\nrelp_version=0\n"), rsp
+    assert b"commands=syslog" in rsp[t]
+    first = [c.send(b"syslog", b"<13>Jan  1 00:00:00 host app: before %d" % i) for i in range(5)]
+    got = c.wait_rsps(first, 30)
+    assert all(got[t] == b"200 OK" for t in first), got
+    assert len(kafka.read(d.topic)) == 5
+
+    kafka.stop()
+    held = [c.send(b"syslog", b"<13>Jan  1 00:00:00 host app: during %d" % i) for i in range(3)]
+    early = [f for f in c.frames(5) if f[1] == b"rsp"]
+    assert early == [], f"answered while Kafka was down: {early}"
+    st = d.stats()
+    assert st["relp.unanswered"] == 3, st
+    assert st["relp.oldest_unanswered_ms"] >= 4000, st
+    kafka.start()
+    got = c.wait_rsps(held, 120)
+    assert sorted(got) == held and all(v == b"200 OK" for v in got.values()), got
+    payloads = kafka.read(d.topic)
+    assert len(payloads) == 8, payloads
+    assert all(any(b"during %d" % i in p for p in payloads) for i in range(3))
+
+    t = c.send(b"close")
+    frames = c.frames(5)
+    assert frames[:2] == [(t, b"rsp", b""), (0, b"serverclose", b"")], frames
+    c.close()
+    st = d.stats()
+    assert st["relp.sessions"] == 1 and st["relp.messages"] == 8, st
+    assert st["relp.responses.200"] == 8 and st["relp.unanswered"] == 0, st
+    assert d.h.stop() == 0
+
+
+def test_protocol_errors_close_the_session_with_a_serverclose(daemons, tmp_path, kafka):
+    d = make(daemons, tmp_path, kafka)
+    d.start()
+    c = RelpClient(d.port)
+    t = c.send(b"syslog", b"<13>before open")  # librelp: 500 command disabled, session stays
+    assert c.wait_rsps([t], 10)[t].startswith(b"500 ")
+    t = c.send(b"open", OFFERS)
+    assert c.wait_rsps([t], 10)[t].startswith(b"200 OK")
+    c.s.sendall(b"9 syslog 5 hello\n")  # TXNR out of sequence
+    frames = c.frames(5)
+    assert frames == [(0, b"serverclose", b""), (None, b"EOF", b"")], frames
+    c.close()
+    # an open without the syslog command
+    c = RelpClient(d.port)
+    t = c.send(b"open", b"relp_version=0\ncommands=foo")
+    frames = c.frames(5)
+    assert frames[0][0] == t and frames[0][2].startswith(b"500 "), frames
+    assert frames[1:] == [(0, b"serverclose", b""), (None, b"EOF", b"")], frames
+    c.close()
+    st = d.stats()
+    assert st["relp.error.frame"] == 2, st
+    assert st["relp.responses.500"] == 2, st
+    assert d.h.stop() == 0
+
+
+def test_a_message_no_rule_forwards_is_answered_at_once(daemons, tmp_path, kafka):
+    rules = "rules:\n  - regex: '^drop'\n    actions:\n      - type: stop\n"
+    d = make(daemons, tmp_path, kafka, rules=rules)
+    d.start()
+    c = RelpClient(d.port)
+    c.wait_rsps([c.send(b"open", OFFERS)], 10)
+    kafka.stop()
+    try:
+        t = c.send(b"syslog", b"<13>Jan  1 00:00:00 host app: drop me")
+        got = c.wait_rsps([t], 5)
+        assert got[t] == b"200 OK", got
+    finally:
+        kafka.start()
+    c.close()
+    d.h.stop()
