@@ -189,3 +189,51 @@ def test_a_message_no_rule_forwards_is_answered_at_once(daemons, tmp_path, kafka
         kafka.start()
     c.close()
     d.h.stop()
+
+
+def test_rsyslog_omrelp_10000_lines_exactly(daemons, tmp_path, kafka):
+    """rsyslog's omrelp (Debian rsyslog-relp, librelp) as operators run it: imfile in, omrelp
+    out with an action queue that retries forever. Every line in Kafka exactly once."""
+    import subprocess
+    from clients import wait_for
+    d = make(daemons, tmp_path, kafka)
+    d.start()
+    work = tmp_path / "rsyslog"
+    work.mkdir()
+    inp, pid, log = work / "input.log", work / "rsyslogd.pid", work / "rsyslogd.log"
+    conf = work / "rsyslog.conf"
+    conf.write_text(f"""
+global(workDirectory="{work}" localHostname="relp-host")
+module(load="imfile" mode="inotify")
+module(load="omrelp")
+input(type="imfile" file="{inp}" tag="relptest" ruleset="fwd" freshStartTail="off")
+ruleset(name="fwd") {{
+  action(type="omrelp" target="127.0.0.1" port="{d.port}" windowSize="1024"
+         queue.type="LinkedList" action.resumeRetryCount="-1" action.resumeInterval="1")
+}}
+""")
+    n = 10000
+    inp.write_bytes(b"".join(b"relp-line-%05d\n" % i for i in range(n)))
+    with open(log, "wb") as lf:
+        p = subprocess.Popen(["rsyslogd", "-n", "-f", str(conf), "-i", str(pid)], stdout=lf,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        try:
+            wait_for(lambda: (d.stats() or {}).get("relp.responses.200", 0) >= n, 120,
+                     what=f"hotdog to answer {n} RELP messages")
+            payloads = kafka.read(d.topic)
+            seqs = [int(x.split(b"relp-line-")[1][:5]) for x in payloads if b"relp-line-" in x]
+            assert sorted(seqs) == list(range(n)), (len(seqs), len(set(seqs)))
+            st = d.stats()
+            assert st["relp.messages"] == n and st["relp.responses.200"] == n, st
+            assert st["relp.unanswered"] == 0 and st["relp.error.frame"] == 0, st
+        finally:
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    assert d.h.stop() == 0
+    out = log.read_text(errors="replace")
+    assert "suspended" not in out and "omrelp" not in out, out  # no error, no reconnect
