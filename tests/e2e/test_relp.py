@@ -237,3 +237,24 @@ ruleset(name="fwd") {{
     assert d.h.stop() == 0
     out = log.read_text(errors="replace")
     assert "suspended" not in out and "omrelp" not in out, out  # no error, no reconnect
+
+
+def test_a_session_at_relp_max_pending_is_not_read_until_answers_go_out(daemons, tmp_path, kafka):
+    d = make(daemons, tmp_path, kafka, listen_extra={"relp_max_pending": 2})
+    d.start()
+    c = RelpClient(d.port)
+    c.wait_rsps([c.send(b"open", OFFERS)], 10)
+    kafka.stop()
+    try:
+        ts = [c.send(b"syslog", b"<13>Jan  1 00:00:00 host app: w %d" % i) for i in range(6)]
+        fh.wait_for(lambda: (d.stats() or {}).get("relp.messages") == 2, 10, what="2 read")
+        time.sleep(1)
+        st = d.stats()
+        assert st["relp.messages"] == 2 and st["relp.unanswered"] == 2, st  # the rest unread
+    finally:
+        kafka.start()
+    got = c.wait_rsps(ts, 120)
+    assert sorted(got) == ts and all(v == b"200 OK" for v in got.values()), got
+    assert len(kafka.read(d.topic)) == 6
+    c.close()
+    assert d.h.stop() == 0
