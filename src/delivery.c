@@ -47,7 +47,7 @@ struct delivery_lane {
     /* Records bound for the spool, encoded, committed in one write per read. */
     struct buf stage;
     unsigned nstage;
-    int stage_spill; /* they came from a source that cannot wait: dropped if the spool is full */
+    int stage_spill; /* all came from sources that cannot wait: dropped if the spool is full */
     uint64_t seq;    /* delivery_lane_seq without a producer's next_seq */
 };
 
@@ -244,11 +244,12 @@ uint64_t delivery_lane_seq(struct delivery_lane *l) {
     return ++l->seq << 16;
 }
 
-/* Adds r to the records bound for the spool. */
+/* Adds r to the records bound for the spool. The stage may be dropped only if every record in
+ * it may be: one record that can wait (TCP, RELP) makes the whole stage wait. */
 static void stage(struct delivery_lane *l, const struct record *r, int spill) {
     spool_encode(&l->stage, r);
+    l->stage_spill = l->nstage ? l->stage_spill && spill : spill;
     l->nstage++;
-    l->stage_spill = spill;
 }
 
 /* Keeps a copy of r for delivery_retry: the rules' buffers it points into are reused by the

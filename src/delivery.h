@@ -131,8 +131,9 @@ uint64_t delivery_lane_seq(struct delivery_lane *l);
 int delivery_submit(struct delivery_lane *l, const struct record *r, int spill);
 
 /* Commits the records staged for the spool in one write. 0, or -1 when the spool is full or
- * failing and they came from a source that can wait: they stay staged and the caller pauses.
- * Staged records from a source that cannot wait are dropped and counted instead. */
+ * failing and one of them came from a source that can wait: they stay staged and the caller
+ * pauses. A stage whose records all came from sources that cannot wait is dropped and counted
+ * instead (0). */
 int delivery_flush(struct delivery_lane *l);
 
 /* Retries what is held: the staged records, then the refused message. 0 once nothing is held,

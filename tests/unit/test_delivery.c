@@ -359,6 +359,22 @@ TEST(a_full_spool_drops_and_counts_the_records_of_a_source_that_cannot_wait) {
     ASSERT_EQ_INT(delivery_staged(fx.lane), 0);
 }
 
+TEST(a_full_spool_never_drops_a_stage_that_holds_a_record_that_can_wait) {
+    /* A datagram staged after a RELP/TCP record must not make the whole stage droppable: the
+     * record that can wait would be lost and, for RELP, answered 200. */
+    fx_up((struct setup){.spool = 1, .always = 1, .max_bytes = 100});
+    char big[150];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    struct record t = line("logs", big, RECORD_TCP), u = line("logs", big, RECORD_UDP);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &t, 0), 0);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &u, 1), 0);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), -1); /* kept: the caller pauses */
+    ASSERT_EQ_INT(delivery_staged(fx.lane), 2);
+    ASSERT_EQ_INT(grew(M_LOST), 0);
+    ASSERT_EQ_INT(delivery_discard(fx.lane), 2);
+}
+
 TEST(a_retriable_failure_goes_back_to_the_spool) {
     fx_up((struct setup){.spool = 1, .dl = 1});
     struct record r = line("logs", "again", RECORD_TCP);
@@ -582,6 +598,7 @@ TEST_MAIN("test_delivery",
           TEST_ENTRY(mode_always_stages_everything_but_never_a_topic_the_producer_would_refuse),
           TEST_ENTRY(a_full_spool_keeps_the_records_of_a_source_that_can_wait_staged),
           TEST_ENTRY(a_full_spool_drops_and_counts_the_records_of_a_source_that_cannot_wait),
+          TEST_ENTRY(a_full_spool_never_drops_a_stage_that_holds_a_record_that_can_wait),
           TEST_ENTRY(a_retriable_failure_goes_back_to_the_spool),
           TEST_ENTRY(a_retriable_failure_without_a_spool_is_dead_lettered_and_without_either_lost),
           TEST_ENTRY(a_permanent_failure_is_dead_lettered_not_respooled),
