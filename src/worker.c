@@ -394,7 +394,8 @@ static void accept_batch(struct worker *w, struct listener *l, int64_t now) {
 }
 
 /* Closes connections past their handshake or idle deadline. An idle connection's unfinished
- * last line is delivered, as at EOF: its sender has been silent for idle_timeout_ms. */
+ * last line is delivered, as at EOF: its sender has been silent for idle_timeout_ms. A RELP
+ * session with messages still unanswered is not idle: its timer starts again. */
 static void sweep(struct worker *w, int64_t now) {
     for (struct conn *c = w->conns, *next; c; c = next) {
         next = c->next;
@@ -404,6 +405,10 @@ static void sweep(struct worker *w, int64_t now) {
             log_limited(L_WARN, "%s: TLS handshake not finished within %ld ms, closing", c->peer,
                         c->l->cfg->handshake_timeout_ms);
             worker_conn_close(w, c);
+            continue;
+        }
+        if (c->relp && relp_conn_waiting(c)) { /* waiting for Kafka is not idleness */
+            c->deadline = now + c->l->cfg->idle_timeout_ms * 1000;
             continue;
         }
         metrics_add(w->m, M_IDLE_TIMEOUT, 1);

@@ -120,6 +120,8 @@ void worker_conn_events(struct worker *w, struct conn *c);
 /* worker_relp.c */
 /* Makes c a RELP session. */
 void relp_conn_open(struct worker *w, struct conn *c);
+/* 1 while c's session has messages waiting for their fates or answers not yet written. */
+int relp_conn_waiting(const struct conn *c);
 /* c is being closed: its session lives on, dead, until its pending messages have their fates. */
 void relp_conn_gone(struct worker *w, struct conn *c);
 /* Handles the RELP frames in buf[0..len): answers, forwards syslog messages. Returns the bytes

@@ -37,6 +37,7 @@ class RelpClient:
         self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
         self.txnr = 0
         self.buf = b""
+        self.unread = []  # frames wait_rsps read past what it waited for
 
     def send(self, cmd, data=b""):
         self.txnr += 1
@@ -46,7 +47,9 @@ class RelpClient:
 
     def frames(self, timeout):
         """Every complete frame received within timeout: (txnr, command, data)."""
-        out = []
+        out, self.unread = self.unread, []
+        if out and out[-1][1] == b"EOF":
+            return out
         self.s.settimeout(0.2)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -91,12 +94,15 @@ class RelpClient:
         return (int(txnr), cmd, data)
 
     def wait_rsps(self, txnrs, timeout):
-        """Waits for an rsp to each txnr; returns {txnr: data}."""
+        """Waits for an rsp to each txnr; returns {txnr: data}. Frames that come after the last
+        one wanted (another rsp, a serverclose, EOF) are kept for the next frames() call."""
         want, got = set(txnrs), {}
         deadline = time.monotonic() + timeout
         while want - set(got) and time.monotonic() < deadline:
             for t, cmd, data in self.frames(0.5):
-                if cmd == b"rsp":
+                if not want - set(got):
+                    self.unread.append((t, cmd, data))
+                elif cmd == b"rsp":
                     got[t] = data
                 elif cmd == b"EOF":
                     raise AssertionError(f"connection closed with {sorted(want - set(got))} unanswered")
@@ -256,5 +262,28 @@ def test_a_session_at_relp_max_pending_is_not_read_until_answers_go_out(daemons,
     got = c.wait_rsps(ts, 120)
     assert sorted(got) == ts and all(v == b"200 OK" for v in got.values()), got
     assert len(kafka.read(d.topic)) == 6
+    c.close()
+    assert d.h.stop() == 0
+
+
+def test_a_session_waiting_for_kafka_is_not_idle(daemons, tmp_path, kafka):
+    """idle_timeout_ms closes a silent sender; a RELP session whose messages wait for Kafka is
+    not silent: closing it would make the sender resend what Kafka may still acknowledge."""
+    d = make(daemons, tmp_path, kafka, listen_extra={"idle_timeout_ms": 500})
+    d.start()
+    kafka.stop()
+    try:
+        c = RelpClient(d.port)  # opened after the broker stopped: the session is never idle
+        c.wait_rsps([c.send(b"open", OFFERS)], 10)
+        t = c.send(b"syslog", b"<13>Jan  1 00:00:00 host app: waits")
+        early = c.frames(3)  # six idle timeouts
+        assert early == [], early
+        assert d.stats()["connections.idle_timeout"] == 0
+    finally:
+        kafka.start()
+    assert c.wait_rsps([t], 120)[t] == b"200 OK"
+    frames = c.frames(3)  # answered and silent again: now it is idle
+    assert frames == [(None, b"EOF", b"")], frames
+    assert d.stats()["connections.idle_timeout"] == 1
     c.close()
     assert d.h.stop() == 0
