@@ -48,6 +48,7 @@ struct delivery_lane {
     struct buf stage;
     unsigned nstage;
     int stage_spill; /* all came from sources that cannot wait: dropped if the spool is full */
+    int stage_ack;   /* one has a sender waiting for its fate (RELP): the commit is synced */
     uint64_t seq;    /* delivery_lane_seq without a producer's next_seq */
 };
 
@@ -184,7 +185,8 @@ static void respool_purged(struct delivery *d) {
         out.len = 0;
         for (j = i; j < d->npurged && (j == i || out.len + d->purged[j].len <= PURGE_BATCH); j++)
             buf_append(&out, d->purge_buf.p + d->purged[j].off, d->purged[j].len);
-        if (spool_commit(d->spool, out.p, out.len, (unsigned)(j - i)) == 0) {
+        /* synced: a RELP sender may be answered for these before the spool is closed */
+        if (spool_commit_sync(d->spool, out.p, out.len, (unsigned)(j - i), 1) == 0) {
             metrics_add_any(M_RESPOOLED, j - i);
             for (size_t x = i; x < j; x++)
                 if (d->purged[x].slot) spool_resolve(d->spool, d->purged[x].slot);
@@ -249,6 +251,7 @@ uint64_t delivery_lane_seq(struct delivery_lane *l) {
 static void stage(struct delivery_lane *l, const struct record *r, int spill) {
     spool_encode(&l->stage, r);
     l->stage_spill = l->nstage ? l->stage_spill && spill : spill;
+    l->stage_ack = l->nstage ? l->stage_ack || r->ack : r->ack != 0;
     l->nstage++;
 }
 
@@ -306,7 +309,7 @@ int delivery_submit(struct delivery_lane *l, const struct record *r, int spill) 
 int delivery_flush(struct delivery_lane *l) {
     if (!l->nstage) return 0;
     unsigned n = l->nstage;
-    int r = spool_commit(l->d->spool, l->stage.p, l->stage.len, n);
+    int r = spool_commit_sync(l->d->spool, l->stage.p, l->stage.len, n, l->stage_ack);
     if (r == 0) {
         metrics_add(l->m, M_SPOOLED, n);
     } else if (l->stage_spill) {

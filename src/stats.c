@@ -186,15 +186,16 @@ void stats_collect(const struct stats_sources *src, struct stats *s) {
         gauge(s, "spool.backlog", (int64_t)ss.backlog, "spool_backlog_bytes",
               "spooled bytes not yet handed to the producer");
         static const char *const names[] = {"spool.appended", "spool.replayed", "spool.full", "spool.torn",
-                                            "spool.write_errors"};
+                                            "spool.write_errors", "spool.syncs"};
         static const char *const fams[] = {"spool_appended_total", "spool_replayed_total", "spool_full_total",
-                                           "spool_torn_total", "spool_write_errors_total"};
+                                           "spool_torn_total", "spool_write_errors_total", "spool_syncs_total"};
         static const char *const helps[] = {
             "records written to the spool", "records read back from the spool and handed to the producer",
             "writes refused because the spool was at max_bytes",
-            "torn or corrupt records found (the segment was truncated there)", "spool write errors"};
-        uint64_t v[] = {ss.appended, ss.replayed, ss.full, ss.torn, ss.write_errors};
-        for (int i = 0; i < 5; i++) {
+            "torn or corrupt records found (the segment was truncated there)", "spool write errors",
+            "fdatasyncs of spooled records (per write under fsync: always or for RELP, else per interval)"};
+        uint64_t v[] = {ss.appended, ss.replayed, ss.full, ss.torn, ss.write_errors, ss.syncs};
+        for (int i = 0; i < 6; i++) {
             struct stat *st = add(s, STAT_COUNTER, (int64_t)v[i], fams[i], helps[i]);
             snprintf(st->name, sizeof st->name, "%s", names[i]);
         }

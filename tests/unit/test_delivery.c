@@ -586,7 +586,25 @@ TEST(a_held_acked_record_keeps_its_seq_and_a_retriable_failure_respooled_is_fina
     ASSERT(told[0].seq == a.seq && told[0].v == DELIVERY_ACK_OK);
 }
 
+TEST(a_spool_write_holding_an_acked_record_is_synced_before_its_fate_is_told) {
+    fx_up((struct setup){.spool = 1, .always = 1}); /* the fixture's spool: fsync never */
+    struct spool_stats st;
+    struct record t = line("logs", "plain", RECORD_TCP);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &t, 0), 0);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), 0);
+    spool_stats(fx.spool, &st);
+    ASSERT_EQ_INT(st.syncs, 0);
+    struct record a = acked("relp"), u = line("logs", "udp", RECORD_UDP);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &a, 0), 0);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &u, 1), 0);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), 0);
+    spool_stats(fx.spool, &st);
+    ASSERT_EQ_INT(st.syncs, 1);
+    ASSERT_EQ_INT(spooled_records(), 3);
+}
+
 TEST_MAIN("test_delivery",
+          TEST_ENTRY(a_spool_write_holding_an_acked_record_is_synced_before_its_fate_is_told),
           TEST_ENTRY(every_fate_of_an_acked_record_is_told_to_its_lane_with_its_seq),
           TEST_ENTRY(a_held_acked_record_keeps_its_seq_and_a_retriable_failure_respooled_is_final),
           TEST_ENTRY(a_record_the_producer_takes_is_counted_produced_and_nothing_else),
