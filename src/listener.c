@@ -14,7 +14,9 @@
 #include "log.h"
 #include "tls.h"
 
-static const char *const proto_names[] = {"tcp", "tls", "udp"};
+static const char *const proto_names[] = {[PROTO_TCP] = "tcp", [PROTO_TLS] = "tls", [PROTO_UDP] = "udp",
+                                          [PROTO_RELP] = "relp"};
+_Static_assert(sizeof proto_names / sizeof *proto_names == PROTO_RELP + 1, "a name per protocol");
 
 /* A large receive buffer is UDP's only defence against bursts. SO_RCVBUFFORCE passes the
  * net.core.rmem_max cap when running as root; otherwise the kernel clamps SO_RCVBUF. */
