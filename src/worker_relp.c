@@ -29,12 +29,18 @@ struct relp_sess {
     struct conn *c;    /* NULL once the connection is closed: the session is dead */
     unsigned close_txnr; /* the client's close, answered once nothing before it is pending */
     int opened, want_out, draining;
+    int out_full; /* not read because RELP_OUT_MAX bytes of answers wait to be written */
     int kill; /* a message could be kept nowhere: close without answering (the sender resends) */
     int dirty;
     struct relp_sess *dnext; /* the worker's dirty list */
 };
 
 static size_t max_pending(const struct conn *c) { return (size_t)c->l->cfg->relp_max_pending; }
+
+/* Answers the client has not read (its socket buffer is full) stop reading the session at this
+ * many bytes: the window bounds unanswered messages, this bounds answered ones, so a client
+ * that never reads cannot make hotdog buffer answers without end. */
+#define RELP_OUT_MAX (64u << 10)
 
 void relp_conn_open(struct worker *w, struct conn *c) {
     struct relp_sess *s = calloc(1, sizeof *s);
@@ -108,6 +114,10 @@ int relp_flush(struct worker *w, struct conn *c) {
         memmove(s->out.p, s->out.p + off, s->out.len - off);
         s->out.len -= off;
     }
+    if (s->out_full && s->out.len < RELP_OUT_MAX) { /* written down: after() reads again */
+        s->out_full = 0;
+        mark_dirty(w, s);
+    }
     /* Writability is asked for only while answers wait (and left to TLS reads otherwise). */
     if (s->out.len) worker_want_write(w, c, 1);
     else if (s->want_out) worker_want_write(w, c, 0);
@@ -171,7 +181,8 @@ long relp_process(struct worker *w, struct conn *c, const char *buf, size_t len,
     size_t off = 0, max = (size_t)c->l->cfg->max_message_size;
     *blocked = 0;
     while (off < len) {
-        if (s->draining || s->close_txnr || s->pending >= max_pending(c)) {
+        if (s->out.len >= RELP_OUT_MAX) s->out_full = 1;
+        if (s->draining || s->close_txnr || s->pending >= max_pending(c) || s->out_full) {
             /* At the window, or closing: read nothing more until answers go out. */
             if (!c->noread) {
                 c->noread = 1;
@@ -265,8 +276,8 @@ static void after(struct worker *w, struct relp_sess *s, int64_t now) {
         return;
     }
     /* Not while the producer is full (the lane holds a message): unblock marks us again. */
-    if (c->noread && !s->close_txnr && !s->draining && s->pending < max_pending(c) && !w->blocked &&
-        !w->blocked_udp) {
+    if (c->noread && !s->close_txnr && !s->draining && s->pending < max_pending(c) && !s->out_full &&
+        !w->blocked && !w->blocked_udp) {
         c->noread = 0;
         worker_conn_events(w, c);
         if (worker_conn_process(w, c, c->tail, c->tlen, now)) return;

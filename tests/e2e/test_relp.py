@@ -287,3 +287,47 @@ def test_a_session_waiting_for_kafka_is_not_idle(daemons, tmp_path, kafka):
     assert d.stats()["connections.idle_timeout"] == 1
     c.close()
     assert d.h.stop() == 0
+
+
+def test_a_client_that_never_reads_its_answers_is_not_read_either(daemons, tmp_path, kafka):
+    """Answers hotdog cannot write (the client does not read them) stop it from reading that
+    session, so a hostile client cannot make hotdog buffer answers without bound. Messages no
+    rule forwards are answered at once: the answers pile up at memory speed."""
+    import threading
+    rules = "rules:\n  - regex: '.'\n    actions:\n      - type: stop\n"
+    d = make(daemons, tmp_path, kafka, rules=rules)
+    d.start()
+    c = RelpClient(d.port)
+    c.wait_rsps([c.send(b"open", OFFERS)], 10)
+    n = 1_500_000  # ~25 MB of answers: more than the kernel's socket buffers (~10 MB) hold
+    blob = b"".join(b"%d syslog 1 x\n" % (i + 2) for i in range(n))
+    c.txnr = n + 1
+    sender = threading.Thread(target=lambda: c.s.sendall(blob), daemon=True)
+    c.s.settimeout(None)
+    sender.start()
+    plateau = None
+    for _ in range(60):  # until hotdog stops reading: relp.messages stops moving
+        time.sleep(1)
+        m = d.stats()["relp.messages"]
+        if plateau is not None and m == plateau:
+            break
+        plateau = m
+    assert plateau < n, f"hotdog read all {n} messages without their answers being read"
+    time.sleep(2)
+    assert d.stats()["relp.messages"] == plateau
+    # the client reads: hotdog writes, reads again, and every message is answered
+    got = 0
+    c.s.settimeout(60)
+    buf = b""
+    while got < n:
+        chunk = c.s.recv(1 << 20)
+        assert chunk, f"EOF after {got} answers"
+        buf += chunk
+        lines = buf.split(b"\n")
+        buf = lines.pop()
+        got += sum(1 for x in lines if b" rsp 6 200 OK" in x)
+    sender.join(60)
+    st = d.stats()
+    assert st["relp.messages"] == n and st["relp.responses.200"] == n, st  # the open is not one
+    c.close()
+    assert d.h.stop() == 0
