@@ -126,7 +126,7 @@ FUZZ_LONG_SECONDS ?= 600
 FUZZ_TARGETS ?= $(FUZZERS)
 FUZZ_KEEP_LEN ?= 4096
 FUZZ_KEEP_FILES ?= 300
-FUZZ_SRCS = $(filter-out src/kafka.c src/deadletter.c src/delivery.c src/worker.c src/worker_udp.c src/worker_tls.c \
+FUZZ_SRCS = $(filter-out src/kafka.c src/deadletter.c src/delivery.c src/worker.c src/worker_udp.c src/worker_tls.c src/worker_relp.c \
               src/listener.c src/tls.c src/stats.c src/statsd.c src/status.c,$(MODULES:%=src/%.c))
 FUZZ_OBJS = $(FUZZ_SRCS:src/%.c=build/fuzz/obj/%.o)
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 $(PKG_CFLAGS) -Isrc
