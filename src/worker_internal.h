@@ -98,6 +98,7 @@ struct worker {
     struct ack_msg *acks_spare;
     size_t acks_spare_cap;
     unsigned relp_staged; /* entries of pend bound for the spool, not yet committed */
+    size_t relp_undone;   /* entries of pend not answered yet (the rest wait to be popped) */
     struct relp_sess *dirty;
     /* For /stats: unanswered messages and when the oldest was read (0: none). */
     _Atomic int64_t relp_unanswered, relp_oldest_us;

@@ -77,11 +77,11 @@ void relp_conn_gone(struct worker *w, struct conn *c) {
     (void)w;
 }
 
+/* O(1) per loop turn: the table can hold many answered entries behind one that waits (a
+ * partition whose leader is away), so it is not walked. */
 static void gauges(struct worker *w) {
     pend_pop_done(&w->pend);
-    int64_t n = 0;
-    for (size_t i = 0; i < w->pend.n; i++) n += !pend_at(&w->pend, i)->done;
-    atomic_store_explicit(&w->relp_unanswered, n, memory_order_relaxed);
+    atomic_store_explicit(&w->relp_unanswered, (int64_t)w->relp_undone, memory_order_relaxed);
     atomic_store_explicit(&w->relp_oldest_us, w->pend.n ? pend_at(&w->pend, 0)->since_us : 0,
                           memory_order_relaxed);
 }
@@ -158,6 +158,7 @@ static int forward(struct worker *w, struct relp_sess *s, const struct relp_fram
     r.seq = delivery_lane_seq(w->lane);
     struct pend *p = pend_push(&w->pend, r.seq, s, f->txnr, recv_us);
     s->pending++;
+    w->relp_undone++;
     unsigned staged = delivery_staged(w->lane);
     int e = delivery_submit(w->lane, &r, 0);
     if (delivery_staged(w->lane) > staged) { /* mode: always: final once the spool write commits */
@@ -290,6 +291,7 @@ static void settle(struct worker *w, struct pend *p, int verdict) {
     p->done = 1;
     if (p->staged) w->relp_staged--;
     s->pending--;
+    w->relp_undone--;
     mark_dirty(w, s);
     if (!s->c) {
         metrics_add(w->m, M_RELP_ORPHANED, 1);
@@ -328,8 +330,8 @@ void relp_acks_drain(struct worker *w) {
 }
 
 void relp_staged_settle(struct worker *w, int ok) {
-    if (!w->relp_staged) return;
-    for (size_t i = 0; i < w->pend.n; i++) {
+    /* What was staged since the last commit is at the end of the table: walk back to it only. */
+    for (size_t i = w->pend.n; i-- > 0 && w->relp_staged;) {
         struct pend *p = pend_at(&w->pend, i);
         if (p->staged && !p->done) settle(w, p, ok ? DELIVERY_ACK_OK : DELIVERY_ACK_LOST);
     }
@@ -387,6 +389,7 @@ void relp_worker_free(struct worker *w) {
         if (p->done) continue;
         struct relp_sess *s = p->owner;
         p->done = 1;
+        w->relp_undone--;
         if (--s->pending == 0 && !s->c) sess_free(s);
     }
     pend_free(&w->pend);

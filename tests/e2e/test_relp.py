@@ -1,6 +1,7 @@
 """RELP input (issue 16): a Python RELP client against hotdog with a private broker that the
 tests stop and start. The point of RELP in hotdog: a message is answered "rsp 200 OK" only
 once Kafka has it (or the spool or the dead-letter file), never before."""
+import signal
 import socket
 import time
 
@@ -330,4 +331,32 @@ def test_a_client_that_never_reads_its_answers_is_not_read_either(daemons, tmp_p
     st = d.stats()
     assert st["relp.messages"] == n and st["relp.responses.200"] == n, st  # the open is not one
     c.close()
+    assert d.h.stop() == 0
+
+
+def test_with_a_write_ahead_spool_a_message_is_answered_once_synced_there(daemons, tmp_path, kafka):
+    """spool mode: always: the answer comes when the worker's spool write is synced (fsync:
+    never here, and it is synced anyway for a RELP sender), so senders are answered while
+    Kafka is down, and a hotdog killed after answering still delivers from its spool."""
+    spool = {"path": tmp_path / "spool", "mode": "always", "fsync": "never"}
+    d = make(daemons, tmp_path, kafka, spool=spool)
+    d.start()
+    c = RelpClient(d.port)
+    c.wait_rsps([c.send(b"open", OFFERS)], 10)
+    kafka.stop()
+    try:
+        ts = [c.send(b"syslog", b"<13>Jan  1 00:00:00 host app: spooled %d" % i) for i in range(20)]
+        got = c.wait_rsps(ts, 30)
+        assert sorted(got) == ts and all(v == b"200 OK" for v in got.values()), got
+        st = d.stats()
+        assert st["spool.appended"] == 20 and st["spool.syncs"] >= 1, st
+        assert st["kafka.delivered"] == 0 and st["relp.unanswered"] == 0, st
+        c.close()
+        d.h.stop(signal.SIGKILL)  # answered means kept: the next start delivers the spool
+    finally:
+        kafka.start()
+    d.start()
+    fh.wait_for(lambda: len(kafka.read(d.topic)) >= 20, 120, what="the spooled messages in Kafka")
+    payloads = kafka.read(d.topic)
+    assert sorted(p.split(b"spooled ")[1] for p in payloads) == sorted(b"%d" % i for i in range(20))
     assert d.h.stop() == 0
