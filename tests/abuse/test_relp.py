@@ -331,6 +331,74 @@ def test_relp_oversize(abuse):
                          has(f"marker-oversize-{i}".encode()))
 
 
+def test_relp_buffer_budget(abuse):
+    """Sessions each holding most of a big frame take the unfinished frames of all connections
+    over global.max_buffered_bytes: the largest are delivered cut (error.buffer_budget), as a
+    frame over max_message_size is, with RELP's own framing: answered once Kafka has them, the
+    rest of each frame discarded as it comes, the session in sync for its next message."""
+    n, size, part = 6, 800_000, 700_000
+    with relp_case(abuse, "relp_buffer_budget", rss_mb=64, relp={"max_message_size": 900_000},
+                   extra_global="  max_buffered_bytes: 1048576") as c:
+        c.start()
+        sessions = []
+        for i in range(n):
+            r = Relp(c.relp_port).open()
+            f = frame(2, b"syslog", (HDR + f"budget-{i}-".encode() + b"B" * size)[:size])
+            r.raw(f[:part])
+            sessions.append((r, f))
+        cut = c.wait_counter("error.buffer_budget", 1)["error.buffer_budget"]
+        for i, (r, f) in enumerate(sessions):
+            r.raw(f[part:])
+            r.txnr = 2
+            t = r.send(b"syslog", HDR + f"marker-budget-{i}".encode())
+            got = r.wait_rsps([2, t])
+            assert got == {2: b"200 OK", t: b"200 OK"}, f"session {i}: {got}"
+            r.close()
+        c.note(f"{n} sessions, each with {part} bytes of a {size}-byte frame (budget 1 MiB): "
+               f"{cut} cut at once; every frame and the marker after it answered 200")
+        c.expect_counter("relp.error.frame", 0, exact=True)
+        c.expect_counter("relp.messages", 2 * n, exact=True)
+        c.expect_counter("relp.responses.200", 2 * n, exact=True)
+        c.expect_counter("error.truncated", 0, exact=True)
+        c.expect_counter("error.log_parse", 0, exact=True)
+        c.expect_counter("error.buffer_budget", 1)
+        c.expect_bad(f"the {n} markers", has_all("marker-budget", n))
+        c.expect_bad(f"{2 * n} messages, no more",
+                     lambda d: sum(1 for p in d.split(b"\n") if b"budget-" in p) == 2 * n)
+
+
+def test_relp_buffer_budget_cuts_other_commands(abuse):
+    """One session at a time holding 1.2 MB of a 1.5 MB open (max_message_size 4 MiB): its tail
+    alone is over the 1 MiB budget, so it is cut, and the cut command is handled as such: an
+    open whose offers came first is accepted (the rest discarded, the session goes on), one
+    without them is refused and the session closed, an unknown command closes it."""
+    size, part = 1_500_000, 1_200_000
+    with relp_case(abuse, "relp_budget_commands", rss_mb=64, relp={"max_message_size": 4 << 20},
+                   extra_global="  max_buffered_bytes: 1048576") as c:
+        c.start()
+        r = Relp(c.relp_port)
+        f = frame(1, b"open", (OFFERS + b"\n" + b"pad=" + b"p" * size)[:size])
+        r.raw(f[:part])
+        assert r.wait_rsps([1])[1].startswith(b"200 OK\n"), r.frames
+        r.raw(f[part:])
+        r.txnr = 1
+        t = r.send(b"syslog", HDR + b"after-cut-open")
+        assert r.wait_rsps([t])[t] == b"200 OK", r.frames
+        r.close()
+        for cmd, data in ((b"open", b"relp_version=0\n" + b"q" * size), (b"junk", b"j" * size)):
+            r = Relp(c.relp_port)
+            r.raw(frame(1, cmd, data)[:part])
+            assert closed_with_serverclose(r), (cmd, r.frames)
+            r.close()
+        c.note("a cut open with its offers first: accepted, the session went on; a cut open "
+               "without commands=syslog: 500 and closed; a cut unknown command: closed")
+        c.expect_counter("error.buffer_budget", 3, exact=True)
+        c.expect_counter("relp.error.frame", 2, exact=True)
+        c.expect_counter("relp.responses.500", 1, exact=True)
+        c.expect_counter("relp.responses.200", 1, exact=True)
+        c.expect_bad("the message after the cut open", has(b"after-cut-open"))
+
+
 # --------------------------------------------------------------------------- commands
 
 def test_relp_commands_a_client_may_not_send(abuse):
