@@ -174,24 +174,38 @@ void worker_conn_close(struct worker *w, struct conn *c) {
     metrics_add(w->m, M_CONN_CLOSED, 1);
 }
 
-/* Gives back the memory of connection c's unfinished frame: delivers it cut (frame_cut), and
- * the framer discards its rest when it comes. Returns 0 if there was nothing to cut. */
+/* Gives back the memory of connection c's unfinished frame: delivers it cut (frame_cut, or
+ * RELP's own parser for a RELP session), and the framer discards its rest when it comes.
+ * Returns 0 if there was nothing to cut. Closes no connection: c may be the one that
+ * worker_conn_process is handling. */
 static int tail_cut(struct worker *w, struct conn *c, int64_t now) {
     struct frame f;
-    enum frame_status s = frame_cut(&c->fs, c->tail, c->tlen, (size_t)c->l->cfg->max_message_size, &f);
-    if (s == FRAME_AGAIN && !f.consumed) return 0;
+    enum frame_status s = FRAME_AGAIN;
+    if (c->relp) { /* RELP's own framing cuts it: relp_process delivers it cut, and answers it */
+        if (!relp_cut_prepare(c)) return 0;
+    } else {
+        s = frame_cut(&c->fs, c->tail, c->tlen, (size_t)c->l->cfg->max_message_size, &f);
+        if (s == FRAME_AGAIN && !f.consumed) return 0;
+    }
     metrics_add(w->m, M_BUFFER_BUDGET, 1);
     log_limited(L_WARN, "%s: unfinished frames of all connections hold %lld bytes, over "
                 "global.max_buffered_bytes (%ld): this connection's, the largest of worker %d "
                 "(%zu bytes), is delivered cut and the rest of it discarded", c->peer,
                 (long long)worker_buffered_bytes(), w->sh->cfg->max_buffered_bytes, w->id, c->tlen);
     int r = 0;
-    if (s == FRAME_MSG) {
-        w->spill = !c->l->cfg->backpressure;
-        w->src_udp = 0;
+    size_t keep = 0;
+    w->spill = !c->l->cfg->backpressure;
+    w->src_udp = 0;
+    if (c->relp) {
+        int blocked = 0;
+        long used = relp_process(w, c, c->tail, c->tlen, now, &blocked);
+        if (used < 0) relp_conn_doom(w, c); /* c may be in use up the stack: closed later */
+        else keep = c->tlen - (size_t)used;
+        if (blocked) r = -ENOBUFS;
+    } else if (s == FRAME_MSG) {
         r = worker_forward(w, f.p, f.n, now); /* delivery copies what it keeps: the tail can go */
     }
-    tail_keep(c, NULL, 0);
+    tail_keep(c, c->tail + c->tlen - keep, keep);
     int flushed = worker_stage_flush(w);
     if (flushed == 0) relp_staged_settle(w, 1);
     if (flushed < 0 || r == -ENOBUFS) {
@@ -209,8 +223,8 @@ static void budget_enforce(struct worker *w, int64_t now) {
     while (!paused(w) &&
            atomic_load_explicit(&buffered_total, memory_order_relaxed) > w->sh->cfg->max_buffered_bytes) {
         struct conn *v = NULL;
-        for (struct conn *c = w->conns; c; c = c->next)
-            if (c->tlen && (!v || c->tcap > v->tcap)) v = c;
+        for (struct conn *c = w->conns; c; c = c->next) /* a RELP session not read: no cut */
+            if (c->tlen && !c->noread && (!v || c->tcap > v->tcap)) v = c;
         if (!v || !tail_cut(w, v, now)) return;
     }
 }

@@ -130,6 +130,14 @@ void relp_conn_gone(struct worker *w, struct conn *c);
  * *blocked when the producer is full. Stops early (c->noread) at the window. */
 long relp_process(struct worker *w, struct conn *c, const char *buf, size_t len, int64_t recv_us,
                   int *blocked);
+/* The buffer budget cuts c's unfinished frame (worker.c tail_cut): returns the bytes of data
+ * it holds, which the next relp_process, given c's tail, delivers as the frame cut, as one over
+ * max_message_size (its rest is discarded as it comes, its trailer checked); 0 when there is
+ * nothing to cut (no data yet, or c is not being read: its tail holds complete frames). */
+size_t relp_cut_prepare(struct conn *c);
+/* relp_process said c must be closed where the caller cannot close it: c reads nothing more
+ * and is closed between event batches (relp_acks_drain). */
+void relp_conn_doom(struct worker *w, struct conn *c);
 /* Writes what c's session has to say. 0, or -1 on a write error (the caller closes c). */
 int relp_flush(struct worker *w, struct conn *c);
 /* Answers the fates posted since the last call. Closes connections: call between event

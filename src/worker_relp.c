@@ -31,8 +31,10 @@ struct relp_sess {
     int opened, want_out, draining;
     int out_full; /* not read because RELP_OUT_MAX bytes of answers wait to be written */
     int kill; /* a message could be kept nowhere: close without answering (the sender resends) */
+    int doomed; /* broken where it could not be closed (relp_conn_doom): close it */
     int dirty;
     struct relp_sess *dnext; /* the worker's dirty list */
+    size_t cut; /* the buffer budget's cut: the next frame keeps at most this much data */
 };
 
 static size_t max_pending(const struct conn *c) { return (size_t)c->l->cfg->relp_max_pending; }
@@ -179,8 +181,9 @@ static long broken(struct worker *w, struct conn *c, const char *why) {
 long relp_process(struct worker *w, struct conn *c, const char *buf, size_t len, int64_t recv_us,
                   int *blocked) {
     struct relp_sess *s = c->relp;
-    size_t off = 0, max = (size_t)c->l->cfg->max_message_size;
+    size_t off = 0, max = (size_t)c->l->cfg->max_message_size, cut_max = s->cut;
     *blocked = 0;
+    s->cut = 0;
     while (off < len) {
         if (s->out.len >= RELP_OUT_MAX) s->out_full = 1;
         if (s->draining || s->close_txnr || s->pending >= max_pending(c) || s->out_full) {
@@ -192,7 +195,8 @@ long relp_process(struct worker *w, struct conn *c, const char *buf, size_t len,
             break;
         }
         struct relp_frame f;
-        int r = relp_next(&s->st, buf + off, len - off, max, &f);
+        int cut = off == 0 && cut_max; /* the budget cuts the first frame only */
+        int r = relp_next(&s->st, buf + off, len - off, cut ? cut_max : max, &f);
         off += f.consumed;
         if (r < 0) return broken(w, c, relp_strerror(r));
         if (r == RELP_AGAIN) {
@@ -221,7 +225,7 @@ long relp_process(struct worker *w, struct conn *c, const char *buf, size_t len,
                 break;
             }
             metrics_add(w->m, M_RELP_MESSAGES, 1);
-            if (f.truncated) {
+            if (f.truncated && !cut) {
                 metrics_add(w->m, M_TRUNCATED, 1);
                 log_limited(L_WARN, "%s: RELP message longer than max_message_size (%ld bytes): "
                             "delivered truncated", c->peer, c->l->cfg->max_message_size);
@@ -244,6 +248,30 @@ long relp_process(struct worker *w, struct conn *c, const char *buf, size_t len,
     return (long)off;
 }
 
+size_t relp_cut_prepare(struct conn *c) {
+    struct relp_sess *s = c->relp;
+    /* Not while the session is not read: its tail then holds complete frames held back. */
+    if (c->noread || s->draining || s->close_txnr || s->out_full || s->out.len >= RELP_OUT_MAX ||
+        s->pending >= max_pending(c))
+        return 0;
+    /* With no room for data, a frame whose header is here comes back cut to nothing: what it
+     * consumed is its header, and the copy of the state's skip is its DATALEN. */
+    struct relp_state st = s->st;
+    struct relp_frame f;
+    if (relp_next(&st, c->tail, c->tlen, 0, &f) != RELP_FRAME || !f.truncated) return 0;
+    size_t have = c->tlen - f.consumed;
+    if (!have || have >= st.skip) return 0; /* no data yet, or only the trailer missing */
+    s->cut = have;
+    return have;
+}
+
+void relp_conn_doom(struct worker *w, struct conn *c) {
+    c->relp->doomed = 1;
+    c->noread = 1;
+    worker_conn_events(w, c);
+    mark_dirty(w, c->relp);
+}
+
 /* What a session does once fates were answered: write, answer a close, read again. A
  * session on the dirty list is never freed by relp_conn_gone; after() frees it when its
  * connection is gone and nothing is pending (or leaves that to the last fate). */
@@ -251,6 +279,13 @@ static void after(struct worker *w, struct relp_sess *s, int64_t now) {
     struct conn *c = s->c;
     if (!c) {
         if (!s->pending && !s->dirty) sess_free(s);
+        return;
+    }
+    if (s->doomed) { /* the serverclose hint is sent */
+        s->dirty = 1; /* keeps relp_conn_gone from freeing s under us */
+        worker_conn_close(w, c);
+        s->dirty = 0;
+        if (!s->pending) sess_free(s);
         return;
     }
     if (s->kill) {
