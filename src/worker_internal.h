@@ -121,7 +121,8 @@ void worker_conn_events(struct worker *w, struct conn *c);
 /* worker_relp.c */
 /* Makes c a RELP session. */
 void relp_conn_open(struct worker *w, struct conn *c);
-/* 1 while c's session has messages waiting for their fates or answers not yet written. */
+/* 1 while c's session has messages waiting for their fates (answers the client does not read
+ * do not count: a client that stops reading is as idle as one that stops sending). */
 int relp_conn_waiting(const struct conn *c);
 /* c is being closed: its session lives on, dead, until its pending messages have their fates. */
 void relp_conn_gone(struct worker *w, struct conn *c);

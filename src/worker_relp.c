@@ -55,7 +55,7 @@ void relp_conn_open(struct worker *w, struct conn *c) {
     if (c->ssl) SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 }
 
-int relp_conn_waiting(const struct conn *c) { return c->relp->pending || c->relp->out.len; }
+int relp_conn_waiting(const struct conn *c) { return c->relp->pending != 0; }
 
 static void sess_free(struct relp_sess *s) {
     buf_free(&s->out);
