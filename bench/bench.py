@@ -180,9 +180,10 @@ class UnansweredSampler:
             if st and "relp.unanswered" in st:
                 self.samples.append(st["relp.unanswered"])
 
-    def stop(self):
+    def stop(self, limit=None):
         """Stops sampling; a summary of the samples taken while messages flowed (the leading and
-        trailing zeros, before the first message and after the last answer, left out)."""
+        trailing zeros, before the first message and after the last answer, left out), with the
+        share of them at limit or above ("at_limit": how often the window was full)."""
         self.done.set()
         self.t.join()
         v = self.samples
@@ -190,7 +191,10 @@ class UnansweredSampler:
             v = v[1:]
         while v and v[-1] == 0:
             v = v[:-1]
-        return summarise(v)
+        s = summarise(v)
+        if s and limit:
+            s["at_limit"] = sum(x >= limit for x in v) / len(v)
+        return s
 
 
 class Hwm:
@@ -504,7 +508,9 @@ class Bench:
                 if relay:
                     rec["relay_cpu_s"] = r1 - r0 if r0 is not None and r1 is not None else None
                 if sampler:
-                    rec["relp_unanswered"] = sampler.stop()
+                    # What can be unanswered at most: the sender's window (0: librelp's 128) or
+                    # hotdog's relp_max_pending, whichever is smaller.
+                    rec["relp_unanswered"] = sampler.stop(min(relp.window or 128, relp.max_pending))
                 if timed_hist:
                     after = self.metrics(info["status_port"])
                     timed = after["count"] - before["count"]
@@ -560,7 +566,7 @@ class Bench:
                if rec.get("secs") else "")
             + (f", sending rsyslog cpu {rec['relay_cpu_s']:.2f} s" if rec.get("relay_cpu_s") is not None else "")
             + (f", unanswered median {rec['relp_unanswered']['median']:.0f} max {rec['relp_unanswered']['max']:.0f}"
-               if rec.get("relp_unanswered") else "")
+               f" at the limit {rec['relp_unanswered'].get('at_limit', 0):.0%}" if rec.get("relp_unanswered") else "")
             + (f", mean receive->ack {lat['mean_ms']:.1f} ms" if relp and lat.get("mean_ms") else "")
             + (f", sender log: {rec['relay_log'][0]}" if rec.get("relay_log") else "")
             + ("" if rec.get("complete") else f" INCOMPLETE: {rec.get('error') or rec.get('delivered')}"))
@@ -792,6 +798,8 @@ class Bench:
                         [r["relp_unanswered"]["median"] for r in ok if r.get("relp_unanswered")])
                     c["relp"]["unanswered_max"] = summarise(
                         [r["relp_unanswered"]["max"] for r in ok if r.get("relp_unanswered")])
+                    c["relp"]["at_limit"] = summarise(
+                        [r["relp_unanswered"].get("at_limit") for r in ok if r.get("relp_unanswered")])
                     c["relp"]["mean_ack_ms"] = summarise([(r.get("latency") or {}).get("mean_ms") for r in ok])
                     # Little's law: messages in hotdog between receive and Kafka's ack, on average
                     c["relp"]["in_flight"] = summarise(
@@ -962,7 +970,8 @@ def main():
                     help="another hotdog binary, run as contender hotdog-baseline (same config as hotdog)")
     ap.add_argument("--kafka-dir", default=env("KAFKA_DIR", os.path.join(ROOT, ".kafka")))
     ap.add_argument("--build", default=env("B", os.path.join(ROOT, "build")))
-    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--out", default=env("BENCH_OUT", "bench/results"),
+                    help="where results.json and summary.md go (relative to the repository)")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds between start and first byte")
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     ap.add_argument("--timeout", type=float, default=float(env("BENCH_TIMEOUT", 180)))

@@ -140,24 +140,25 @@ def relp_md(e):
            "omrelp's transaction) → the receiver. Receiver CPU is the contender's process only, per "
            "million messages; the sending rsyslog's CPU is counted apart (it is the same program in "
            "every RELP row). Unanswered: hotdog's `relp.unanswered` gauge sampled every 50 ms while "
-           "messages flowed (median of the per-run medians; a value at the window means the sender's "
-           "window was full). In flight: msgs/s × hotdog's mean receive→Kafka-ack time (Little's law). "
+           "messages flowed: median of the per-run medians (largest sample), and the share of samples at the "
+           "limit, min(windowSize, relp_max_pending): how often the window was full. In flight: msgs/s × hotdog's mean receive→Kafka-ack time (Little's law). "
            + (f"The RELP rows ran in the first {e['relp_runs']} of the {e['runs']} repetitions (`BENCH_RELP_RUNS`). "
             if (e.get("relp_runs") or e["runs"]) < e["runs"] else "") + "See [relp.md](relp.md).\n",
            "| contender | windowSize | batch | relp_max_pending | msgs/s | receiver CPU s per 1M | "
-           "sending rsyslog CPU s per 1M | unanswered (max) | mean receive→ack ms | in flight |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "sending rsyslog CPU s per 1M | unanswered (max) | window full | mean receive→ack ms | in flight |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     per_m = 1e6 / e["lines"]
     for name, c in rows:
         r = c["relp"]
-        um, ux = r.get("unanswered_median"), r.get("unanswered_max")
+        um, ux, al = r.get("unanswered_median"), r.get("unanswered_max"), r.get("at_limit")
         out.append(f"| {name} | {r['window']} | {r['batch']} | {r['max_pending'] or '-'} | {mm(c['msgs_s'])} | "
                    f"{mm(c['cpu_s'], 2, per_m)} | {mm(r.get('relay_cpu_s'), 2, per_m)} | "
                    f"{fmt(um['median']) if um else '-'} ({fmt(ux['max']) if ux else '-'}) | "
+                   f"{mm(al, 0, 100) + ' %' if al else '-'} | "
                    f"{mm(r.get('mean_ack_ms'), 1)} | {mm(r.get('in_flight'))} |")
         if r.get("extra_after_stop") or r.get("sender_log"):
             out.append(f"| ↳ {name}: duplicates {r.get('extra_after_stop')}, sender log: "
-                       f"{'; '.join(r.get('sender_log') or [])[:200]} |||||||||")
+                       f"{'; '.join(r.get('sender_log') or [])[:200]} ||||||||||")
     out.append("")
     return out
 
