@@ -4,6 +4,8 @@
  * when it stopped is resent by the sender. */
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -50,6 +52,10 @@ void relp_conn_open(struct worker *w, struct conn *c) {
     s->c = c;
     c->relp = s;
     (void)w;
+    /* The client waits for answers (its window): Nagle's algorithm would hold an answer back
+     * while an earlier one is unacknowledged, until the client's delayed ACK (40 ms or more). */
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     /* Answers are appended while earlier ones may wait unwritten: the write buffer moves and
      * a retried SSL_write may be given more than the first try. */
     if (c->ssl) SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
