@@ -98,9 +98,9 @@ static const struct key listen_keys[] = {
     {"backpressure", K_ENUM, LOFF(backpressure), NULL, 0, 0, 0, NULL,
      "true (default): stop reading TCP/TLS clients while Kafka is full; false: never, the "
      "overflow goes to the spool (dropped and counted without one)", bool_names},
-    {"relp_max_pending", K_INT, LOFF(relp_max_pending), NULL, 1, 1000000, 0, "1024",
-     "relp: a session with this many messages unanswered is not read until some are answered "
-     "(above omrelp's windowSize, 128 by default)", NULL},
+    {"relp_max_pending", K_INT, LOFF(relp_max_pending), NULL, 1, 1000000, 0, "8192",
+     "relp: a session with this many messages unanswered is not read until some are answered; "
+     "keep it at or above the senders' windowSize (omrelp: 128 by default, 1024+ advised)", NULL},
     {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 

@@ -233,7 +233,7 @@ TEST(relp_listeners_plain_and_over_tls) {
     if (!c) fprintf(stderr, "  %s\n", err);
     ASSERT(c != NULL);
     ASSERT_EQ_INT(c->listeners[0].protocol, PROTO_RELP);
-    ASSERT_EQ_INT(c->listeners[0].relp_max_pending, 1024); /* the default */
+    ASSERT_EQ_INT(c->listeners[0].relp_max_pending, 8192); /* the default */
     ASSERT_EQ_INT(c->listeners[0].backpressure, 1);
     ASSERT(!config_listen_tls(&c->listeners[0]));
     ASSERT_EQ_INT(c->listeners[1].protocol, PROTO_RELP); /* a tls section does not make it tls */
