@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import time
 
@@ -470,3 +471,40 @@ def test_plaintext_on_the_tls_port_is_refused_and_harms_no_session(daemons, tmp_
     assert d.h.stop() == 0
     assert "TLS handshake failed" in d.h.output()
 
+
+@pytest.mark.parametrize("transport", ["tls", "plaintext"])
+def test_a_reset_session_at_its_window_is_closed_while_kafka_is_down(daemons, tmp_path, kafka, pki,
+                                                                      transport):
+    """A session at relp_max_pending is not read (no EPOLLIN). When its peer resets the
+    connection, epoll still reports EPOLLHUP|EPOLLERR: hotdog must close it then, not leave it
+    open until Kafka answers (it did: and the level-triggered event, which nothing consumed,
+    woke the worker again at once, a core at 100% for as long as Kafka was down). The same
+    code for RELP with and without TLS."""
+    extra = {"relp_max_pending": 2}
+    if transport == "tls":
+        d = make(daemons, tmp_path, kafka, pki, listen_extra=extra)
+    else:
+        d = Daemon(tmp_path, unique_topic("relp"), kafka.bootstrap, protocol="relp",
+                   listen_extra=extra)
+        daemons.append(d)
+    d.start()
+    c = TlsRelpClient(d.port, pki.ca if transport == "tls" else None)
+    c.open()
+    kafka.stop()
+    try:
+        for i in range(6):
+            c.send(b"syslog", msg(b"during", i))
+        st = fh.wait_stat(d, lambda s: s["relp.messages"] == 2 and s["relp.unanswered"] == 2, 30,
+                          "2 messages read, the session at its window")
+        assert st["connections"] == 1 and st["error.read"] == 0, st
+        c.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.s.close()  # an RST, no close_notify
+        st = fh.wait_stat(d, lambda s: s["connections"] == 0, 30, "the reset session closed")
+        assert st["error.read"] == 1 and st["relp.unanswered"] == 2, st
+    finally:
+        kafka.start()
+    # The two read were produced; their fates find the session gone (the sender resends them).
+    st = fh.wait_stat(d, lambda s: s["relp.unanswered"] == 0, 120, "the fates of the two")
+    assert st["relp.acks_orphaned"] == 2 and st["relp.responses.200"] == 0, st
+    assert texts(kafka.read(d.topic)) == [b"during 000000", b"during 000001"]
+    assert d.h.stop() == 0
