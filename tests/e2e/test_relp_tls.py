@@ -10,6 +10,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -195,10 +196,13 @@ def omrelp_tls_supported(tlslib):
     return None
 
 
-def run_omrelp(tmp_path, port, n, tlslib, action_tls, timeout_what, until):
+def run_omrelp(tmp_path, port, n, tlslib, action_tls, timeout_what, until, graceful=True):
     """Runs rsyslogd: imfile reads n lines, omrelp sends them over TLS to port with librelp's
     tlslib and the given extra action parameters; polls until(rsyslog's output so far) before
-    stopping rsyslog. Returns rsyslog's own output."""
+    stopping rsyslog. Returns rsyslog's own output. graceful: give omrelp time to close its
+    session at the end (rsyslog's default for an action queue is 10 ms, after which it cancels
+    omrelp mid-close on a busy machine: "need to do cooperative cancellation"); not for
+    sessions that never opened, whose queue would then wait it out in vain."""
     work = tmp_path / "rsyslog"
     work.mkdir()
     inp, pid, log = work / "input.log", work / "rsyslogd.pid", work / "rsyslogd.log"
@@ -210,7 +214,8 @@ input(type="imfile" file="{inp}" tag="relptls" ruleset="fwd" freshStartTail="off
 ruleset(name="fwd") {{
   action(type="omrelp" target="127.0.0.1" port="{port}" windowSize="1024" tls="on"
          {action_tls}
-         queue.type="LinkedList" action.resumeRetryCount="-1" action.resumeInterval="1")
+         queue.type="LinkedList" {'queue.timeoutShutdown="20000"' if graceful else ''}
+         action.resumeRetryCount="-1" action.resumeInterval="1")
 }}
 """)
     inp.write_bytes(b"".join(b"relp-tls-line-%05d\n" % i for i in range(n)))
@@ -260,11 +265,12 @@ def test_rsyslog_omrelp_over_tls_every_line_once(daemons, tmp_path, kafka, pki, 
     payloads = kafka.read(d.topic)
     seqs = [int(x.split(b"relp-tls-line-")[1][:5]) for x in payloads if b"relp-tls-line-" in x]
     assert sorted(seqs) == list(range(n)), (len(seqs), len(set(seqs)))
-    st = d.stats()
+    # rsyslog has stopped: omrelp closed its session (close, answered, serverclose) cleanly.
+    st = fh.wait_stat(d, lambda s: s["connections"] == 0, 30, "omrelp's session closed")
     assert st["relp.sessions"] == 1 and st["relp.messages"] == n, st
     assert st["relp.responses.200"] == n and st["relp.responses.500"] == 0, st
     assert st["relp.unanswered"] == 0 and st["relp.error.frame"] == 0, st
-    assert st["error.tls_handshake"] == 0 and st["error.tls"] == 0, st
+    assert st["error.tls_handshake"] == 0 and st["error.tls"] == 0 and st["error.read"] == 0, st
     assert d.h.stop() == 0
     # rsyslog said nothing about omrelp: no TLS error, no reconnect, and the library asked
     # for was used (else "tlslib ... not accepted as valid by librelp").
@@ -300,7 +306,8 @@ def test_rsyslog_omrelp_tls_refused(daemons, tmp_path, kafka, pki, tlslib, case)
     d.start()
     params = params.format(ca=pki.ca, cert=pki.client_cert, key=pki.client_key,
                            other_cert=pki.other_client_cert, other_key=pki.other_client_key)
-    out = run_omrelp(tmp_path, d.port, 10, tlslib, params, f"omrelp refused ({case})", when(d))
+    out = run_omrelp(tmp_path, d.port, 10, tlslib, params, f"omrelp refused ({case})", when(d),
+                     graceful=False)
     st = d.stats()
     assert st["relp.sessions"] == 0 and st["relp.messages"] == 0, st
     assert kafka.read(d.topic) == []
@@ -320,7 +327,7 @@ def test_rsyslog_omrelp_without_its_own_certificate(daemons, tmp_path, kafka, pk
     d.start()
     out = run_omrelp(tmp_path, d.port, 10, "gnutls",
                      f'tls.authMode="name" tls.permittedPeer="localhost" tls.caCert="{pki.ca}"',
-                     "GnuTLS anonymous handshakes refused", handshakes_failed(d, 2))
+                     "GnuTLS anonymous handshakes refused", handshakes_failed(d, 2), graceful=False)
     assert "TLS handshake failed" in out, out
     st = d.stats()
     assert st["relp.sessions"] == 0 and st["relp.messages"] == 0, st
@@ -507,4 +514,67 @@ def test_a_reset_session_at_its_window_is_closed_while_kafka_is_down(daemons, tm
     st = fh.wait_stat(d, lambda s: s["relp.unanswered"] == 0, 120, "the fates of the two")
     assert st["relp.acks_orphaned"] == 2 and st["relp.responses.200"] == 0, st
     assert texts(kafka.read(d.topic)) == [b"during 000000", b"during 000001"]
+    assert d.h.stop() == 0
+
+
+def test_tls13_key_updates_from_the_client_while_answers_wait(daemons, tmp_path, kafka, pki):
+    """TLS 1.3 KeyUpdate with update_requested (openssl s_client's "K" command) makes the
+    server send a KeyUpdate of its own: the one case where hotdog's reads make it write TLS
+    records besides its answers. One arrives while answers wait for Kafka (stopped): they go
+    out later under the new keys, and s_client decrypts every one. (OpenSSL sends that
+    KeyUpdate before the next application data, as RFC 8446 4.6.3 asks: here, with the
+    answers, seconds after it read the request.)"""
+    d = make(daemons, tmp_path, kafka, pki)
+    d.start()
+    p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{d.port}", "-tls1_3",
+                          "-CAfile", str(pki.ca), "-verify_return_error", "-msg"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(p.stdout), daemon=True)
+    reader.start()
+
+    def rsps():
+        return [l for l in list(lines) if re.match(rb"\d+ rsp ", l)]
+
+    def server_key_updates():
+        return sum(l.startswith(b"<<< TLS 1.3, Handshake") and b"KeyUpdate" in l for l in list(lines))
+
+    def write(b):
+        p.stdin.write(b)
+        p.stdin.flush()
+        time.sleep(1)  # s_client takes a command ("K") only at the start of what it reads
+
+    try:
+        write(b"1 open %d %s\n" % (len(OFFERS), OFFERS))
+        fh.wait_for(lambda: len(rsps()) == 1, 20, "the open answered")
+        write(b"K\n")
+        write(b"".join(b"%d syslog %d %s\n" % (t, len(msg(b"before", t)), msg(b"before", t))
+                       for t in range(2, 5)))
+        fh.wait_for(lambda: len(rsps()) == 4, 60, "3 answers")
+        assert server_key_updates() == 1, b"".join(lines).decode(errors="replace")
+        kafka.stop()
+        try:
+            write(b"".join(b"%d syslog %d %s\n" % (t, len(msg(b"during", t)), msg(b"during", t))
+                           for t in range(5, 8)))
+            write(b"K\n")
+            fh.wait_stat(d, lambda s: s["relp.unanswered"] == 3, 30, "3 messages waiting")
+            assert len(rsps()) == 4
+        finally:
+            kafka.start()
+        fh.wait_for(lambda: len(rsps()) == 7, 120, "the 3 held answered after the broker is back")
+        assert server_key_updates() == 2, b"".join(lines).decode(errors="replace")
+        assert sorted(int(l.split()[0]) for l in rsps()) == list(range(1, 8))
+        assert all(l.rstrip() == b"%d rsp 6 200 OK" % t for t, l in enumerate(sorted(
+            rsps()[1:], key=lambda l: int(l.split()[0])), 2)), rsps()
+        st = d.stats()
+        assert st["relp.responses.200"] == 6 and st["error.tls"] == 0 and st["error.read"] == 0, st
+    finally:
+        p.stdin.close()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    assert texts(kafka.read(d.topic)) == sorted([b"before %06d" % t for t in range(2, 5)] +
+                                                [b"during %06d" % t for t in range(5, 8)])
     assert d.h.stop() == 0
