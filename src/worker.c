@@ -306,6 +306,15 @@ static void conn_event(struct worker *w, struct conn *c, uint32_t events, int64_
         tls_conn_handshake(w, c, now);
         return;
     }
+    if (c->noread && (events & (EPOLLERR | EPOLLHUP))) {
+        /* Reset (or failed) while not read, a RELP session at its window: no read will see
+         * it, no answer can reach the peer, and epoll reports it again at once, forever. The
+         * session lives on until its fates come; the sender resends what is unanswered. */
+        metrics_add(w->m, M_READ_ERROR, 1);
+        log_limited(L_WARN, "%s: connection reset while waiting for Kafka (RELP), closing", c->peer);
+        worker_conn_close(w, c);
+        return;
+    }
     if (c->want_write && (events & EPOLLOUT)) worker_want_write(w, c, 0); /* SSL_read retries it */
     if (c->relp && relp_flush(w, c) < 0) {
         worker_conn_close(w, c);
