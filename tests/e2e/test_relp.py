@@ -216,7 +216,8 @@ module(load="omrelp")
 input(type="imfile" file="{inp}" tag="relptest" ruleset="fwd" freshStartTail="off")
 ruleset(name="fwd") {{
   action(type="omrelp" target="127.0.0.1" port="{d.port}" windowSize="1024"
-         queue.type="LinkedList" action.resumeRetryCount="-1" action.resumeInterval="1")
+         queue.type="LinkedList" queue.timeoutShutdown="20000"
+         action.resumeRetryCount="-1" action.resumeInterval="1")
 }}
 """)
     n = 10000
