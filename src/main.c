@@ -219,12 +219,16 @@ static void stop_workers(struct daemon *d) {
 }
 
 static int stop(struct daemon *d) {
+    /* One bound for the whole shutdown: the workers' drain (where RELP sessions wait for
+     * Kafka's answers) and the flush below share it, they do not each get it. */
+    int64_t deadline = clock_us() + d->cfg->kafka.shutdown_timeout_ms * 1000;
     stop_workers(d);
     int undelivered = 0, purged = 0;
     if (d->spool) spool_stop(d->spool); /* no more replay: what is unread stays on disk */
     if (d->kafka) {
         kafka_stop(d->kafka);
-        undelivered = kafka_flush(d->kafka, (int)d->cfg->kafka.shutdown_timeout_ms);
+        int64_t left_ms = (deadline - clock_us()) / 1000;
+        undelivered = kafka_flush(d->kafka, left_ms > 0 ? (int)left_ms : 0);
         if (d->spool && undelivered) {
             /* Kafka did not take them in time: back into the spool for the next start. */
             purged = undelivered;
