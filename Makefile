@@ -30,11 +30,11 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLA
 LIBS    := $(PKG_LIBS) -lpthread
 
 # Product modules, in pipeline order (main.c is separate so tests can link the rest).
-MODULES := log metrics record delivery config tls listener worker worker_udp worker_tls pipeline frame syslog rules format jsonio jsonio_write template merge testmode \
+MODULES := log metrics record delivery ackq config tls listener worker worker_udp worker_tls worker_relp pipeline frame relp syslog rules format jsonio jsonio_write template merge testmode \
            stats statsd status \
            jp_lex jp_parse jp_eval jp_func jp_value kafka spool deadletter
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
-FUZZERS := frame syslog format jmespath config template merge spool jsonio tls
+FUZZERS := frame relp syslog format jmespath config template merge spool jsonio tls
 
 B       ?= build
 OBJS    := $(MODULES:%=$(B)/obj/%.o)
@@ -126,7 +126,7 @@ FUZZ_LONG_SECONDS ?= 600
 FUZZ_TARGETS ?= $(FUZZERS)
 FUZZ_KEEP_LEN ?= 4096
 FUZZ_KEEP_FILES ?= 300
-FUZZ_SRCS = $(filter-out src/kafka.c src/deadletter.c src/delivery.c src/worker.c src/worker_udp.c src/worker_tls.c \
+FUZZ_SRCS = $(filter-out src/kafka.c src/deadletter.c src/delivery.c src/worker.c src/worker_udp.c src/worker_tls.c src/worker_relp.c \
               src/listener.c src/tls.c src/stats.c src/statsd.c src/status.c,$(MODULES:%=src/%.c))
 FUZZ_OBJS = $(FUZZ_SRCS:src/%.c=build/fuzz/obj/%.o)
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 $(PKG_CFLAGS) -Isrc

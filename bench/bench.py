@@ -16,10 +16,16 @@ the first byte and after the last ack) and of the broker, peak RSS (VmHWM); hotd
 receive->ack latency p50/p99 at half its peak rate (its Prometheus histogram); hotdog with
 1,000 connections all sending (RSS); hotdog with syslog-ng's loggen as the sender.
 
+RELP (hotdog-relp, rsyslog-relp): sender.c feeds a sending rsyslog (imptcp -> omrelp, one session),
+which sends to hotdog's relp listener or to a second rsyslog's imrelp -> omkafka; the sending
+rsyslog's CPU is measured apart, and hotdog's relp.unanswered gauge is sampled to see whether the
+sender's window was full (bench/results/relp.md).
+
 Raw per-run records go to build/bench/runs.jsonl; the summary to bench/results/ (results.json
 "e2e" section, summary.md and throughput.png via bench/report.py).
 """
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -31,6 +37,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -47,8 +54,39 @@ CONTENDERS = {
     "hotdog-loggen": "hotdog, catch-all, loggen as the sender",
     "probe": "librdkafka alone (bench/probe.c), same rate",
     "hotdog-baseline": "hotdog, catch-all rule, the BENCH_BASELINE binary (an A/B in one run)",
+    # RELP: sender.c -> rsyslog imptcp -> omrelp (configs/rsyslog-omrelp.conf, one session) -> ...
+    "hotdog-relp": "rsyslog omrelp -> hotdog relp",
+    "rsyslog-relp": "rsyslog omrelp -> rsyslog imrelp -> omkafka",
 }
-DEFAULT_ORDER = ["hotdog", "rsyslog", "syslog-ng", "kcat", "hotdog-rules", "hotdog-loggen"]
+DEFAULT_ORDER = ["hotdog", "rsyslog", "syslog-ng", "kcat", "hotdog-rules", "hotdog-loggen",
+                 "hotdog-relp", "rsyslog-relp"]
+# A RELP contender may name its sender's omrelp windowSize (-wN), the sender's action queue
+# dequeueBatchSize (-bN: omrelp's transaction, during which librelp corks the socket) and
+# hotdog's relp_max_pending (-pN): hotdog-relp-w128, hotdog-relp-w8192-p8192, rsyslog-relp-w1024-b1024;
+# a hotdog one ending in -baseline runs the BENCH_BASELINE binary (hotdog-relp-w1024-baseline).
+# Defaults: --relp-window (BENCH_RELP_WINDOW), --relp-batch (BENCH_RELP_BATCH), --relp-max-pending
+# (BENCH_RELP_MAX_PENDING). RELP contenders run in the first --relp-runs (BENCH_RELP_RUNS) repetitions.
+RELP_NAME = re.compile(r"^(hotdog|rsyslog)-relp(?:-w(\d+))?(?:-b(\d+))?(?:-p(\d+))?(-baseline)?$")
+Relp = collections.namedtuple("Relp", "receiver window batch max_pending baseline")
+
+
+def relp_spec(name, a):
+    """A RELP contender's Relp(receiver, windowSize, dequeueBatchSize, relp_max_pending (rsyslog:
+    None), baseline binary?), or None if name is not one."""
+    m = RELP_NAME.match(name)
+    if not m or (m.group(1) == "rsyslog" and (m.group(4) or m.group(5))):
+        return None
+    return Relp(m.group(1), int(m.group(2) or a.relp_window), int(m.group(3) or a.relp_batch),
+                int(m.group(4) or a.relp_max_pending) if m.group(1) == "hotdog" else None, bool(m.group(5)))
+
+
+def label(name, a):
+    r = relp_spec(name, a)
+    if not r:
+        return CONTENDERS.get(name, name)
+    return (CONTENDERS[f"{r.receiver}-relp"] + f" (windowSize {r.window}, batch {r.batch}"
+            + (f", relp_max_pending {r.max_pending}" if r.max_pending else "")
+            + (", the BENCH_BASELINE binary" if r.baseline else "") + ")")
 
 
 def log(msg):
@@ -114,6 +152,49 @@ def summarise(values):
     if not values:
         return None
     return {"median": med(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def hotdog_stats(port):
+    """hotdog's /stats as {name: value}, or None."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=2) as r:
+            return json.loads(r.read())["stats"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class UnansweredSampler:
+    """Samples hotdog's relp.unanswered gauge (messages read and not yet answered) every 50 ms
+    in a thread, from before the first byte to the last ack: whether the sender's window (or
+    relp_max_pending) is full during a run. A /stats request costs hotdog a few microseconds."""
+
+    def __init__(self, port, every=0.05):
+        self.port, self.every, self.samples = port, every, []
+        self.done = threading.Event()
+        self.t = threading.Thread(target=self.loop, daemon=True)
+        self.t.start()
+
+    def loop(self):
+        while not self.done.wait(self.every):
+            st = hotdog_stats(self.port)
+            if st and "relp.unanswered" in st:
+                self.samples.append(st["relp.unanswered"])
+
+    def stop(self, limit=None):
+        """Stops sampling; a summary of the samples taken while messages flowed (the leading and
+        trailing zeros, before the first message and after the last answer, left out), with the
+        share of them at limit or above ("at_limit": how often the window was full)."""
+        self.done.set()
+        self.t.join()
+        v = self.samples
+        while v and v[0] == 0:
+            v = v[1:]
+        while v and v[-1] == 0:
+            v = v[:-1]
+        s = summarise(v)
+        if s and limit:
+            s["at_limit"] = sum(x >= limit for x in v) / len(v)
+        return s
 
 
 class Hwm:
@@ -201,6 +282,7 @@ class Bench:
         kv.setdefault("EXTRA_HOTDOG", "".join(f"      {k}: '{v}'\n" for k, v in extra))
         kv.setdefault("EXTRA_RSYSLOG", "".join(f', "{k}={v}"' for k, v in extra))
         kv.setdefault("EXTRA_SYSLOGNG", "".join(f' "{k}" => "{v}"' for k, v in extra))
+        kv.setdefault("LISTEN_EXTRA", "")
         for k, v in kv.items():
             text = text.replace(f"@{k}@", str(v))
         with open(out, "w") as f:
@@ -215,17 +297,28 @@ class Bench:
         logf = open(os.path.join(self.logs, f"{tag}.log"), "w")
         env = dict(os.environ)
         info = {}
+        relp = relp_spec(name, self.a)
         if name.startswith("hotdog"):
             sp = free_port()
+            extra = ""
+            if relp:
+                extra = f", protocol: relp, relp_max_pending: {relp.max_pending}"
             cfg = self.render("hotdog-rules.yml" if name == "hotdog-rules" else "hotdog-catchall.yml",
                               os.path.join(cfgdir, f"{tag}.yml"), PORT=port, BROKER=self.broker,
-                              TOPIC=topic, STATUS_PORT=sp)
-            cmd = [self.baseline if name == "hotdog-baseline" else self.hotdog, "-q", "-c", cfg]
+                              TOPIC=topic, STATUS_PORT=sp, LISTEN_EXTRA=extra)
+            cmd = [self.baseline if name == "hotdog-baseline" or (relp and relp.baseline) else self.hotdog,
+                   "-q", "-c", cfg]
             info["status_port"] = sp
-        elif name == "rsyslog":
+        elif name == "rsyslog" or (relp and relp.receiver == "rsyslog"):
             wd = os.path.join(self.work, "rsyslog", tag)
             os.makedirs(wd, exist_ok=True)
-            cfg = self.render("rsyslog.conf", os.path.join(cfgdir, f"{tag}.rsyslog.conf"), PORT=port,
+            if relp:
+                inp = (f'module(load="imrelp")\n'
+                       f'input(type="imrelp" address="127.0.0.1" port="{port}" ruleset="kafka")')
+            else:
+                inp = (f'module(load="imptcp" threads="{self.a.peer_threads}")\n'
+                       f'input(type="imptcp" address="127.0.0.1" port="{port}" ruleset="kafka")')
+            cfg = self.render("rsyslog.conf", os.path.join(cfgdir, f"{tag}.rsyslog.conf"), INPUT=inp,
                               BROKER=self.broker, TOPIC=topic, WORKDIR=wd, THREADS=self.a.peer_threads)
             cmd = ["rsyslogd", "-n", "-f", cfg, "-i", os.path.join(wd, "pid")]
         elif name == "syslog-ng":
@@ -255,6 +348,28 @@ class Bench:
                 time.sleep(0.05)
         time.sleep(self.a.settle)  # let its producer connect and fetch metadata
         return p, info
+
+    def start_relp_sender(self, tag, target_port, relp):
+        """The sending rsyslog of a RELP contender (configs/rsyslog-omrelp.conf): imptcp on a
+        port of its own, omrelp to target_port. Returns (Popen, its imptcp port, its log path).
+        omrelp opens its session with the first message (inside the timed interval; one
+        handshake)."""
+        wd = os.path.join(self.work, "rsyslog", tag + "-omrelp")
+        os.makedirs(wd, exist_ok=True)
+        port = free_port()
+        cfg = self.render("rsyslog-omrelp.conf", os.path.join(self.work, "cfg", f"{tag}.omrelp.conf"),
+                          PORT=port, TARGET_PORT=target_port, WINDOW=relp.window, BATCH=relp.batch, WORKDIR=wd,
+                          THREADS=self.a.peer_threads)
+        logpath = os.path.join(self.logs, f"{tag}.omrelp.log")
+        p = subprocess.Popen(["rsyslogd", "-n", "-f", cfg, "-i", os.path.join(wd, "pid")],
+                             stdout=open(logpath, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not listening(port):
+            if p.poll() is not None or time.monotonic() > deadline:
+                self.stop(p)
+                raise RuntimeError(f"the sending rsyslog did not start listening; see {logpath}")
+            time.sleep(0.05)
+        return p, port, logpath
 
     def stop(self, p):
         if p.poll() is None:
@@ -311,7 +426,8 @@ class Bench:
         bpid = self.broker_pid()
         rec = {"contender": name, "kind": kind, "rep": rep, "conns": conns, "rate": rate,
                "topic": topic, "lines": n, "bytes": self.corpus_bytes}
-        p = info = None
+        p = info = relay = sampler = None
+        relp = relp_spec(name, self.a)
         try:
             if name == "kcat":
                 # kcat reads the bodies from a FIFO: it starts, connects and gets its producer id
@@ -346,7 +462,16 @@ class Bench:
             else:
                 port = free_port()
                 p, info = self.start("hotdog" if name == "hotdog-loggen" else name, topic, port, conns, tag)
-                before = self.metrics(info["status_port"]) if kind == "latency" else None
+                if relp:
+                    # sender.c -> the sending rsyslog (imptcp -> omrelp) -> the contender's port.
+                    rec.update({"relp_receiver": relp.receiver, "relp_window": relp.window, "relp_batch": relp.batch,
+                                "relp_max_pending": relp.max_pending})
+                    relay, port, relay_log = self.start_relp_sender(tag, port, relp)
+                timed_hist = kind == "latency" or (relp and relp.receiver == "hotdog")
+                before = self.metrics(info["status_port"]) if timed_hist else None
+                if relp and relp.receiver == "hotdog":
+                    sampler = UnansweredSampler(info["status_port"])
+                r0 = proc_cpu(relay.pid) if relay else None
                 c0 = proc_cpu(p.pid)
                 b0 = proc_cpu(bpid) if bpid else None
                 m0 = machine_cpu()
@@ -376,10 +501,17 @@ class Bench:
                     rec["send_s"] = float(m.group(2)) - t0
                 c1 = proc_cpu(p.pid)
                 b1 = proc_cpu(bpid) if bpid else None
+                r1 = proc_cpu(relay.pid) if relay else None
                 m1 = machine_cpu()
                 cpu = c1 - c0 if c0 is not None and c1 is not None else None
                 rss_kb = proc_status(p.pid, "VmHWM")
-                if kind == "latency":
+                if relay:
+                    rec["relay_cpu_s"] = r1 - r0 if r0 is not None and r1 is not None else None
+                if sampler:
+                    # What can be unanswered at most: the sender's window (0: librelp's 128) or
+                    # hotdog's relp_max_pending, whichever is smaller.
+                    rec["relp_unanswered"] = sampler.stop(min(relp.window or 128, relp.max_pending))
+                if timed_hist:
                     after = self.metrics(info["status_port"])
                     timed = after["count"] - before["count"]
                     rec["latency"] = {
@@ -387,9 +519,15 @@ class Bench:
                         "p99_ms": self.quantile(0.99, before, after),
                         "mean_ms": (after["sum"] - before["sum"]) / timed * 1e3 if timed else None,
                         "timed": timed}
+                if relp and relp.receiver == "hotdog":
+                    st = hotdog_stats(info["status_port"]) or {}
+                    rec["relp_stats"] = {k: st.get(k) for k in (
+                        "relp.sessions", "relp.messages", "relp.responses.200", "relp.responses.500",
+                        "relp.sessions_closed_unanswered", "relp.error.frame")}
             secs = t1 - t0
             busy, steal = m1[0] - m0[0], m1[1] - m0[1]
-            mine = (cpu or 0) + ((b1 - b0) if b0 is not None and b1 is not None else 0) + rec.get("sender_cpu_s", 0)
+            mine = (cpu or 0) + ((b1 - b0) if b0 is not None and b1 is not None else 0) + rec.get("sender_cpu_s", 0) \
+                + (rec.get("relay_cpu_s") or 0)
             rec.update({"machine_busy_s": busy, "steal_s": steal, "other_cpu_s": max(busy - mine, 0.0),
                         "loadavg": os.getloadavg()[0]})
             rec.update({"complete": ok, "delivered": got, "secs": secs,
@@ -400,6 +538,16 @@ class Bench:
         except Exception as e:  # a contender that fails is recorded, the benchmark goes on
             rec.update({"complete": False, "error": str(e)})
         finally:
+            if sampler is not None:
+                sampler.stop()
+            if relay is not None:
+                # The sending rsyslog first: it closes its session (hotdog answers the close once
+                # nothing is unanswered), then the receiver.
+                self.stop(relay)
+                with open(relay_log, errors="replace") as f:
+                    bad = [ln.strip() for ln in f if re.search(r"error|suspend|fail", ln, re.I)]
+                if bad:
+                    rec["relay_log"] = bad[:5]
             if p is not None and p.returncode is None:
                 self.stop(p)
             fifo = os.path.join(self.work, f"kcat-{tag}.fifo")
@@ -416,6 +564,11 @@ class Bench:
                f"{rec['cpu_s'] if rec['cpu_s'] is not None else float('nan'):.2f} s, rss {rec['rss_mb'] or 0:.1f} MB"
                + (f", p50 {lat['p50_ms']:.2f} ms p99 {lat['p99_ms']:.2f} ms" if lat.get("p99_ms") is not None else "")
                if rec.get("secs") else "")
+            + (f", sending rsyslog cpu {rec['relay_cpu_s']:.2f} s" if rec.get("relay_cpu_s") is not None else "")
+            + (f", unanswered median {rec['relp_unanswered']['median']:.0f} max {rec['relp_unanswered']['max']:.0f}"
+               f" at the limit {rec['relp_unanswered'].get('at_limit', 0):.0%}" if rec.get("relp_unanswered") else "")
+            + (f", mean receive->ack {lat['mean_ms']:.1f} ms" if relp and lat.get("mean_ms") else "")
+            + (f", sender log: {rec['relay_log'][0]}" if rec.get("relay_log") else "")
             + ("" if rec.get("complete") else f" INCOMPLETE: {rec.get('error') or rec.get('delivered')}"))
         time.sleep(self.a.pause)
         return rec
@@ -505,6 +658,13 @@ class Bench:
 
     # ------------------------------------------------------------------ main
     def available(self, name):
+        relp = relp_spec(name, self.a)
+        if relp:
+            mods = "/usr/lib/x86_64-linux-gnu/rsyslog/"
+            need = ["omrelp.so"] + (["imrelp.so", "omkafka.so"] if relp.receiver == "rsyslog" else [])
+            return shutil.which("rsyslogd") and all(os.path.exists(mods + m) for m in need) and \
+                (relp.receiver == "rsyslog" or os.access(os.path.join(self.b, "hotdog"), os.X_OK)) and \
+                (not relp.baseline or (bool(self.a.baseline) and os.access(self.a.baseline, os.X_OK)))
         if name in ("hotdog", "hotdog-rules"):
             return os.access(os.path.join(self.b, "hotdog"), os.X_OK)
         if name == "hotdog-baseline":
@@ -539,6 +699,10 @@ class Bench:
         self.snapshot()
         self.corpus()
         names = [c for c in a.contenders.split(",") if c]
+        unknown = [c for c in names if c not in CONTENDERS and not relp_spec(c, a)]
+        if unknown:
+            raise SystemExit(f"unknown contenders: {', '.join(unknown)} (known: {', '.join(CONTENDERS)}, "
+                             "and hotdog-relp[-wN][-bN][-pN][-baseline], rsyslog-relp[-wN][-bN])")
         missing = [c for c in names if not self.available(c)]
         if missing:
             log(f"not available, skipped: {', '.join(missing)} (run bench/setup-peers.sh)")
@@ -555,6 +719,8 @@ class Bench:
         for rep in range(a.runs):
             order = names[rep % len(names):] + names[:rep % len(names)]
             for name in order:
+                if rep >= a.relp_runs and relp_spec(name, a):
+                    continue  # the RELP contenders take part in the first relp_runs repetitions
                 self.run(name, rep)
         peak = {}
         for name in ("hotdog", "hotdog-rules"):
@@ -592,6 +758,8 @@ class Bench:
         kv = out(["kcat", "-V"])
         v["kcat"] = (re.findall(r"Version (\S+)", kv) or [""])[0]
         v["librdkafka"] = out(["pkg-config", "--modversion", "rdkafka"]).strip()
+        if any(relp_spec(n, self.a) for n in self.a.contenders.split(",")):
+            v["librelp"] = out(["dpkg-query", "-W", "-f", "${Version}", "librelp0"]).strip()
         jars = [f for f in os.listdir(os.path.join(self.a.kafka_dir, "libs")) if f.startswith("kafka_2")] \
             if os.path.isdir(os.path.join(self.a.kafka_dir, "libs")) else []
         v["kafka"] = jars[0].replace(".jar", "") if jars else ""
@@ -602,13 +770,13 @@ class Bench:
         recs = self.records
         res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
                "elapsed_s": round(elapsed), "lines": a.lines, "bytes": self.corpus_bytes,
-               "body_bytes": self.bodies_bytes, "conns": a.conns, "runs": a.runs,
+               "body_bytes": self.bodies_bytes, "conns": a.conns, "runs": a.runs, "relp_runs": a.relp_runs,
                "machine": machine(), "versions": self.versions(), "contenders": {}}
         for name in names:
             rs = [r for r in recs if r["contender"] == name and r["kind"] == "throughput"]
             ok = [r for r in rs if r.get("complete")]
             res["contenders"][name] = {
-                "label": CONTENDERS[name], "runs": len(rs), "complete": len(ok),
+                "label": label(name, a), "runs": len(rs), "complete": len(ok),
                 "errors": [r.get("error") or f"delivered {r.get('delivered')} of {r['lines']}"
                            for r in rs if not r.get("complete")],
                 **{k: summarise([r.get(k) for r in ok])
@@ -616,6 +784,28 @@ class Bench:
                              "other_cpu_s", "steal_s", "loadavg")},
                 "msgs_per_cpu_s": summarise([r["delivered"] / r["cpu_s"] for r in ok if r.get("cpu_s")]),
             }
+            relp = relp_spec(name, a)
+            if relp:
+                c = res["contenders"][name]
+                c["relp"] = {"receiver": relp.receiver, "window": relp.window, "batch": relp.batch,
+                             "max_pending": relp.max_pending,
+                             # the sending rsyslog (imptcp -> omrelp), not counted in cpu_s
+                             "relay_cpu_s": summarise([r.get("relay_cpu_s") for r in ok]),
+                             "extra_after_stop": [r["extra_after_stop"] for r in rs if r.get("extra_after_stop")],
+                             "sender_log": sorted({x for r in rs for x in r.get("relay_log", [])})[:5]}
+                if relp.receiver == "hotdog":
+                    c["relp"]["unanswered_median"] = summarise(
+                        [r["relp_unanswered"]["median"] for r in ok if r.get("relp_unanswered")])
+                    c["relp"]["unanswered_max"] = summarise(
+                        [r["relp_unanswered"]["max"] for r in ok if r.get("relp_unanswered")])
+                    c["relp"]["at_limit"] = summarise(
+                        [r["relp_unanswered"].get("at_limit") for r in ok if r.get("relp_unanswered")])
+                    c["relp"]["mean_ack_ms"] = summarise([(r.get("latency") or {}).get("mean_ms") for r in ok])
+                    # Little's law: messages in hotdog between receive and Kafka's ack, on average
+                    c["relp"]["in_flight"] = summarise(
+                        [r["msgs_s"] * r["latency"]["mean_ms"] / 1e3 for r in ok
+                         if (r.get("latency") or {}).get("mean_ms") and r.get("msgs_s")])
+                    c["relp"]["sessions"] = summarise([(r.get("relp_stats") or {}).get("relp.sessions") for r in ok])
         # Ratios between runs of the same repetition.
         def per_rep(num, dens, key="msgs_s", higher=True):
             out = []
@@ -644,6 +834,19 @@ class Bench:
             res["ratios"]["hotdog/baseline"] = per_rep("hotdog", ["hotdog-baseline"])
             res["ratios"]["hotdog/baseline cpu_s"] = per_rep("hotdog", ["hotdog-baseline"], key="cpu_s",
                                                              higher=False)
+        # RELP: hotdog-relp against rsyslog-relp with the same window, msgs/s and msgs per CPU-s.
+        for h in names:
+            rh = relp_spec(h, a)
+            if not rh or rh.receiver != "hotdog" or rh.baseline:
+                continue
+            if f"{h}-baseline" in names:
+                res["ratios"][f"{h}/baseline"] = per_rep(h, [f"{h}-baseline"])
+                res["ratios"][f"{h}/baseline cpu_s"] = per_rep(h, [f"{h}-baseline"], key="cpu_s", higher=False)
+            for r in names:
+                rr = relp_spec(r, a)
+                if rr and rr.receiver == "rsyslog" and (rr.window, rr.batch) == (rh.window, rh.batch):
+                    res["ratios"][f"{h}/{r}"] = per_rep(h, [r])
+                    res["ratios"][f"{h}/{r} cpu_s"] = per_rep(h, [r], key="cpu_s", higher=False)
         # CPU efficiency (messages per CPU-second of the forwarder), same repetition.
         for h in ("hotdog", "hotdog-rules"):
             if h in names and peers:
@@ -751,12 +954,24 @@ def main():
     ap.add_argument("--producer-conf", default=env("BENCH_PRODUCER_CONF", ""),
                     help="extra librdkafka settings for every contender, K=V,K=V (e.g. "
                          "compression.type=zstd)")
+    ap.add_argument("--relp-window", type=int, default=int(env("BENCH_RELP_WINDOW", 8192)),
+                    help="windowSize of the sending rsyslog's omrelp for hotdog-relp and rsyslog-relp "
+                         "(hotdog-relp-wN names its own; bench/results/relp.md)")
+    ap.add_argument("--relp-max-pending", type=int, default=int(env("BENCH_RELP_MAX_PENDING", 8192)),
+                    help="hotdog's relp_max_pending for hotdog-relp (hotdog-relp-...-pN names its own; "
+                         "hotdog's default is 1024)")
+    ap.add_argument("--relp-runs", type=int, default=int(env("BENCH_RELP_RUNS", 3)),
+                    help="the RELP contenders run in the first this many repetitions only")
+    ap.add_argument("--relp-batch", type=int, default=int(env("BENCH_RELP_BATCH", 128)),
+                    help="queue.dequeueBatchSize of the sending rsyslog's omrelp action (rsyslog's default "
+                         "for an action queue: 128); hotdog-relp-...-bN names its own")
     ap.add_argument("--kafka-port", type=int, default=int(env("BENCH_KAFKA_PORT", 19492)))
     ap.add_argument("--baseline", default=env("BENCH_BASELINE", ""),
                     help="another hotdog binary, run as contender hotdog-baseline (same config as hotdog)")
     ap.add_argument("--kafka-dir", default=env("KAFKA_DIR", os.path.join(ROOT, ".kafka")))
     ap.add_argument("--build", default=env("B", os.path.join(ROOT, "build")))
-    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--out", default=env("BENCH_OUT", "bench/results"),
+                    help="where results.json and summary.md go (relative to the repository)")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds between start and first byte")
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     ap.add_argument("--timeout", type=float, default=float(env("BENCH_TIMEOUT", 180)))

@@ -70,8 +70,10 @@ def e2e_md(e, targets):
                "acknowledgement (kcat: to its exit); msgs per CPU-s = N / CPU s, what the forwarder "
                "costs regardless of how busy the machine was. MB/s counts the bytes sent (kcat: the "
                "bodies, fed through a FIFO once it is connected). Sender CPU s: `bench/sender.c` (loggen "
-               "for the loggen row, `cat` feeding kcat's FIFO for kcat). The loggen row sends the first N/K lines of "
+               "for the loggen row, `cat` feeding kcat's FIFO for kcat; RELP rows: `sender.c` only, the sending rsyslog's is in the "
+               "RELP table). The loggen row sends the first N/K lines of "
                "the corpus on each of its K connections (loggen repeats its file per connection).\n")
+    out += relp_md(e)
     r = e.get("ratios", {})
     if r:
         out.append("| ratio (same repetition) | median (min–max) | target | |")
@@ -128,6 +130,39 @@ def e2e_md(e, targets):
     return out
 
 
+def relp_md(e):
+    """The RELP contenders: the sender's window and what filled it."""
+    rows = [(n, c) for n, c in e["contenders"].items() if c.get("relp")]
+    if not rows:
+        return []
+    out = ["RELP contenders: `bench/sender.c` → a sending rsyslog (`imptcp` → `omrelp`, "
+           "`configs/rsyslog-omrelp.conf`: one RELP session, the action queue's dequeue batch is "
+           "omrelp's transaction) → the receiver. Receiver CPU is the contender's process only, per "
+           "million messages; the sending rsyslog's CPU is counted apart (it is the same program in "
+           "every RELP row). Unanswered: hotdog's `relp.unanswered` gauge sampled every 50 ms while "
+           "messages flowed: median of the per-run medians (largest sample), and the share of samples at the "
+           "limit, min(windowSize, relp_max_pending): how often the window was full. In flight: msgs/s × hotdog's mean receive→Kafka-ack time (Little's law). "
+           + (f"The RELP rows ran in the first {e['relp_runs']} of the {e['runs']} repetitions (`BENCH_RELP_RUNS`). "
+            if (e.get("relp_runs") or e["runs"]) < e["runs"] else "") + "See [relp.md](relp.md).\n",
+           "| contender | windowSize | batch | relp_max_pending | msgs/s | receiver CPU s per 1M | "
+           "sending rsyslog CPU s per 1M | unanswered (max) | window full | mean receive→ack ms | in flight |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    per_m = 1e6 / e["lines"]
+    for name, c in rows:
+        r = c["relp"]
+        um, ux, al = r.get("unanswered_median"), r.get("unanswered_max"), r.get("at_limit")
+        out.append(f"| {name} | {r['window']} | {r['batch']} | {r['max_pending'] or '-'} | {mm(c['msgs_s'])} | "
+                   f"{mm(c['cpu_s'], 2, per_m)} | {mm(r.get('relay_cpu_s'), 2, per_m)} | "
+                   f"{fmt(um['median']) if um else '-'} ({fmt(ux['max']) if ux else '-'}) | "
+                   f"{mm(al, 0, 100) + ' %' if al else '-'} | "
+                   f"{mm(r.get('mean_ack_ms'), 1)} | {mm(r.get('in_flight'))} |")
+        if r.get("extra_after_stop") or r.get("sender_log"):
+            out.append(f"| ↳ {name}: duplicates {r.get('extra_after_stop')}, sender log: "
+                       f"{'; '.join(r.get('sender_log') or [])[:200]} ||||||||||")
+    out.append("")
+    return out
+
+
 def engine_md(g, targets):
     out = [f"### Engine, one core ({g['date']}, hotdog {g.get('commit', '?')})\n"]
     out.append(f"`bench/engine.c` runs what a worker runs per read — `frame_next` over reads of 64 KiB, "
@@ -158,9 +193,11 @@ def chart(e, out_dir, work):
         return
     dat = os.path.join(work, "chart.dat")
     short = {"hotdog": "hotdog\\ncatch-all", "hotdog-rules": "hotdog\\nrules", "rsyslog": "rsyslog",
-             "syslog-ng": "syslog-ng", "kcat": "kcat -P\\n(limit)", "hotdog-loggen": "hotdog\\n(loggen)"}
+             "syslog-ng": "syslog-ng", "kcat": "kcat -P\\n(limit)", "hotdog-loggen": "hotdog\\n(loggen)",
+             "hotdog-relp": "omrelp ->\\nhotdog relp", "rsyslog-relp": "omrelp ->\\nrsyslog imrelp"}
     rows = []
-    for name in ("kcat", "hotdog", "hotdog-rules", "hotdog-loggen", "rsyslog", "syslog-ng"):
+    for name in ("kcat", "hotdog", "hotdog-rules", "hotdog-loggen", "rsyslog", "syslog-ng", "hotdog-relp",
+                 "rsyslog-relp"):
         c = e["contenders"].get(name)
         if not c or not c.get("msgs_s"):
             continue

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/setup-peers.sh - what `make bench` needs besides hotdog: rsyslog's omkafka and gnuplot
-# from apt, and syslog-ng with its Kafka module unpacked (not installed: syslog-ng-core
+# bench/setup-peers.sh - what `make bench` needs besides hotdog: rsyslog's omkafka, omrelp and
+# imrelp, and gnuplot from apt, and syslog-ng with its Kafka module unpacked (not installed: syslog-ng-core
 # conflicts with rsyslog) into build/syslog-ng, run from there by bench/bench.py.
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -12,6 +12,8 @@ SUDO=()
 
 need=()
 [[ -e /usr/lib/x86_64-linux-gnu/rsyslog/omkafka.so ]] || need+=(rsyslog-kafka)
+[[ -e /usr/lib/x86_64-linux-gnu/rsyslog/omrelp.so && -e /usr/lib/x86_64-linux-gnu/rsyslog/imrelp.so ]] ||
+  need+=(rsyslog-relp)
 command -v rsyslogd >/dev/null || need+=(rsyslog)
 command -v gnuplot >/dev/null || need+=(gnuplot-nox)
 command -v kcat >/dev/null || need+=(kcat)

@@ -55,7 +55,7 @@ struct key {
 #define OFF(member) offsetof(struct config, member)
 #define LOFF(member) offsetof(struct config_listen, member)
 
-static const char *const protocol_names[] = {"tcp", "tls", "udp", NULL};
+static const char *const protocol_names[] = {"tcp", "tls", "udp", "relp", NULL};
 static const char *const verify_names[] = {"none", "optional", "required", NULL};
 static const char *const bool_names[] = {"false", "true", NULL};
 static const char *const fsync_names[] = {"always", "interval", "never", NULL};
@@ -78,7 +78,8 @@ static const struct key listen_keys[] = {
     {"address", K_STR, LOFF(address), NULL, 0, 0, 1, NULL, "address to listen on (IPv4 or IPv6)", NULL},
     {"port", K_INT, LOFF(port), NULL, 1, 65535, 1, NULL, "port", NULL},
     {"protocol", K_ENUM, LOFF(protocol), NULL, 0, 0, 0, NULL,
-     "tcp, tls or udp (default: tls with a tls section, else tcp)", protocol_names},
+     "tcp, tls, udp or relp (default: tls with a tls section, else tcp); relp with a tls "
+     "section is RELP over TLS", protocol_names},
     {"tls", K_TLS, LOFF(tls.line), tls_keys, 0, 0, 0, NULL, "TLS settings; empty or false means plaintext", NULL},
     {"max_message_size", K_INT, LOFF(max_message_size), NULL, 64, 64L << 20, 0, "999000",
      "longest message in bytes (UDP: at most 65535); a longer frame or datagram is delivered "
@@ -97,6 +98,9 @@ static const struct key listen_keys[] = {
     {"backpressure", K_ENUM, LOFF(backpressure), NULL, 0, 0, 0, NULL,
      "true (default): stop reading TCP/TLS clients while Kafka is full; false: never, the "
      "overflow goes to the spool (dropped and counted without one)", bool_names},
+    {"relp_max_pending", K_INT, LOFF(relp_max_pending), NULL, 1, 1000000, 0, "8192",
+     "relp: a session with this many messages unanswered is not read until some are answered; "
+     "keep it at or above the senders' windowSize (omrelp: 128 by default, 1024+ advised)", NULL},
     {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -389,9 +393,13 @@ static int finish_listen(struct loader *l, const yaml_node_t *n, struct config_l
     if (ls->protocol == PROTO_TLS && !ls->tls.line)
         return fail(l, n, "'%s.protocol' is tls but there is no '%s.tls' section with cert and key",
                     path, path);
-    if (ls->protocol != PROTO_TLS && ls->tls.line)
+    if (ls->protocol != PROTO_TLS && ls->protocol != PROTO_RELP && ls->tls.line)
         return fail(l, n, "'%s.tls' is set but '%s.protocol' is %s", path, path,
                     protocol_names[ls->protocol]);
+    /* A RELP sender waits for its answers: the listener is never read past what Kafka takes. */
+    if (ls->protocol == PROTO_RELP && ls->backpressure == 0)
+        return fail(l, n, "'%s.backpressure' is false but '%s.protocol' is relp, whose senders "
+                    "wait for each answer (always backpressure)", path, path);
     if (ls->backpressure < 0) ls->backpressure = 1;
     if (ls->framing < 0) ls->framing = FRAMING_AUTO;
     if (ls->tls.verify < 0) ls->tls.verify = ls->tls.ca ? VERIFY_OPTIONAL : VERIFY_NONE;
@@ -1013,6 +1021,7 @@ int config_needs_restart(const struct config *a, const struct config *b, char *w
                           : x->handshake_timeout_ms != y->handshake_timeout_ms ? "handshake_timeout_ms"
                           : x->recv_buffer != y->recv_buffer ? "recv_buffer"
                           : x->backpressure != y->backpressure ? "backpressure"
+                          : x->relp_max_pending != y->relp_max_pending ? "relp_max_pending"
                           : x->framing != y->framing ? "framing"
                           : str_differs(x->tls.cert, y->tls.cert) || str_differs(x->tls.key, y->tls.key) ||
                                     str_differs(x->tls.ca, y->tls.ca) || x->tls.verify != y->tls.verify

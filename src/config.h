@@ -11,7 +11,9 @@ struct config_kv {
     int line;
 };
 
-enum config_protocol { PROTO_TCP, PROTO_TLS, PROTO_UDP };
+/* PROTO_RELP: rsyslog's RELP (doc/relp-design.md); with a tls section, RELP over TLS from the
+ * first byte (what omrelp's tls="on" speaks). */
+enum config_protocol { PROTO_TCP, PROTO_TLS, PROTO_UDP, PROTO_RELP };
 enum config_verify { VERIFY_NONE, VERIFY_OPTIONAL, VERIFY_REQUIRED };
 /* The same order as frame.h's enum frame_mode, which the workers are handed. */
 enum config_framing { FRAMING_AUTO, FRAMING_LF, FRAMING_OCTET };
@@ -34,8 +36,14 @@ struct config_listen {
     long recv_buffer;          /* UDP SO_RCVBUF in bytes */
     long backpressure;         /* 1: stop reading TCP/TLS while Kafka is full; 0: spool or drop */
     long framing;              /* enum config_framing (TCP and TLS) */
+    long relp_max_pending;     /* RELP: stop reading a session with this many unanswered */
     int line;
 };
+
+/* Whether the listener's connections speak TLS: protocol tls, or relp with a tls section. */
+static inline int config_listen_tls(const struct config_listen *l) {
+    return l->protocol == PROTO_TLS || (l->protocol == PROTO_RELP && l->tls.line);
+}
 
 enum config_fsync { FSYNC_ALWAYS, FSYNC_INTERVAL, FSYNC_NEVER };
 enum config_spool_mode { SPOOL_MODE_OVERFLOW, SPOOL_MODE_ALWAYS };

@@ -130,6 +130,10 @@ int deadletter_write(struct deadletter *d, const struct record *r, const char *e
     pthread_mutex_lock(&d->lock);
     ssize_t got = write(d->fd, line, n + 1);
     int e = got < 0 ? errno : EIO; /* a short write: the disk filled up mid-line */
+    if (got == (ssize_t)(n + 1) && r->ack && fdatasync(d->fd) < 0) { /* a RELP sender waits */
+        e = errno;
+        got = -1;
+    }
     pthread_mutex_unlock(&d->lock);
     jsonio_free(line);
     if (got != (ssize_t)(n + 1)) {

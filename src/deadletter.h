@@ -24,6 +24,7 @@ struct deadletter *deadletter_open(const char *path, char *err, size_t errlen);
  * Any of topic, key, payload, a header's name or value that is not valid UTF-8 is written as
  * NAME_base64 instead (standard alphabet, padded). Packed headers that cannot be read (a corrupt
  * record) are written whole as "headers_packed_base64" so that no byte is lost. r is only read.
+ * A record whose sender waits for its fate (r->ack, RELP) is fdatasync'd before 0 is returned.
  * Returns 0 or a negative errno (-EIO for a short write); a failure is logged, the caller counts.
  * runs on: any thread; locks: the file's own mutex (a rare path). */
 int deadletter_write(struct deadletter *d, const struct record *r, const char *error,

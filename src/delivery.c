@@ -18,6 +18,8 @@ struct delivery {
     struct deadletter *dl;
     int spool_always;
     void *replay_ts; /* the spool replayer's producer state, made on its first record */
+    delivery_ack_fn ack; /* where fates of records with an ack lane go (RELP), or NULL */
+    void *ack_arg;
     /* Messages purged at shutdown, gathered by delivery_report so that delivery_shutdown writes
      * them to the spool in the order they were produced (report.seq). Report thread only. */
     int purging;
@@ -45,7 +47,9 @@ struct delivery_lane {
     /* Records bound for the spool, encoded, committed in one write per read. */
     struct buf stage;
     unsigned nstage;
-    int stage_spill; /* they came from a source that cannot wait: dropped if the spool is full */
+    int stage_spill; /* all came from sources that cannot wait: dropped if the spool is full */
+    int stage_ack;   /* one has a sender waiting for its fate (RELP): the commit is synced */
+    uint64_t seq;    /* delivery_lane_seq without a producer's next_seq */
 };
 
 struct delivery *delivery_new(const struct delivery_opts *o) {
@@ -58,6 +62,15 @@ struct delivery *delivery_new(const struct delivery_opts *o) {
 }
 
 void delivery_attach(struct delivery *d, const struct delivery_producer *p) { d->p = *p; }
+
+void delivery_set_ack(struct delivery *d, delivery_ack_fn fn, void *arg) {
+    d->ack = fn;
+    d->ack_arg = arg;
+}
+
+static void tell(struct delivery *d, const struct delivery_report *r, enum delivery_ack v) {
+    if (r->ack && d->ack) d->ack(d->ack_arg, r->ack, r->seq, v);
+}
 
 void delivery_free(struct delivery *d) {
     if (!d) return;
@@ -80,24 +93,26 @@ static int respool(struct delivery *d, const struct record *r, uint32_t part) {
 }
 
 /* A message that failed: back into the spool if it may be retried and a spool takes it, else
- * into the dead-letter file, else counted as lost. runs on: any thread. */
-static void rescue(struct delivery *d, const struct record *r, const char *err_name,
-                   const char *err_text, int never_retry) {
+ * into the dead-letter file, else counted as lost. Returns what became of it, as its sender
+ * would be answered (DELIVERY_ACK_*). runs on: any thread. */
+static enum delivery_ack rescue(struct delivery *d, const struct record *r, const char *err_name,
+                                const char *err_text, int never_retry) {
     /* A full or failing spool leaves the dead-letter file as the last resort. */
-    if (d->spool && !never_retry && respool(d, r, 0) == 0) return;
+    if (d->spool && !never_retry && respool(d, r, 0) == 0) return DELIVERY_ACK_OK;
     int tl = r->topic_len > 64 ? 64 : (int)r->topic_len;
     const char *more = r->topic_len > 64 ? "..." : "";
     if (d->dl) {
         if (deadletter_write(d->dl, r, err_name, err_text) == 0) {
             metrics_add_any(M_DEAD_LETTERED, 1);
             log_limited(L_WARN, "kafka: message for %.*s%s dead-lettered: %s", tl, r->topic, more, err_text);
-            return;
+            return DELIVERY_ACK_OK;
         }
         metrics_add_any(M_DEAD_LETTER_ERROR, 1);
     }
     metrics_add_any(M_LOST, 1);
     log_limited(L_ERROR, "kafka: message for %.*s%s lost: %s (%s)%s", tl, r->topic, more, err_text,
                 err_name, d->dl ? "" : "; set global.kafka.dead_letter to keep such messages");
+    return never_retry ? DELIVERY_ACK_REFUSED : DELIVERY_ACK_LOST;
 }
 
 /* At shutdown, a purged message is kept here (encoded as a spool record) until
@@ -120,6 +135,7 @@ void delivery_report(void *arg, const struct delivery_report *r) {
     struct delivery *d = arg;
     if (!r->err) {
         if (r->slot) spool_resolve(d->spool, r->slot);
+        tell(d, r, DELIVERY_ACK_OK);
         return;
     }
     /* A purge is our doing, not a failure: at shutdown (delivery_shutdown) the message goes to
@@ -130,13 +146,17 @@ void delivery_report(void *arg, const struct delivery_report *r) {
      * running: those are rescued at once. */
     if ((r->flags & DELIVERY_PURGED) && d->purging) {
         gather_purged(d, r);
+        /* Its sender is no longer connected (the workers have stopped): it resends. */
+        tell(d, r, DELIVERY_ACK_LOST);
         return;
     }
     if ((r->flags & DELIVERY_PURGED) && r->slot) {
         if (respool(d, r->rec, r->rec->part) == 0) spool_resolve(d->spool, r->slot);
         return;
     }
-    rescue(d, r->rec, r->err_name, r->err_text, (r->flags & (DELIVERY_PERMANENT | DELIVERY_REFUSED)) != 0);
+    enum delivery_ack v = rescue(d, r->rec, r->err_name, r->err_text,
+                                 (r->flags & (DELIVERY_PERMANENT | DELIVERY_REFUSED)) != 0);
+    tell(d, r, v);
     if (r->slot) spool_resolve(d->spool, r->slot); /* after rescue: a re-append comes first */
 }
 
@@ -165,7 +185,8 @@ static void respool_purged(struct delivery *d) {
         out.len = 0;
         for (j = i; j < d->npurged && (j == i || out.len + d->purged[j].len <= PURGE_BATCH); j++)
             buf_append(&out, d->purge_buf.p + d->purged[j].off, d->purged[j].len);
-        if (spool_commit(d->spool, out.p, out.len, (unsigned)(j - i)) == 0) {
+        /* synced: a RELP sender may be answered for these before the spool is closed */
+        if (spool_commit_sync(d->spool, out.p, out.len, (unsigned)(j - i), 1) == 0) {
             metrics_add_any(M_RESPOOLED, j - i);
             for (size_t x = i; x < j; x++)
                 if (d->purged[x].slot) spool_resolve(d->spool, d->purged[x].slot);
@@ -220,11 +241,18 @@ void delivery_lane_free(struct delivery_lane *l) {
     free(l);
 }
 
-/* Adds r to the records bound for the spool. */
+uint64_t delivery_lane_seq(struct delivery_lane *l) {
+    if (l->d->p.next_seq) return l->d->p.next_seq(l->ts);
+    return ++l->seq << 16;
+}
+
+/* Adds r to the records bound for the spool. The stage may be dropped only if every record in
+ * it may be: one record that can wait (TCP, RELP) makes the whole stage wait. */
 static void stage(struct delivery_lane *l, const struct record *r, int spill) {
     spool_encode(&l->stage, r);
+    l->stage_spill = l->nstage ? l->stage_spill && spill : spill;
+    l->stage_ack = l->nstage ? l->stage_ack || r->ack : r->ack != 0;
     l->nstage++;
-    l->stage_spill = spill;
 }
 
 /* Keeps a copy of r for delivery_retry: the rules' buffers it points into are reused by the
@@ -281,7 +309,7 @@ int delivery_submit(struct delivery_lane *l, const struct record *r, int spill) 
 int delivery_flush(struct delivery_lane *l) {
     if (!l->nstage) return 0;
     unsigned n = l->nstage;
-    int r = spool_commit(l->d->spool, l->stage.p, l->stage.len, n);
+    int r = spool_commit_sync(l->d->spool, l->stage.p, l->stage.len, n, l->stage_ack);
     if (r == 0) {
         metrics_add(l->m, M_SPOOLED, n);
     } else if (l->stage_spill) {

@@ -44,6 +44,10 @@ struct delivery_producer {
     /* At shutdown: takes back every queued message, whose reports then come with
      * DELIVERY_PURGED; returns how many are still queued after timeout_ms. */
     int (*purge)(void *arg, int timeout_ms);
+    /* The seq (as in struct delivery_report) a record produced next on this thread would get,
+     * taken now: a record with ack set carries it (record.seq) and the producer uses it
+     * instead of taking one. NULL: the lane counts (a fake producer). */
+    uint64_t (*next_seq)(void *ts);
 };
 
 enum {
@@ -62,7 +66,22 @@ struct delivery_report {
     uint64_t seq;             /* produce order on its producing thread, for a purge's order:
                                * a later message has (int64_t)(later - earlier) > 0 */
     unsigned slot;            /* the spool slot the message was read from, 0: none */
+    uint32_t ack;             /* the record's ack lane (record.ack), 0: none; then seq is
+                               * the record's seq. Set on every report, success included
+                               * (rec may be NULL then) */
 };
+
+/* The fate of a record with an ack lane, as its source answers it (RELP: rsp 200, rsp 500,
+ * or close the session without an answer so that the sender resends). */
+enum delivery_ack {
+    DELIVERY_ACK_OK = 1,  /* final: acknowledged by Kafka, in the spool or the dead-letter file */
+    DELIVERY_ACK_REFUSED, /* failed for good and nowhere kept (error.lost): the sender drops it */
+    DELIVERY_ACK_LOST,    /* failed retriably and nowhere kept: only a resend can save it */
+};
+
+/* Where delivery_report tells a record's fate when it has an ack lane. runs on: the
+ * producer's report thread, a producing thread (refusals), or main (a purge at shutdown). */
+typedef void (*delivery_ack_fn)(void *arg, uint32_t ack, uint64_t seq, enum delivery_ack verdict);
 
 struct delivery_opts {
     struct spool *spool;       /* NULL: no spool */
@@ -75,6 +94,8 @@ struct delivery_opts {
  * delivery_report as its report callback. */
 struct delivery *delivery_new(const struct delivery_opts *o);
 void delivery_attach(struct delivery *d, const struct delivery_producer *p);
+/* Sets where fates of records with an ack lane go (before any such record is submitted). */
+void delivery_set_ack(struct delivery *d, delivery_ack_fn fn, void *arg);
 void delivery_free(struct delivery *d);
 
 /* The producer's report of one message's fate. A record that failed goes back into the spool
@@ -99,6 +120,10 @@ int delivery_shutdown(struct delivery *d, int timeout_ms);
 struct delivery_lane *delivery_lane_new(struct delivery *d, int id, struct metrics_shard *m);
 void delivery_lane_free(struct delivery_lane *l);
 
+/* A seq for a record with an ack lane that is about to be submitted on this lane (see
+ * delivery_producer.next_seq): increasing on the lane (compare with (int64_t)(a - b)). */
+uint64_t delivery_lane_seq(struct delivery_lane *l);
+
 /* Hands r over. spill: its source cannot wait (UDP, or backpressure: false). Returns 0 when r
  * is dealt with (queued, staged for the spool, failed for good and dead-lettered, or dropped and
  * counted), or -ENOBUFS when the producer is full and r was kept (copied): the caller pauses
@@ -106,8 +131,9 @@ void delivery_lane_free(struct delivery_lane *l);
 int delivery_submit(struct delivery_lane *l, const struct record *r, int spill);
 
 /* Commits the records staged for the spool in one write. 0, or -1 when the spool is full or
- * failing and they came from a source that can wait: they stay staged and the caller pauses.
- * Staged records from a source that cannot wait are dropped and counted instead. */
+ * failing and one of them came from a source that can wait: they stay staged and the caller
+ * pauses. A stage whose records all came from sources that cannot wait is dropped and counted
+ * instead (0). */
 int delivery_flush(struct delivery_lane *l);
 
 /* Retries what is held: the staged records, then the refused message. 0 once nothing is held,

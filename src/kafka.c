@@ -110,14 +110,23 @@ static uint64_t tick_next(const struct kafka *k) {
     return t;
 }
 
-static void *pack(uint64_t tick, unsigned slot) {
-    return (void *)(uintptr_t)((uint64_t)slot << SLOT_SHIFT | (tick & TICK_MASK));
+/* A record with an ack lane (record.ack: a RELP message, produced by a worker, never from the
+ * spool) has bit 63 set and its ack lane in bits 48-62 instead of a slot: spool slots stay
+ * under 2^15 (spool.c's MAX_SLOTS), workers under 2^15. Its tick is the one the worker took
+ * for it beforehand (record.seq, see next_seq), so that the worker finds it by that. */
+#define ACK_BIT (UINT64_C(1) << 63)
+#define LANE_MASK 0x7fffu
+
+static void *pack(uint64_t tick, unsigned slot, uint32_t ack) {
+    uint64_t top = ack ? ACK_BIT | (uint64_t)(ack & LANE_MASK) << SLOT_SHIFT : (uint64_t)slot << SLOT_SHIFT;
+    return (void *)(uintptr_t)(top | (tick & TICK_MASK));
 }
 
-static void unpack(void *opaque, uint64_t *tick, unsigned *slot) {
+static void unpack(void *opaque, uint64_t *tick, unsigned *slot, uint32_t *ack) {
     uint64_t v = (uint64_t)(uintptr_t)opaque;
-    *slot = (unsigned)(v >> SLOT_SHIFT);
     *tick = v & TICK_MASK;
+    *slot = v & ACK_BIT ? 0 : (unsigned)(v >> SLOT_SHIFT);
+    *ack = v & ACK_BIT ? (uint32_t)(v >> SLOT_SHIFT) & LANE_MASK : 0;
 }
 
 /* Our defaults, applied before the user's conf so that any of them can be overridden.
@@ -412,14 +421,16 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     struct topic_entry *t = rd_kafka_topic_opaque(m->rkt);
     uint64_t tick;
     unsigned slot;
-    unpack(m->_private, &tick, &slot);
+    uint32_t ack;
+    unpack(m->_private, &tick, &slot, &ack);
     k->reports++;
     if (!m->err) {
         metrics_add(k->shard, M_KAFKA_DELIVERED, 1);
         metrics_add(k->shard, M_KAFKA_SUBMITTED, 1); /* the original's name for the same */
         if (t) owned_add(&t->delivered, 1);
         record_latency(k, tick);
-        if (slot) k->report(k->report_arg, &(struct delivery_report){.slot = slot, .seq = tick << 16});
+        if (slot || ack)
+            k->report(k->report_arg, &(struct delivery_report){.slot = slot, .seq = tick << 16, .ack = ack});
         return;
     }
     /* A purge (kafka_purge at shutdown, or librdkafka's own after a fatal error) is not a
@@ -437,6 +448,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     k->report(k->report_arg, &(struct delivery_report){
                                  .rec = &r, .err = m->err, .err_name = rd_kafka_err2name(m->err),
                                  .err_text = rd_kafka_err2str(m->err), .seq = tick << 16, .slot = slot,
+                                 .ack = ack,
                                  .flags = (purged ? DELIVERY_PURGED : 0) | (permanent(m->err) ? DELIVERY_PERMANENT : 0)});
 }
 
@@ -817,6 +829,7 @@ static void refused(struct kafka *k, const struct record *r, rd_kafka_resp_err_t
     k->report(k->report_arg, &(struct delivery_report){
                                  .rec = r, .err = e, .err_name = rd_kafka_err2name(e),
                                  .err_text = rd_kafka_err2str(e), .slot = slot,
+                                 .ack = r->ack, .seq = r->seq,
                                  .flags = DELIVERY_REFUSED | DELIVERY_PERMANENT});
 }
 
@@ -878,7 +891,7 @@ static int produce(struct kafka *k, struct kafka_topic *t, int32_t partition, co
                    unsigned slot) {
     rd_kafka_topic_t *rkt = (rd_kafka_topic_t *)t;
     /* Timed from here, as the original times kafka.producer.sent: from produce to ack. */
-    void *opaque = pack(tick_next(k), slot);
+    void *opaque = pack(r->ack ? r->seq >> 16 : tick_next(k), slot, r->ack);
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (!r->headers_len && !r->timestamp_ms) {
         if (rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY, (void *)r->payload, r->len, r->key,
@@ -946,11 +959,13 @@ static void producer_thread_free(void *tc) { kafka_topics_free(tc); }
 static int producer_produce(void *tc, const struct record *r, unsigned slot) { return kafka_produce(tc, r, slot); }
 static int producer_check(void *tc, const struct record *r, unsigned slot) { return kafka_check_topic(tc, r, slot); }
 static int producer_purge(void *k, int timeout_ms) { return kafka_purge(k, timeout_ms); }
+static uint64_t producer_next_seq(void *tc) { return tick_next(((struct kafka_topics *)tc)->k) << 16; }
 
 void kafka_producer(struct kafka *k, struct delivery_producer *p) {
     *p = (struct delivery_producer){.arg = k, .thread_new = producer_thread_new,
                                     .thread_free = producer_thread_free, .produce = producer_produce,
-                                    .check_topic = producer_check, .purge = producer_purge};
+                                    .check_topic = producer_check, .purge = producer_purge,
+                                    .next_seq = producer_next_seq};
 }
 
 int kafka_outq_len(struct kafka *k) { return rd_kafka_outq_len(k->rk); }

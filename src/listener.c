@@ -14,7 +14,9 @@
 #include "log.h"
 #include "tls.h"
 
-static const char *const proto_names[] = {"tcp", "tls", "udp"};
+static const char *const proto_names[] = {[PROTO_TCP] = "tcp", [PROTO_TLS] = "tls", [PROTO_UDP] = "udp",
+                                          [PROTO_RELP] = "relp"};
+_Static_assert(sizeof proto_names / sizeof *proto_names == PROTO_RELP + 1, "a name per protocol");
 
 /* A large receive buffer is UDP's only defence against bursts. SO_RCVBUFFORCE passes the
  * net.core.rmem_max cap when running as root; otherwise the kernel clamps SO_RCVBUF. */
@@ -44,7 +46,7 @@ int listener_open(struct listener *l, const struct config_listen *cfg, char *err
     snprintf(l->name, sizeof l->name, "%s %s%s%s:%ld", proto_names[cfg->protocol],
              strchr(cfg->address, ':') ? "[" : "", cfg->address,
              strchr(cfg->address, ':') ? "]" : "", cfg->port);
-    if (cfg->protocol == PROTO_TLS) {
+    if (config_listen_tls(cfg)) {
         char why[768];
         l->ctx = tls_ctx_new(&cfg->tls, why, sizeof why);
         if (!l->ctx) {
@@ -93,7 +95,7 @@ SSL *listener_ssl_new(struct listener *l) {
 }
 
 int listener_reload_tls(struct listener *l, char *err, size_t errlen) {
-    if (l->cfg->protocol != PROTO_TLS) return 0;
+    if (!config_listen_tls(l->cfg)) return 0;
     char why[768];
     SSL_CTX *ctx = tls_ctx_new(&l->cfg->tls, why, sizeof why);
     if (!ctx) {

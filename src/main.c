@@ -81,7 +81,7 @@ struct daemon {
  * the original hotdog serves it, and refusing to start would lose every sender's logs. */
 static int check_tls(struct config *c, char *err, size_t errlen) {
     for (size_t i = 0; i < c->nlisteners; i++) {
-        if (c->listeners[i].protocol != PROTO_TLS) continue;
+        if (!config_listen_tls(&c->listeners[i])) continue;
         char why[768];
         SSL_CTX *ctx = tls_ctx_new(&c->listeners[i].tls, why, sizeof why);
         if (!ctx) {
@@ -183,6 +183,8 @@ static int start(struct daemon *d, char *err, size_t errlen) {
                                        .delivery = d->delivery};
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
     if (!d->workers) abort();
+    /* RELP answers: a record's fate goes to the mailbox of the worker that read it. */
+    delivery_set_ack(d->delivery, worker_ack, d->workers);
     for (int i = 0; i < d->nworkers; i++) {
         char why[512];
         d->workers[i] = worker_new(i, &d->shared, metrics_shard(i), why, sizeof why);
@@ -217,12 +219,16 @@ static void stop_workers(struct daemon *d) {
 }
 
 static int stop(struct daemon *d) {
+    /* One bound for the whole shutdown: the workers' drain (where RELP sessions wait for
+     * Kafka's answers) and the flush below share it, they do not each get it. */
+    int64_t deadline = clock_us() + d->cfg->kafka.shutdown_timeout_ms * 1000;
     stop_workers(d);
     int undelivered = 0, purged = 0;
     if (d->spool) spool_stop(d->spool); /* no more replay: what is unread stays on disk */
     if (d->kafka) {
         kafka_stop(d->kafka);
-        undelivered = kafka_flush(d->kafka, (int)d->cfg->kafka.shutdown_timeout_ms);
+        int64_t left_ms = (deadline - clock_us()) / 1000;
+        undelivered = kafka_flush(d->kafka, left_ms > 0 ? (int)left_ms : 0);
         if (d->spool && undelivered) {
             /* Kafka did not take them in time: back into the spool for the next start. */
             purged = undelivered;
@@ -350,7 +356,7 @@ static void reload(struct daemon *d, const char *path) {
                  "configurations stay in memory until it has");
     }
     for (size_t i = 0; i < d->nlisteners; i++) {
-        if (d->listeners[i].cfg->protocol != PROTO_TLS) continue;
+        if (!config_listen_tls(d->listeners[i].cfg)) continue;
         if (listener_reload_tls(&d->listeners[i], err, sizeof err) < 0)
             log_error("SIGHUP: keeping the running TLS certificate: %s", err);
         else

@@ -74,6 +74,19 @@
       "backpressure: false messages dropped because Kafka was full and there is no spool") \
     X(M_LOST, "error.lost",                                                      \
       "messages hotdog gave up on while running (failed, not spooled, not dead-lettered)") \
+    X(M_RELP_SESSIONS, "relp.sessions", "RELP sessions opened (open answered 200)") \
+    X(M_RELP_MESSAGES, "relp.messages", "RELP syslog messages received")        \
+    X(M_RELP_RSP_200, "relp.responses.200",                                      \
+      "RELP messages answered 200 OK: in Kafka, the spool or the dead-letter file, or not forwarded") \
+    X(M_RELP_RSP_500, "relp.responses.500",                                      \
+      "RELP commands answered 500 (a message refused for good and kept nowhere, or a command "  \
+      "before open)")                                                             \
+    X(M_RELP_ERROR_FRAME, "relp.error.frame",                                    \
+      "RELP sessions closed on a malformed frame or a command a client may not send") \
+    X(M_RELP_CLOSED_UNANSWERED, "relp.sessions_closed_unanswered",               \
+      "RELP sessions closed so that the sender resends: a message could be kept nowhere")  \
+    X(M_RELP_ORPHANED, "relp.acks_orphaned",                                     \
+      "fates of RELP messages whose session had closed: not answered, the sender resends") \
     X(M_STATUS_EVICTED, "status.connections_evicted",                            \
       "status connections closed to make room for a new one at the cap (the oldest stalled first)") \
     X(M_STATUS_READ_TIMEOUT, "status.read_timeouts",                             \

@@ -36,6 +36,12 @@ struct record {
     /* The partition + 1 to produce to: set for a message librdkafka gave back at shutdown, so
      * that its replay keeps that partition's order; 0: the partitioner chooses. */
     uint32_t part;
+    /* Set by a source that answers its sender per message (RELP): 0, or the ack lane (the
+     * worker id + 1) to which delivery reports this record's fate, success included
+     * (delivery_set_ack), with seq, which the lane gave it (delivery_lane_seq) and which
+     * the producer uses as its produce tick. Never written to the spool. */
+    uint32_t ack;
+    uint64_t seq;
 };
 
 /* Packed headers, one after the other: u16 name_len | u32 value_len (little endian; 0xffffffff:

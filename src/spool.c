@@ -31,7 +31,7 @@
 #define BODY_FIXED_V2 18 /* u16 topic_len + u32 key_len + i64 recv_us + u32 part */
 #define BODY_FIXED_V1 14 /* u16 topic_len + u32 key_len + i64 recv_us */
 #define NO_KEY 0xffffffffu
-#define MAX_SLOTS 65535u   /* slot numbers travel in 16 bits of the message opaque */
+#define MAX_SLOTS 32767u   /* slot numbers travel in 15 bits of the message opaque (kafka.c) */
 #define ROTATE_MS 1000     /* a written segment is sealed after this, so acked data is deleted */
 #define READ_BUF (1u << 20)
 #define IDLE_WAIT_MS 100
@@ -238,7 +238,7 @@ struct spool {
     /* figures */
     _Atomic uint64_t backlog; /* bytes committed and not yet handed out */
     _Atomic uint64_t bytes_gauge, segments_gauge;
-    _Atomic uint64_t appended, replayed, resolved, full, torn, write_errors;
+    _Atomic uint64_t appended, replayed, resolved, full, torn, write_errors, syncs;
 };
 
 static void seg_path(const struct spool *s, uint64_t id, char *out, size_t n) {
@@ -325,7 +325,12 @@ static int open_segment(struct spool *s) {
 }
 
 int spool_commit(struct spool *s, const char *data, size_t len, unsigned nrecs) {
+    return spool_commit_sync(s, data, len, nrecs, 0);
+}
+
+int spool_commit_sync(struct spool *s, const char *data, size_t len, unsigned nrecs, int sync) {
     if (!len) return 0;
+    sync |= s->o.fsync == SPOOL_FSYNC_ALWAYS;
     pthread_mutex_lock(&s->lock);
     struct seg *g = s->cur ? &s->segs[s->cur] : NULL;
     /* Full segments are sealed; so are segments older than ROTATE_MS, so that acknowledged
@@ -341,7 +346,8 @@ int spool_commit(struct spool *s, const char *data, size_t len, unsigned nrecs) 
         return -ENOSPC;
     }
     if (rotate) seal_current(s);
-    int r = s->cur ? 0 : open_segment(s);
+    int opened = !s->cur;
+    int r = opened ? open_segment(s) : 0;
     if (r < 0) {
         pthread_mutex_unlock(&s->lock);
         if (r == -ENOSPC) atomic_fetch_add(&s->full, 1);
@@ -357,8 +363,13 @@ int spool_commit(struct spool *s, const char *data, size_t len, unsigned nrecs) 
         log_limited(L_ERROR, "spool: write to %s failed: %s", s->dir, strerror(-e));
         return -EIO;
     }
-    if (s->o.fsync == SPOOL_FSYNC_ALWAYS) fdatasync(g->wfd);
-    else s->dirty = 1;
+    if (sync) {
+        fdatasync(g->wfd);
+        atomic_fetch_add(&s->syncs, 1);
+        if (opened && s->o.fsync != SPOOL_FSYNC_ALWAYS) sync_dir(s); /* open_segment did under always */
+    } else {
+        s->dirty = 1;
+    }
     g->bytes += len;
     s->bytes += len;
     atomic_store(&s->bytes_gauge, s->bytes);
@@ -372,7 +383,7 @@ int spool_commit(struct spool *s, const char *data, size_t len, unsigned nrecs) 
 int spool_append(struct spool *s, const struct record *r) {
     struct buf b = {0};
     spool_encode(&b, r);
-    int rc = spool_commit(s, b.p, b.len, 1);
+    int rc = spool_commit_sync(s, b.p, b.len, 1, r->ack != 0);
     buf_free(&b);
     return rc;
 }
@@ -606,6 +617,7 @@ static void sync_interval(struct spool *s) {
     pthread_mutex_unlock(&s->lock);
     if (fd >= 0) {
         fdatasync(fd);
+        atomic_fetch_add(&s->syncs, 1);
         close(fd);
     }
 }
@@ -831,6 +843,7 @@ void spool_stats(struct spool *s, struct spool_stats *st) {
     st->full = atomic_load(&s->full);
     st->torn = atomic_load(&s->torn);
     st->write_errors = atomic_load(&s->write_errors);
+    st->syncs = atomic_load(&s->syncs);
 }
 
 uint64_t spool_pending(struct spool *s) { return atomic_load(&s->backlog); }

@@ -74,7 +74,11 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen);
  * Returns 0, -ENOSPC when max_bytes would be exceeded (nothing written), or -EIO.
  * runs on: any thread; locks: the spool's mutex. */
 int spool_commit(struct spool *s, const char *data, size_t len, unsigned nrecs);
-/* Encodes and commits a single record (the rare paths: delivery failures, shutdown). */
+/* spool_commit, and when sync, fdatasync'd (with the directory, for a new segment) before it
+ * returns whatever the fsync setting: a RELP sender is answered only for what is on disk. */
+int spool_commit_sync(struct spool *s, const char *data, size_t len, unsigned nrecs, int sync);
+/* Encodes and commits a single record (the rare paths: delivery failures, shutdown); synced
+ * when a sender waits for its fate (r->ack). */
 int spool_append(struct spool *s, const struct record *r);
 
 /* The replayer's produce callback: hands one record to Kafka. r and what it points to (the
@@ -105,6 +109,7 @@ struct spool_stats {
     uint64_t bytes, segments, backlog;    /* gauges: bytes on disk, files, bytes not handed out */
     uint64_t appended, replayed, resolved; /* counters, records */
     uint64_t full, torn, write_errors;     /* refused commits, tears truncated, I/O errors */
+    uint64_t syncs;                        /* fdatasyncs of written records (commit or interval) */
 };
 void spool_stats(struct spool *s, struct spool_stats *st);
 

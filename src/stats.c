@@ -1,6 +1,8 @@
 /* stats.c - one snapshot of every metric, shared by /stats, /metrics and statsd. */
 #include "stats.h"
 
+#include "clock.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,16 +134,28 @@ void stats_collect(const struct stats_sources *src, struct stats *s) {
     for (int i = 0; i < src->nworkers; i++) stalled += worker_stalled(src->workers[i]);
     gauge(s, "workers.stalled", stalled, "workers_stalled",
           "workers whose event loop has not turned for 5 s or more");
+    int64_t unanswered = 0, oldest = 0, now_us = clock_us();
+    for (int i = 0; i < src->nworkers; i++) {
+        int64_t n, since;
+        worker_relp_state(src->workers[i], &n, &since);
+        unanswered += n;
+        if (since && now_us - since > oldest) oldest = now_us - since;
+    }
+    gauge(s, "relp.unanswered", unanswered, "relp_unanswered",
+          "RELP messages read and not answered yet (their fate is not final)");
+    gauge(s, "relp.oldest_unanswered_ms", oldest / 1000, "relp_oldest_unanswered_milliseconds",
+          "how long the oldest unanswered RELP message has waited (0: none)");
     for (size_t i = 0; i < src->nlisteners; i++) {
         const struct listener *l = &src->listeners[i];
         if (l->cfg->protocol == PROTO_UDP) continue;
         struct stat *st = add(s, STAT_GAUGE, atomic_load(&((struct listener *)l)->conns),
                               "listener_connections", "open connections, by listener");
         snprintf(st->name, sizeof st->name, "listener.%s_%ld.connections",
-                 l->cfg->protocol == PROTO_TLS ? "tls" : "tcp", l->cfg->port);
+                 l->cfg->protocol == PROTO_RELP ? "relp" : l->cfg->protocol == PROTO_TLS ? "tls" : "tcp",
+                 l->cfg->port);
         st->label = "listener";
         snprintf(st->label_value, sizeof st->label_value, "%s", l->name);
-        if (l->cfg->protocol != PROTO_TLS) continue;
+        if (!config_listen_tls(l->cfg)) continue;
         int64_t na = atomic_load(&((struct listener *)l)->cert_not_after);
         st = add(s, STAT_GAUGE, na ? na - (int64_t)time(NULL) : 0, "tls_cert_expiry_seconds",
                  "seconds until the TLS certificate's notAfter (negative: expired), by listener");
@@ -172,15 +186,16 @@ void stats_collect(const struct stats_sources *src, struct stats *s) {
         gauge(s, "spool.backlog", (int64_t)ss.backlog, "spool_backlog_bytes",
               "spooled bytes not yet handed to the producer");
         static const char *const names[] = {"spool.appended", "spool.replayed", "spool.full", "spool.torn",
-                                            "spool.write_errors"};
+                                            "spool.write_errors", "spool.syncs"};
         static const char *const fams[] = {"spool_appended_total", "spool_replayed_total", "spool_full_total",
-                                           "spool_torn_total", "spool_write_errors_total"};
+                                           "spool_torn_total", "spool_write_errors_total", "spool_syncs_total"};
         static const char *const helps[] = {
             "records written to the spool", "records read back from the spool and handed to the producer",
             "writes refused because the spool was at max_bytes",
-            "torn or corrupt records found (the segment was truncated there)", "spool write errors"};
-        uint64_t v[] = {ss.appended, ss.replayed, ss.full, ss.torn, ss.write_errors};
-        for (int i = 0; i < 5; i++) {
+            "torn or corrupt records found (the segment was truncated there)", "spool write errors",
+            "fdatasyncs of spooled records (per write under fsync: always or for RELP, else per interval)"};
+        uint64_t v[] = {ss.appended, ss.replayed, ss.full, ss.torn, ss.write_errors, ss.syncs};
+        for (int i = 0; i < 6; i++) {
             struct stat *st = add(s, STAT_COUNTER, (int64_t)v[i], fams[i], helps[i]);
             snprintf(st->name, sizeof st->name, "%s", names[i]);
         }

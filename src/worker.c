@@ -167,31 +167,48 @@ void worker_conn_close(struct worker *w, struct conn *c) {
                 break;
             }
     if (w->blocked == c) w->blocked = NULL;
+    if (c->relp) relp_conn_gone(w, c);
     atomic_fetch_sub(&c->l->conns, 1);
     tail_set(c, NULL, 0);
     free(c);
     metrics_add(w->m, M_CONN_CLOSED, 1);
 }
 
-/* Gives back the memory of connection c's unfinished frame: delivers it cut (frame_cut), and
- * the framer discards its rest when it comes. Returns 0 if there was nothing to cut. */
+/* Gives back the memory of connection c's unfinished frame: delivers it cut (frame_cut, or
+ * RELP's own parser for a RELP session), and the framer discards its rest when it comes.
+ * Returns 0 if there was nothing to cut. Closes no connection: c may be the one that
+ * worker_conn_process is handling. */
 static int tail_cut(struct worker *w, struct conn *c, int64_t now) {
     struct frame f;
-    enum frame_status s = frame_cut(&c->fs, c->tail, c->tlen, (size_t)c->l->cfg->max_message_size, &f);
-    if (s == FRAME_AGAIN && !f.consumed) return 0;
+    enum frame_status s = FRAME_AGAIN;
+    if (c->relp) { /* RELP's own framing cuts it: relp_process delivers it cut, and answers it */
+        if (!relp_cut_prepare(c)) return 0;
+    } else {
+        s = frame_cut(&c->fs, c->tail, c->tlen, (size_t)c->l->cfg->max_message_size, &f);
+        if (s == FRAME_AGAIN && !f.consumed) return 0;
+    }
     metrics_add(w->m, M_BUFFER_BUDGET, 1);
     log_limited(L_WARN, "%s: unfinished frames of all connections hold %lld bytes, over "
                 "global.max_buffered_bytes (%ld): this connection's, the largest of worker %d "
                 "(%zu bytes), is delivered cut and the rest of it discarded", c->peer,
                 (long long)worker_buffered_bytes(), w->sh->cfg->max_buffered_bytes, w->id, c->tlen);
     int r = 0;
-    if (s == FRAME_MSG) {
-        w->spill = !c->l->cfg->backpressure;
-        w->src_udp = 0;
+    size_t keep = 0;
+    w->spill = !c->l->cfg->backpressure;
+    w->src_udp = 0;
+    if (c->relp) {
+        int blocked = 0;
+        long used = relp_process(w, c, c->tail, c->tlen, now, &blocked);
+        if (used < 0) relp_conn_doom(w, c); /* c may be in use up the stack: closed later */
+        else keep = c->tlen - (size_t)used;
+        if (blocked) r = -ENOBUFS;
+    } else if (s == FRAME_MSG) {
         r = worker_forward(w, f.p, f.n, now); /* delivery copies what it keeps: the tail can go */
     }
-    tail_keep(c, NULL, 0);
-    if (worker_stage_flush(w) < 0 || r == -ENOBUFS) {
+    tail_keep(c, c->tail + c->tlen - keep, keep);
+    int flushed = worker_stage_flush(w);
+    if (flushed == 0) relp_staged_settle(w, 1);
+    if (flushed < 0 || r == -ENOBUFS) {
         w->blocked = c; /* unblock() retries the held message, then reads c again */
         worker_pause(w);
     }
@@ -206,28 +223,34 @@ static void budget_enforce(struct worker *w, int64_t now) {
     while (!paused(w) &&
            atomic_load_explicit(&buffered_total, memory_order_relaxed) > w->sh->cfg->max_buffered_bytes) {
         struct conn *v = NULL;
-        for (struct conn *c = w->conns; c; c = c->next)
-            if (c->tlen && (!v || c->tcap > v->tcap)) v = c;
+        for (struct conn *c = w->conns; c; c = c->next) /* a RELP session not read: no cut */
+            if (c->tlen && !c->noread && (!v || c->tcap > v->tcap)) v = c;
         if (!v || !tail_cut(w, v, now)) return;
     }
 }
 
 /* Processes buf (the tail plus what was just read), keeps the rest, and closes the connection
  * at EOF once everything is forwarded. Returns 1 if the connection was closed. */
-static int conn_process(struct worker *w, struct conn *c, const char *buf, size_t len,
+int worker_conn_process(struct worker *w, struct conn *c, const char *buf, size_t len,
                         int64_t recv_us) {
     int blocked = 0;
     w->spill = !c->l->cfg->backpressure;
     w->src_udp = 0;
-    long used = process(w, c, buf, len, recv_us, &blocked);
+    long used = c->relp ? relp_process(w, c, buf, len, recv_us, &blocked)
+                        : process(w, c, buf, len, recv_us, &blocked);
     if (used < 0) {
-        if (worker_stage_flush(w) < 0) /* the spool is full: what it held is lost */
+        if (worker_stage_flush(w) < 0) { /* the spool is full: what it held is lost */
             metrics_add(w->m, M_LOST, delivery_discard(w->lane));
+            relp_staged_settle(w, 0);
+        } else {
+            relp_staged_settle(w, 1);
+        }
         worker_conn_close(w, c);
         return 1;
     }
     tail_keep(c, buf + used, len - (size_t)used);
     if (worker_stage_flush(w) < 0) blocked = 1; /* the spool is full: retried by unblock */
+    else relp_staged_settle(w, 1);
     if (!blocked) budget_enforce(w, recv_us);
     if (blocked) {
         w->blocked = c;
@@ -241,11 +264,16 @@ static int conn_process(struct worker *w, struct conn *c, const char *buf, size_
     return 0;
 }
 
+void worker_conn_events(struct worker *w, struct conn *c) {
+    struct epoll_event e = {.events = (c->noread ? 0 : EPOLLIN | EPOLLRDHUP) | (c->want_write ? EPOLLOUT : 0),
+                            .data.ptr = c};
+    epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &e);
+}
+
 void worker_want_write(struct worker *w, struct conn *c, int on) {
     if (c->want_write == (unsigned)on) return;
     c->want_write = (unsigned)on;
-    struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), .data.ptr = c};
-    epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &e);
+    worker_conn_events(w, c);
 }
 
 /* Receives up to cap bytes: > 0 bytes, 0 at end of stream, RECV_AGAIN, or RECV_ERROR. */
@@ -268,7 +296,7 @@ int worker_conn_read(struct worker *w, struct conn *c, int64_t now) {
     if (r == 0) c->eof = 1;
     if (c->l->cfg->idle_timeout_ms) c->deadline = now + c->l->cfg->idle_timeout_ms * 1000;
     if (have) memcpy(w->rbuf, c->tail, have);
-    int closed = conn_process(w, c, w->rbuf, have + (size_t)r, now);
+    int closed = worker_conn_process(w, c, w->rbuf, have + (size_t)r, now);
     if (!closed && tls_conn_pending(c)) worker_ready_push(w, c);
     return closed;
 }
@@ -278,8 +306,21 @@ static void conn_event(struct worker *w, struct conn *c, uint32_t events, int64_
         tls_conn_handshake(w, c, now);
         return;
     }
+    if (c->noread && (events & (EPOLLERR | EPOLLHUP))) {
+        /* Reset (or failed) while not read, a RELP session at its window: no read will see
+         * it, no answer can reach the peer, and epoll reports it again at once, forever. The
+         * session lives on until its fates come; the sender resends what is unanswered. */
+        metrics_add(w->m, M_READ_ERROR, 1);
+        log_limited(L_WARN, "%s: connection reset while waiting for Kafka (RELP), closing", c->peer);
+        worker_conn_close(w, c);
+        return;
+    }
     if (c->want_write && (events & EPOLLOUT)) worker_want_write(w, c, 0); /* SSL_read retries it */
-    worker_conn_read(w, c, now);
+    if (c->relp && relp_flush(w, c) < 0) {
+        worker_conn_close(w, c);
+        return;
+    }
+    if (!c->noread) worker_conn_read(w, c, now);
 }
 
 /* Retries what the producer refused. Returns -1 while it is still full, else 0; sets
@@ -287,13 +328,15 @@ static void conn_event(struct worker *w, struct conn *c, uint32_t events, int64_
 static int unblock(struct worker *w, int *closed_out) {
     w->recv_ms = clock_wall_ms();
     if (delivery_retry(w->lane) < 0) return -1;
+    relp_staged_settle(w, 1);
+    relp_resume_mark(w);
     if (w->blocked_udp) {
         w->blocked_udp = 0;
         if (udp_process(w, clock_us()) < 0) return -1;
     } else if (w->blocked) {
         struct conn *c = w->blocked;
         w->blocked = NULL;
-        int closed = conn_process(w, c, c->tail, c->tlen, clock_us());
+        int closed = worker_conn_process(w, c, c->tail, c->tlen, clock_us());
         if (closed_out) *closed_out = closed;
         if (w->blocked) return -1;
         if (!closed && tls_conn_pending(c)) worker_ready_push(w, c);
@@ -325,7 +368,7 @@ static void conn_new(struct worker *w, struct listener *l, int fd, const struct 
              strchr(host, ':') ? "]" : "", port);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-    if (l->cfg->protocol == PROTO_TLS) {
+    if (config_listen_tls(l->cfg)) {
         if (tls_conn_open(c, now) < 0) goto err;
     } else if (l->cfg->idle_timeout_ms) {
         c->deadline = now + l->cfg->idle_timeout_ms * 1000;
@@ -336,6 +379,7 @@ static void conn_new(struct worker *w, struct listener *l, int fd, const struct 
         if (c->ssl) tls_conn_close(c);
         goto err;
     }
+    if (l->cfg->protocol == PROTO_RELP) relp_conn_open(w, c);
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;
@@ -373,7 +417,8 @@ static void accept_batch(struct worker *w, struct listener *l, int64_t now) {
 }
 
 /* Closes connections past their handshake or idle deadline. An idle connection's unfinished
- * last line is delivered, as at EOF: its sender has been silent for idle_timeout_ms. */
+ * last line is delivered, as at EOF: its sender has been silent for idle_timeout_ms. A RELP
+ * session with messages still unanswered is not idle: its timer starts again. */
 static void sweep(struct worker *w, int64_t now) {
     for (struct conn *c = w->conns, *next; c; c = next) {
         next = c->next;
@@ -385,10 +430,14 @@ static void sweep(struct worker *w, int64_t now) {
             worker_conn_close(w, c);
             continue;
         }
+        if (c->relp && relp_conn_waiting(c)) { /* waiting for Kafka is not idleness */
+            c->deadline = now + c->l->cfg->idle_timeout_ms * 1000;
+            continue;
+        }
         metrics_add(w->m, M_IDLE_TIMEOUT, 1);
         log_debug("%s: idle for %ld ms, closing", c->peer, c->l->cfg->idle_timeout_ms);
         c->eof = 1;
-        conn_process(w, c, c->tail, c->tlen, now);
+        worker_conn_process(w, c, c->tail, c->tlen, now);
     }
 }
 
@@ -468,7 +517,7 @@ static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
         }
         if (have) memcpy(w->rbuf, c->tail, have);
         w->recv_ms = clock_wall_ms();
-        if (conn_process(w, c, w->rbuf, have + (size_t)r, clock_us())) return;
+        if (worker_conn_process(w, c, w->rbuf, have + (size_t)r, clock_us())) return;
     }
     uint64_t lost = count_frames(c) + delivery_discard(w->lane);
     metrics_add(w->m, M_SHUTDOWN_LOST, lost);
@@ -495,7 +544,22 @@ static void shutdown_drain(struct worker *w) {
         log_error("worker %d: %llu datagram(s) could not be queued before the shutdown deadline",
                   w->id, (unsigned long long)lost);
     }
+    /* RELP sessions read nothing more; their held message, if any, is handed over. */
+    for (struct conn *c = w->conns; c; c = c->next)
+        if (c->relp) relp_drain_mark(w, c);
+    if (w->blocked && w->blocked->relp && unblock_until(w, deadline, NULL) < 0) {
+        uint64_t lost = delivery_discard(w->lane);
+        w->blocked = NULL;
+        log_error("worker %d: %llu RELP message(s) could not be queued before the shutdown "
+                  "deadline: unanswered, the sender resends them", w->id, (unsigned long long)lost);
+    }
     if (w->blocked) conn_drain(w, w->blocked, deadline);
+    for (struct conn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->relp) conn_drain(w, c, deadline);
+    }
+    /* Then RELP: what Kafka acknowledges until the deadline is answered, the rest resent. */
+    relp_shutdown(w, deadline);
     while (w->conns) conn_drain(w, w->conns, deadline);
 }
 
@@ -522,6 +586,7 @@ static void *worker_main(void *arg) {
              * pushes back on the senders. */
             struct pollfd p = {.fd = w->evfd, .events = POLLIN};
             if (poll(&p, 1, PAUSE_RETRY_MS) > 0) control_drain(w);
+            relp_acks_drain(w); /* answers still go out: Kafka acknowledges what it has */
             continue;
         }
         int timeout = w->ready ? 0 : (w->timers && w->conns) ? SWEEP_MS : -1;
@@ -552,8 +617,10 @@ static void *worker_main(void *arg) {
             list = c->rnext;
             c->ready = 0;
             if (paused(w)) worker_ready_push(w, c);
-            else worker_conn_read(w, c, now);
+            else if (!c->noread) worker_conn_read(w, c, now); /* resuming pushes it again */
         }
+        /* Fates of RELP messages, answered between event batches: it may close connections. */
+        relp_acks_drain(w);
         if (w->timers && now >= next_sweep) {
             sweep(w, now);
             next_sweep = now + SWEEP_MS * 1000;
@@ -573,11 +640,13 @@ struct worker *worker_new(int id, const struct worker_shared *sh, struct metrics
     w->epfd = w->evfd = w->reserve_fd = -1;
     w->control.kind = EV_CONTROL;
     pthread_mutex_init(&w->rules_lock, NULL);
+    ack_box_init(&w->acks);
     size_t max_msg = 0;
     for (size_t i = 0; i < sh->nlisteners; i++) {
         const struct config_listen *c = sh->listeners[i].cfg;
         if ((size_t)c->max_message_size > max_msg) max_msg = (size_t)c->max_message_size;
-        if (c->protocol == PROTO_TLS || c->idle_timeout_ms) w->timers = 1;
+        if (config_listen_tls(c) || c->idle_timeout_ms) w->timers = 1;
+        if (c->protocol == PROTO_RELP) w->has_relp = 1;
     }
     const char *what = NULL; /* the system call that failed, for err */
     w->rules = rules_new(sh->cfg, m, err, errlen);
@@ -615,6 +684,20 @@ int worker_start(struct worker *w) {
     return -e;
 }
 
+void worker_ack(void *workers, uint32_t ack, uint64_t seq, enum delivery_ack verdict) {
+    struct worker *w = ((struct worker **)workers)[ack - 1];
+    if (ack_box_post(&w->acks, seq, (int)verdict)) {
+        uint64_t one = 1;
+        ssize_t r = write(w->evfd, &one, sizeof one);
+        (void)r; /* a full eventfd counter still wakes the worker */
+    }
+}
+
+void worker_relp_state(const struct worker *w, int64_t *unanswered, int64_t *oldest_us) {
+    *unanswered = atomic_load_explicit(&((struct worker *)w)->relp_unanswered, memory_order_relaxed);
+    *oldest_us = atomic_load_explicit(&((struct worker *)w)->relp_oldest_us, memory_order_relaxed);
+}
+
 void worker_stop(struct worker *w) {
     atomic_store(&w->stop, 1);
     uint64_t one = 1;
@@ -648,6 +731,7 @@ void worker_join(struct worker *w) {
 void worker_free(struct worker *w) {
     if (!w) return;
     while (w->conns) worker_conn_close(w, w->conns);
+    relp_worker_free(w);
     if (w->epfd >= 0) close(w->epfd);
     if (w->evfd >= 0) close(w->evfd);
     if (w->reserve_fd >= 0) close(w->reserve_fd);

@@ -47,6 +47,13 @@ int64_t worker_check(struct worker *w, int64_t now);
 #define WORKER_STALL_US 5000000
 int worker_stalled(const struct worker *w);
 void worker_free(struct worker *w);
+/* delivery's ack sink (delivery_set_ack) for RELP: workers is the array of all workers, indexed
+ * by record.ack - 1; posts the fate to that worker's mailbox and rings its doorbell.
+ * runs on: any thread. */
+void worker_ack(void *workers, uint32_t ack, uint64_t seq, enum delivery_ack verdict);
+/* RELP messages the worker has not answered, and when the oldest was read (CLOCK_MONOTONIC
+ * us, 0: none). runs on: any thread. */
+void worker_relp_state(const struct worker *w, int64_t *unanswered, int64_t *oldest_us);
 /* Hands the worker a new rules instance (ownership passes to the worker), tagged with a
  * generation. The worker switches to it between two messages and frees the old one; once
  * worker_rules_gen says gen, no rules of an older generation exist in this worker.

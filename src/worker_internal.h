@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "ackq.h"
 #include "buf.h"
 #include "frame.h"
 #include "rules.h"
@@ -23,6 +24,8 @@ struct conn {
     struct ev ev;
     int fd;
     unsigned eof : 1, handshaking : 1, want_write : 1, ready : 1;
+    unsigned noread : 1; /* not read for now (a RELP session at its window): no EPOLLIN */
+    struct relp_sess *relp; /* RELP connections only (worker_relp.c) */
     struct listener *l;
     SSL *ssl;          /* TLS connections only */
     int64_t deadline;  /* handshake or idle deadline (CLOCK_MONOTONIC us), 0 = none */
@@ -86,6 +89,19 @@ struct worker {
     atomic_uint ping, pong;
     int64_t ping_us;
     atomic_int stalled;
+    /* RELP (worker_relp.c), when a listener speaks it: the messages not answered yet, the
+     * fates the report thread posts for them (rung on evfd), and the sessions to write to
+     * after a batch of fates. */
+    int has_relp;
+    struct pend_ring pend;
+    struct ack_box acks;
+    struct ack_msg *acks_spare;
+    size_t acks_spare_cap;
+    unsigned relp_staged; /* entries of pend bound for the spool, not yet committed */
+    size_t relp_undone;   /* entries of pend not answered yet (the rest wait to be popped) */
+    struct relp_sess *dirty;
+    /* For /stats: unanswered messages and when the oldest was read (0: none). */
+    _Atomic int64_t relp_unanswered, relp_oldest_us;
 };
 
 /* Parses one message, runs the rules and queues the result; -ENOBUFS when the producer is
@@ -96,6 +112,49 @@ void worker_pause(struct worker *w);
 /* Commits the staged spool records (delivery_flush): 0, or -1 when the spool is full and they
  * came from a source that can wait (they stay staged; the caller pauses). */
 int worker_stage_flush(struct worker *w);
+
+/* Processes buf (the tail plus what was just read) as conn_process does; 1 if c was closed. */
+int worker_conn_process(struct worker *w, struct conn *c, const char *buf, size_t len, int64_t recv_us);
+/* Sets c's epoll interest from c->noread and c->want_write. */
+void worker_conn_events(struct worker *w, struct conn *c);
+
+/* worker_relp.c */
+/* Makes c a RELP session. */
+void relp_conn_open(struct worker *w, struct conn *c);
+/* 1 while c's session has messages waiting for their fates (answers the client does not read
+ * do not count: a client that stops reading is as idle as one that stops sending). */
+int relp_conn_waiting(const struct conn *c);
+/* c is being closed: its session lives on, dead, until its pending messages have their fates. */
+void relp_conn_gone(struct worker *w, struct conn *c);
+/* Handles the RELP frames in buf[0..len): answers, forwards syslog messages. Returns the bytes
+ * used up, or -1 when the session must be closed (the serverclose hint has been sent). Sets
+ * *blocked when the producer is full. Stops early (c->noread) at the window. */
+long relp_process(struct worker *w, struct conn *c, const char *buf, size_t len, int64_t recv_us,
+                  int *blocked);
+/* The buffer budget cuts c's unfinished frame (worker.c tail_cut): returns the bytes of data
+ * it holds, which the next relp_process, given c's tail, delivers as the frame cut, as one over
+ * max_message_size (its rest is discarded as it comes, its trailer checked); 0 when there is
+ * nothing to cut (no data yet, or c is not being read: its tail holds complete frames). */
+size_t relp_cut_prepare(struct conn *c);
+/* relp_process said c must be closed where the caller cannot close it: c reads nothing more
+ * and is closed between event batches (relp_acks_drain). */
+void relp_conn_doom(struct worker *w, struct conn *c);
+/* Writes what c's session has to say. 0, or -1 on a write error (the caller closes c). */
+int relp_flush(struct worker *w, struct conn *c);
+/* Answers the fates posted since the last call. Closes connections: call between event
+ * batches only. */
+void relp_acks_drain(struct worker *w);
+/* The worker's spool write committed (ok) or its staged records were given up (!ok). */
+void relp_staged_settle(struct worker *w, int ok);
+/* At shutdown: c reads nothing more. */
+void relp_drain_mark(struct worker *w, struct conn *c);
+/* At shutdown: stops reading RELP sessions, waits until deadline for the fates of what they
+ * sent, answers them, and closes them with a serverclose hint. */
+void relp_shutdown(struct worker *w, int64_t deadline);
+/* The producer took the held message again: sessions stopped meanwhile may read again (at
+ * the next relp_acks_drain). */
+void relp_resume_mark(struct worker *w);
+void relp_worker_free(struct worker *w);
 
 /* At most this much is read from one connection per loop turn: the bound on the work one
  * connection can do before every other ready connection gets its turn. */

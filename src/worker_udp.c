@@ -73,13 +73,19 @@ int udp_process(struct worker *w, int64_t now) {
         }
         if (!len) continue;
         if (worker_forward(w, p, len, now) == -ENOBUFS) {
-            worker_stage_flush(w); /* never refuses UDP: drops are counted */
+            worker_stage_flush(w); /* a stage of datagrams only is dropped and counted */
             w->blocked_udp = 1;
             worker_pause(w);
             return -1;
         }
     }
-    worker_stage_flush(w);
+    /* Datagrams alone are never refused (dropped and counted); a stage that also holds a record
+     * that can wait is kept, and the worker waits for the spool as for a full producer. */
+    if (worker_stage_flush(w) < 0) {
+        w->blocked_udp = 1;
+        worker_pause(w);
+        return -1;
+    }
     return 0;
 }
 

@@ -163,7 +163,7 @@ class Daemon:
     """One hotdog, on its own ports and topics, with the status server on."""
 
     def __init__(self, workdir: Path, name: str, listeners=None, rules=None, catch_all=True,
-                 extra_global=""):
+                 extra_global="", kafka_conf=None):
         self.dir = workdir
         self.name = name
         self.port = free_port()
@@ -179,8 +179,10 @@ class Daemon:
             if i == 0:
                 l.setdefault("port", self.port)
             lines.append("    - " + json.dumps(l))
-        lines += ["  kafka:", "    conf:", f"      bootstrap.servers: {_yaml_str(BOOTSTRAP)}",
-                  f"    topic: {_yaml_str(self.topic_bad)}", "    timeout_ms: 20000",
+        lines += ["  kafka:", "    conf:", f"      bootstrap.servers: {_yaml_str(BOOTSTRAP)}"]
+        # Producer settings of the case (e.g. linger.ms, to keep messages waiting for Kafka).
+        lines += [f"      {k}: {_yaml_str(v)}" for k, v in (kafka_conf or {}).items()]
+        lines += [f"    topic: {_yaml_str(self.topic_bad)}", "    timeout_ms: 20000",
                   "  status:", "    address: 127.0.0.1", f"    port: {self.status_port}"]
         if extra_global:
             lines.append(extra_global.rstrip("\n"))

@@ -27,7 +27,10 @@ def fake_stats(t):
          "rule.0.matched": 700 * t, "rule.1.matched": 290 * t,
          "error.log_parse": 3, "error.never_seen": 0,
          "kafka.outq": 12, "kafka.brokers_up": 1, "kafka.rtt_avg_us": 1830,
-         "something.new": 7}
+         "something.new": 7,
+         "relp.sessions": 3, "relp.messages": 50 * t, "relp.responses.200": 48 * t,
+         "relp.responses.500": 2, "relp.unanswered": 17, "relp.oldest_unanswered_ms": 4200,
+         "relp.error.frame": 0}
     for name, (sub, dlv) in TOPICS.items():
         s[f"kafka.produced.{name}"] = sub * t
         s[f"kafka.submitted.{name}"] = dlv * t
@@ -164,6 +167,11 @@ def test_live_page_shows_rates_topics_rules_errors(tmp_path):
     kafka = p.text["kafka"]
     assert "brokers_up" in kafka and "rtt_avg_us" in kafka and "1.83 ms" in kafka
     assert "something.new" in p.text["other"]
+    relp = p.text["relp"]  # RELP has its own table, what waits for Kafka first
+    assert not p.has_attr("relp-section", "hidden")
+    assert relp.index("unanswered") < relp.index("sessions"), relp
+    assert "4200 ms" in relp and "responses.500" in relp and "relp." not in p.text["other"]
+    assert "relp.error.frame" not in errors
     raw = json.loads(p.text["raw"])
     assert raw["stats"]["connections"] == 4
     assert p.has_attr("raw", "hidden")

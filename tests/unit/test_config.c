@@ -218,6 +218,37 @@ TEST(listen_as_a_list_with_protocols_and_limits) {
     config_free(c);
 }
 
+TEST(relp_listeners_plain_and_over_tls) {
+    struct config *c = load("global:\n"
+                            "  listen:\n"
+                            "    - {address: 127.0.0.1, port: 2514, protocol: relp}\n"
+                            "    - address: 127.0.0.1\n"
+                            "      port: 2515\n"
+                            "      protocol: relp\n"
+                            "      relp_max_pending: 4096\n"
+                            "      tls: {cert: c.pem, key: k.pem}\n"
+                            "    - {address: 127.0.0.1, port: 2516, tls: {cert: c.pem, key: k.pem}}\n"
+                            "    - {address: 127.0.0.1, port: 2517}\n"
+                            "  kafka: {conf: {bootstrap.servers: b}, topic: t}\n");
+    if (!c) fprintf(stderr, "  %s\n", err);
+    ASSERT(c != NULL);
+    ASSERT_EQ_INT(c->listeners[0].protocol, PROTO_RELP);
+    ASSERT_EQ_INT(c->listeners[0].relp_max_pending, 8192); /* the default */
+    ASSERT_EQ_INT(c->listeners[0].backpressure, 1);
+    ASSERT(!config_listen_tls(&c->listeners[0]));
+    ASSERT_EQ_INT(c->listeners[1].protocol, PROTO_RELP); /* a tls section does not make it tls */
+    ASSERT_EQ_INT(c->listeners[1].relp_max_pending, 4096);
+    ASSERT(config_listen_tls(&c->listeners[1]));
+    ASSERT(config_listen_tls(&c->listeners[2]));
+    ASSERT(!config_listen_tls(&c->listeners[3]));
+    config_free(c);
+    ASSERT(load("global:\n  listen: {address: a, port: 1, protocol: relp, backpressure: false}\n"
+                "  kafka: {conf: {bootstrap.servers: b}, topic: t}\n") == NULL);
+    ASSERT(strstr(err, "'global.listen.backpressure' is false but 'global.listen.protocol' is relp") != NULL);
+    ASSERT(load("global:\n  listen: {address: a, port: 1, protocol: relp, relp_max_pending: 0}\n"
+                "  kafka: {conf: {bootstrap.servers: b}, topic: t}\n") == NULL);
+}
+
 TEST(listener_errors) {
     ASSERT(load("global:\n  listen:\n    - {address: a, port: 1, protocol: tls}\n") == NULL);
     ASSERT_EQ_STR(err, "t.yml:3: 'global.listen[0].protocol' is tls but there is no "
@@ -226,7 +257,7 @@ TEST(listener_errors) {
                 "    tls: {cert: c, key: k}\n") == NULL);
     ASSERT_EQ_STR(err, "t.yml:3: 'global.listen.tls' is set but 'global.listen.protocol' is udp");
     ASSERT(load("global:\n  listen: {address: a, port: 1, protocol: sctp}\n") == NULL);
-    ASSERT_EQ_STR(err, "t.yml:2: 'global.listen.protocol' must be one of tcp, tls, udp (got 'sctp')");
+    ASSERT_EQ_STR(err, "t.yml:2: 'global.listen.protocol' must be one of tcp, tls, udp, relp (got 'sctp')");
     ASSERT(load("global:\n  listen:\n    address: a\n    port: 1\n"
                 "    tls: {cert: c, key: k, verify: required}\n") == NULL);
     ASSERT_EQ_STR(err, "t.yml:3: 'global.listen.tls.verify' is required but 'global.listen.tls.ca' is not set");
@@ -779,6 +810,7 @@ TEST(forward_format_headers_and_timestamp) {
 TEST_MAIN("config", TEST_ENTRY(loads_the_original_format), TEST_ENTRY(defaults),
           TEST_ENTRY(spool_dead_letter_and_backpressure),
           TEST_ENTRY(tls_false_and_tls_map), TEST_ENTRY(listen_as_a_list_with_protocols_and_limits),
+          TEST_ENTRY(relp_listeners_plain_and_over_tls),
           TEST_ENTRY(listener_errors), TEST_ENTRY(unknown_key_is_a_warning_with_file_line_and_key),
           TEST_ENTRY(framing_key), TEST_ENTRY(framing_change_needs_a_restart),
           TEST_ENTRY(max_message_size_over_what_kafka_takes_is_a_warning),

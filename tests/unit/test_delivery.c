@@ -27,6 +27,7 @@ struct queued {
     uint32_t part;
     unsigned slot;
     uint64_t seq;
+    uint32_t ack;
 };
 
 static struct fake {
@@ -57,7 +58,7 @@ static void report_refused(const struct record *r, unsigned slot, const char *na
     delivery_report(fake.d, &(struct delivery_report){.rec = r, .err = 1, .err_name = name,
                                                       .err_text = "refused by the fake",
                                                       .flags = DELIVERY_REFUSED | DELIVERY_PERMANENT,
-                                                      .slot = slot});
+                                                      .slot = slot, .ack = r->ack, .seq = r->seq});
 }
 
 static int fake_check(void *ts, const struct record *r, unsigned slot) {
@@ -87,7 +88,8 @@ static int fake_produce(void *ts, const struct record *r, unsigned slot) {
     q->timestamp_ms = r->timestamp_ms;
     q->part = r->part;
     q->slot = slot;
-    q->seq = ++fake.seq << 16;
+    q->seq = r->ack ? r->seq : ++fake.seq << 16; /* as kafka.c: an acked record brings its own */
+    q->ack = r->ack;
     fake.nq = i + 1;
     return 0;
 }
@@ -105,7 +107,7 @@ static void fake_report(size_t i, int err, unsigned flags) {
     delivery_report(fake.d, &(struct delivery_report){.rec = &r, .err = err, .err_name = err ? "_MSG_TIMED_OUT" : NULL,
                                                       .err_text = err ? "Local: Message timed out" : NULL,
                                                       .flags = flags, .seq = fake.q[i].seq,
-                                                      .slot = fake.q[i].slot});
+                                                      .slot = fake.q[i].slot, .ack = fake.q[i].ack});
 }
 
 /* Takes everything back, reporting it purged on partition 1 + i % 3, partition by partition
@@ -357,6 +359,22 @@ TEST(a_full_spool_drops_and_counts_the_records_of_a_source_that_cannot_wait) {
     ASSERT_EQ_INT(delivery_staged(fx.lane), 0);
 }
 
+TEST(a_full_spool_never_drops_a_stage_that_holds_a_record_that_can_wait) {
+    /* A datagram staged after a RELP/TCP record must not make the whole stage droppable: the
+     * record that can wait would be lost and, for RELP, answered 200. */
+    fx_up((struct setup){.spool = 1, .always = 1, .max_bytes = 100});
+    char big[150];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    struct record t = line("logs", big, RECORD_TCP), u = line("logs", big, RECORD_UDP);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &t, 0), 0);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &u, 1), 0);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), -1); /* kept: the caller pauses */
+    ASSERT_EQ_INT(delivery_staged(fx.lane), 2);
+    ASSERT_EQ_INT(grew(M_LOST), 0);
+    ASSERT_EQ_INT(delivery_discard(fx.lane), 2);
+}
+
 TEST(a_retriable_failure_goes_back_to_the_spool) {
     fx_up((struct setup){.spool = 1, .dl = 1});
     struct record r = line("logs", "again", RECORD_TCP);
@@ -482,7 +500,113 @@ TEST(without_a_spool_shutdown_leaves_the_producer_alone) {
     ASSERT_EQ_INT(fake.nq, 1); /* not purged: main counts it as undelivered */
 }
 
+/* ---- fates told to the ack lane (RELP) ---- */
+
+static struct told {
+    uint32_t ack;
+    uint64_t seq;
+    enum delivery_ack v;
+} told[16];
+static int ntold;
+
+static void ack_sink(void *arg, uint32_t ack, uint64_t seq, enum delivery_ack v) {
+    ASSERT(arg == &fake);
+    ASSERT(ntold < 16);
+    told[ntold++] = (struct told){ack, seq, v};
+}
+
+/* An acked record as a RELP worker submits it: lane 3, a seq from the lane. */
+static struct record acked(const char *payload) {
+    struct record r = line("logs", payload, RECORD_TCP);
+    r.ack = 3;
+    r.seq = delivery_lane_seq(fx.lane);
+    return r;
+}
+
+TEST(every_fate_of_an_acked_record_is_told_to_its_lane_with_its_seq) {
+    fx_up((struct setup){.dl = 1});
+    ntold = 0;
+    delivery_set_ack(fake.d, ack_sink, &fake);
+    struct record a = acked("a"), b = acked("b"), c = acked("c");
+    ASSERT((int64_t)(b.seq - a.seq) > 0 && (int64_t)(c.seq - b.seq) > 0);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &a, 0), 0);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &b, 0), 0);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &c, 0), 0);
+    ASSERT_EQ_INT(fake.q[1].seq, b.seq); /* produced with the seq the lane gave it */
+    fake_report(1, 0, 0);                /* acknowledged: out of order is fine */
+    fake_report(0, 1, DELIVERY_PERMANENT); /* failed for good: dead-lettered, final */
+    fake_report(2, 1, 0);                  /* retriable, no spool: dead-lettered too */
+    ASSERT_EQ_INT(ntold, 3);
+    ASSERT_EQ_INT(told[0].ack, 3);
+    ASSERT(told[0].seq == b.seq && told[0].v == DELIVERY_ACK_OK);
+    ASSERT(told[1].seq == a.seq && told[1].v == DELIVERY_ACK_OK);
+    ASSERT(told[2].seq == c.seq && told[2].v == DELIVERY_ACK_OK);
+    /* Without a dead-letter file: a permanent failure is refused (rsp 500), a retriable one
+     * lost (the session is closed so that the sender resends). */
+    fx_up((struct setup){0});
+    ntold = 0;
+    delivery_set_ack(fake.d, ack_sink, &fake);
+    a = acked("a");
+    b = acked("b");
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &a, 0), 0);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &b, 0), 0);
+    fake_report(0, 1, DELIVERY_PERMANENT);
+    fake_report(1, 1, 0);
+    ASSERT_EQ_INT(ntold, 2);
+    ASSERT(told[0].seq == a.seq && told[0].v == DELIVERY_ACK_REFUSED);
+    ASSERT(told[1].seq == b.seq && told[1].v == DELIVERY_ACK_LOST);
+    /* Refused before it was queued: told at once, on the producing thread. */
+    fake.refuse = 1;
+    c = acked("c");
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &c, 0), 0);
+    ASSERT_EQ_INT(ntold, 3);
+    ASSERT(told[2].seq == c.seq && told[2].v == DELIVERY_ACK_REFUSED);
+    /* A record without an ack lane is never told. */
+    fake.refuse = 0;
+    struct record plain = line("logs", "plain", RECORD_TCP);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &plain, 0), 0);
+    fake_report(fake.nq - 1, 0, 0);
+    ASSERT_EQ_INT(ntold, 3);
+}
+
+TEST(a_held_acked_record_keeps_its_seq_and_a_retriable_failure_respooled_is_final) {
+    fx_up((struct setup){.spool = 1});
+    ntold = 0;
+    delivery_set_ack(fake.d, ack_sink, &fake);
+    fake.full = 1;
+    struct record a = acked("held");
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &a, 0), -ENOBUFS);
+    fake.full = 0;
+    ASSERT_EQ_INT(delivery_retry(fx.lane), 0);
+    ASSERT_EQ_INT(fake.q[0].seq, a.seq);
+    ASSERT_EQ_INT(fake.q[0].ack, 3);
+    fake_report(0, 1, 0);
+    ASSERT_EQ_INT(grew(M_RESPOOLED), 1);
+    ASSERT_EQ_INT(ntold, 1);
+    ASSERT(told[0].seq == a.seq && told[0].v == DELIVERY_ACK_OK);
+}
+
+TEST(a_spool_write_holding_an_acked_record_is_synced_before_its_fate_is_told) {
+    fx_up((struct setup){.spool = 1, .always = 1}); /* the fixture's spool: fsync never */
+    struct spool_stats st;
+    struct record t = line("logs", "plain", RECORD_TCP);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &t, 0), 0);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), 0);
+    spool_stats(fx.spool, &st);
+    ASSERT_EQ_INT(st.syncs, 0);
+    struct record a = acked("relp"), u = line("logs", "udp", RECORD_UDP);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &a, 0), 0);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &u, 1), 0);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), 0);
+    spool_stats(fx.spool, &st);
+    ASSERT_EQ_INT(st.syncs, 1);
+    ASSERT_EQ_INT(spooled_records(), 3);
+}
+
 TEST_MAIN("test_delivery",
+          TEST_ENTRY(a_spool_write_holding_an_acked_record_is_synced_before_its_fate_is_told),
+          TEST_ENTRY(every_fate_of_an_acked_record_is_told_to_its_lane_with_its_seq),
+          TEST_ENTRY(a_held_acked_record_keeps_its_seq_and_a_retriable_failure_respooled_is_final),
           TEST_ENTRY(a_record_the_producer_takes_is_counted_produced_and_nothing_else),
           TEST_ENTRY(queue_full_holds_a_copy_for_a_source_that_can_wait_and_retry_sends_it_unchanged),
           TEST_ENTRY(queue_full_drops_and_counts_for_backpressure_false_without_a_spool),
@@ -492,6 +616,7 @@ TEST_MAIN("test_delivery",
           TEST_ENTRY(mode_always_stages_everything_but_never_a_topic_the_producer_would_refuse),
           TEST_ENTRY(a_full_spool_keeps_the_records_of_a_source_that_can_wait_staged),
           TEST_ENTRY(a_full_spool_drops_and_counts_the_records_of_a_source_that_cannot_wait),
+          TEST_ENTRY(a_full_spool_never_drops_a_stage_that_holds_a_record_that_can_wait),
           TEST_ENTRY(a_retriable_failure_goes_back_to_the_spool),
           TEST_ENTRY(a_retriable_failure_without_a_spool_is_dead_lettered_and_without_either_lost),
           TEST_ENTRY(a_permanent_failure_is_dead_lettered_not_respooled),

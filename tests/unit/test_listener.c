@@ -53,6 +53,21 @@ TEST(tls_material_that_does_not_load_returns_einval) {
     listener_close(&l);
 }
 
-TEST_MAIN("test_listener", TEST_ENTRY(a_port_in_use_returns_eaddrinuse),
+/* The name in logs and metric labels says the protocol; RELP was read past a 3-name table. */
+TEST(a_listener_is_named_by_its_protocol_and_address) {
+    static const struct { enum config_protocol p; const char *name; } cases[] = {
+        {PROTO_TCP, "tcp 127.0.0.1:0"}, {PROTO_UDP, "udp 127.0.0.1:0"}, {PROTO_RELP, "relp 127.0.0.1:0"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct config_listen c = {.address = "127.0.0.1", .port = 0, .protocol = cases[i].p};
+        struct listener l;
+        char err[512];
+        ASSERT_EQ_INT(listener_open(&l, &c, err, sizeof err), 0);
+        ASSERT_EQ_STR(l.name, cases[i].name);
+        listener_close(&l);
+    }
+}
+
+TEST_MAIN("test_listener", TEST_ENTRY(a_listener_is_named_by_its_protocol_and_address),
+          TEST_ENTRY(a_port_in_use_returns_eaddrinuse),
           TEST_ENTRY(an_address_that_does_not_resolve_returns_einval),
           TEST_ENTRY(tls_material_that_does_not_load_returns_einval))

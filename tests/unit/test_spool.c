@@ -1656,6 +1656,36 @@ static void fsync_policy(enum spool_fsync policy) {
     fx_cleanup();
 }
 
+/* A write that holds a record a RELP sender waits for is synced whatever the fsync setting; the
+ * others follow it (none under "never"). */
+TEST(a_write_for_a_waiting_sender_is_synced_even_under_fsync_never) {
+    fx_setup();
+    fx.o.fsync = SPOOL_FSYNC_NEVER;
+    struct spool *s = fx_open();
+    struct spool_stats st;
+    commit_range(s, 0, 10, 5);
+    spool_stats(s, &st);
+    ASSERT_EQ_INT(st.syncs, 0);
+    struct buf b = {0};
+    struct genrec g;
+    gen(10, &g);
+    spool_encode(&b, &g.r);
+    ASSERT_EQ_INT(spool_commit_sync(s, b.p, b.len, 1, 1), 0);
+    spool_stats(s, &st);
+    ASSERT_EQ_INT(st.syncs, 1);
+    gen(11, &g);
+    g.r.ack = 1; /* spool_append syncs a record whose sender waits */
+    ASSERT_EQ_INT(spool_append(s, &g.r), 0);
+    gen(12, &g);
+    ASSERT_EQ_INT(spool_append(s, &g.r), 0);
+    spool_stats(s, &st);
+    ASSERT_EQ_INT(st.syncs, 2);
+    ASSERT_EQ_INT(st.appended, 13);
+    buf_free(&b);
+    fx_close();
+    fx_cleanup();
+}
+
 TEST(fsync_always) { fsync_policy(SPOOL_FSYNC_ALWAYS); }
 TEST(fsync_interval) { fsync_policy(SPOOL_FSYNC_INTERVAL); }
 TEST(fsync_never) { fsync_policy(SPOOL_FSYNC_NEVER); }
@@ -2167,6 +2197,7 @@ TEST_MAIN("spool", TEST_ENTRY(crc32c_check_value), TEST_ENTRY(crc32c_matches_bit
           TEST_ENTRY(foreign_and_empty_segment_files),
           TEST_ENTRY(stray_file_with_an_unpadded_segment_name),
           TEST_ENTRY(fsync_always), TEST_ENTRY(fsync_interval), TEST_ENTRY(fsync_never),
+          TEST_ENTRY(a_write_for_a_waiting_sender_is_synced_even_under_fsync_never),
           TEST_ENTRY(record_larger_than_the_read_buffer),
           TEST_ENTRY(concurrent_writers_every_record_exactly_once),
           TEST_ENTRY(open_fails_cleanly_on_a_bad_path),
