@@ -121,10 +121,11 @@ def help_keys(text):
     """{key: default or None} from the table under 'Configuration keys:'."""
     keys = {}
     for line in text.split("Configuration keys:")[1].splitlines():
-        m = re.match(r"^\s+([a-z_][\w.]*)\s", line)
+        # key, type, then "required", "default X" or nothing, then the meaning (which may say
+        # "default" too: "default topic").
+        m = re.match(r"^\s+([a-z_][\w.]*)\s+\S+\s+(?:required\s|default (\S+)\s)?", line)
         if m:
-            d = re.search(r"\sdefault (\S+)", line)
-            keys[m.group(1)] = d.group(1) if d else None
+            keys[m.group(1)] = m.group(2)
     return keys
 
 
@@ -189,8 +190,11 @@ def test_man_page_documents_every_option():
 
 def test_man_page_documents_every_config_key_and_default():
     entries = man_key_entries()
+    keys = help_keys(help_text())
+    stale = sorted(set(entries) - set(keys))
+    assert not stale, f"entries of {MANPAGE} for keys hotdog --help does not know: {stale}"
     missing, wrong = [], []
-    for key, default in help_keys(help_text()).items():
+    for key, default in keys.items():
         if key not in entries:
             missing.append(key)
         elif default is not None and not re.search(rf"(?<![\w.]){re.escape(default)}(?![\w])",
