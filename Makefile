@@ -41,7 +41,7 @@ OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine run clean distclean install kafka-start kafka-stop abuse
+.PHONY: all test compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine run clean distclean install kafka-start kafka-stop abuse docs docs-check
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -72,8 +72,31 @@ unit: $(UNIT_BINS) $(B)/jp_compliance
 
 # Unit tests, the JMESPath compliance suite, and the end-to-end tests against a real Kafka
 # broker (started by the tests if it is not running). TEST_ARGS go to pytest (e.g. -k NAME).
-test: all unit
+# tests/e2e/test_packaging.py runs docgen: the committed doc/*.md must be current.
+test: all unit $(B)/docgen
 	python3 tests/run_all.py --build $(B) --jmespath-suite $(JMESPATH_SUITE) -- $(TEST_ARGS)
+
+# The generated references: doc/configuration.md from the key table in src/config.c (the one
+# that loads files and prints --help), doc/metrics.md from the metric definitions in
+# src/metrics.h and src/stats.c (the ones every export is filled from). `make docs` rewrites
+# the part of each between its GENERATED markers; the prose around it is edited by hand.
+# `make docs-check` fails if a committed file is not what the tables give (make test checks
+# the same, in tests/e2e/test_packaging.py).
+DOCS := configuration metrics
+$(B)/docgen: doc/docgen.c $(B)/libhotdog.a
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libhotdog.a $(EXTRA_LINK) $(LIBS)
+
+docs: $(B)/docgen
+	@set -e; for d in $(DOCS); do \
+	  $(B)/docgen $$d doc/$$d.md > $(B)/$$d.md; \
+	  cmp -s $(B)/$$d.md doc/$$d.md || { cp $(B)/$$d.md doc/$$d.md; echo "docs: doc/$$d.md updated"; }; \
+	done
+
+docs-check: $(B)/docgen
+	@set -e; for d in $(DOCS); do \
+	  $(B)/docgen $$d doc/$$d.md > $(B)/$$d.md; \
+	  diff -u doc/$$d.md $(B)/$$d.md || { echo "docs-check: doc/$$d.md is not current: run make docs"; exit 1; }; \
+	done
 
 # Drop-in comparison with the original hotdog 0.5.1 (tests/compat): the reference binary and ours
 # on the same configs and corpus against one broker, and the parser against the original's two

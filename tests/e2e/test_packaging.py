@@ -1,9 +1,12 @@
 """Packaging: the systemd unit and the man page are valid, and the man page documents every
-option and configuration key that `hotdog --help` prints, so it cannot silently go stale.
+option and configuration key that `hotdog --help` prints, so it cannot silently go stale; the
+generated references doc/configuration.md and doc/metrics.md are what `make docs` makes of the
+tables in the source today.
 
-No Kafka and no running daemon: these tests only run `hotdog --help` and the checkers
+No Kafka and no running daemon: these tests only run `hotdog --help`, docgen and the checkers
 (systemd-analyze, mandoc, groff, man), which scripts/install-deps installs.
 """
+import difflib
 import os
 import re
 import shutil
@@ -208,3 +211,52 @@ def test_man_page_documents_environment():
     env = plain("\n".join(man_sections()["ENVIRONMENT"]))
     for var in ("KAFKA_BROKER", "SASL_SCRAM_USERNAME", "SASL_SCRAM_PASSWORD", "HOTDOG_LOG"):
         assert var in env, f"{var} not in ENVIRONMENT of {MANPAGE}"
+
+
+# ------------------------------------------ generated references (make docs, doc/docgen.c)
+
+DOCGEN = Path(HOTDOG).resolve().parent / "docgen"
+
+
+def docgen(*args):
+    assert os.access(DOCGEN, os.X_OK), f"{DOCGEN} not built: run make test (or make {DOCGEN})"
+    return run([str(DOCGEN), *args])
+
+
+@pytest.mark.parametrize("doc", ["configuration", "metrics"])
+def test_generated_doc_is_current(doc):
+    path = ROOT / "doc" / f"{doc}.md"
+    r = docgen(doc, str(path))
+    assert r.returncode == 0, r.stderr
+    committed = path.read_text()
+    if r.stdout != committed:
+        diff = "".join(difflib.unified_diff(committed.splitlines(True), r.stdout.splitlines(True),
+                                            f"{path} (committed)", "what the tables give"))
+        pytest.fail(f"{path} is not current: run make docs and commit it\n{diff[:6000]}")
+
+
+def test_docgen_needs_its_markers(tmp_path):
+    f = tmp_path / "x.md"
+    f.write_text("# prose only\n<!-- BEGIN GENERATED -->\nno end marker\n")
+    r = docgen("metrics", str(f))
+    assert r.returncode == 1 and "END GENERATED" in r.stderr, r.stderr
+    assert docgen("nonsense", str(f)).returncode == 2
+
+
+def test_configuration_md_lists_every_key_of_help_with_its_default():
+    text = (ROOT / "doc" / "configuration.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"^\| `([\w.]+)` \| [^|]+ \| ([^|]+) \|", line)
+        if m:
+            rows[m.group(1)] = m.group(2).strip()
+    headings = set(re.findall(r"^### ([\w.]+)$", text, flags=re.M))
+    assert len(rows) > 40 and "global.kafka.spool" in headings
+    missing, wrong = [], []
+    for key, default in help_keys(help_text()).items():
+        if key not in rows and key not in headings:
+            missing.append(key)
+        elif default is not None and not rows[key].startswith(f"`{default}`"):
+            wrong.append(f"{key}: --help says default {default}, the doc {rows[key]}")
+    assert not missing, f"keys in hotdog --help, not in doc/configuration.md: {missing}"
+    assert not wrong, wrong
