@@ -157,18 +157,19 @@ static long decode(const char *buf, size_t n, struct record *r, int version) {
     const char *v = (const char *)q + fixed;
     const char *headers = hlen ? v + tl + klen : NULL;
     if (hlen && record_header_count(headers, hlen) < 0) return -1;
-    r->topic = v;
-    r->topic_len = tl;
-    r->key = kl == NO_KEY ? NULL : v + tl;
-    r->key_len = klen;
-    r->headers = headers;
-    r->headers_len = hlen;
-    r->payload = v + tl + klen + hlen;
-    r->len = body - fixed - tl - klen - hlen;
-    r->recv_us = (int64_t)get64(q + 6);
-    r->part = version >= 2 ? get32(q + 14) : 0;
-    r->timestamp_ms = version == 3 ? (int64_t)get64(q + 18) : 0;
-    r->source = RECORD_SPOOL;
+    /* Every field: what the spool does not store (ack, seq) is 0, no sender waits for it. */
+    *r = (struct record){.topic = v,
+                         .topic_len = tl,
+                         .key = kl == NO_KEY ? NULL : v + tl,
+                         .key_len = klen,
+                         .headers = headers,
+                         .headers_len = hlen,
+                         .payload = v + tl + klen + hlen,
+                         .len = body - fixed - tl - klen - hlen,
+                         .recv_us = (int64_t)get64(q + 6),
+                         .part = version >= 2 ? get32(q + 14) : 0,
+                         .timestamp_ms = version == 3 ? (int64_t)get64(q + 18) : 0,
+                         .source = RECORD_SPOOL};
     return (long)(SPOOL_HEADER + body);
 }
 

@@ -2,115 +2,12 @@
 tests stop and start. The point of RELP in hotdog: a message is answered "rsp 200 OK" only
 once Kafka has it (or the spool or the dead-letter file), never before."""
 import signal
-import socket
 import time
-
-import pytest
 
 import faults_helpers as fh
 from conftest import unique_topic
 from faults_helpers import Daemon
-
-
-@pytest.fixture(scope="module")
-def broker():
-    k = fh.PrivateKafka()
-    try:
-        k.start()
-        yield k
-    finally:
-        k.reset()
-
-
-@pytest.fixture
-def kafka(broker):
-    broker.ensure_up()
-    return broker
-
-
-OFFERS = b"relp_version=0\nrelp_software=test,1\ncommands=syslog"
-
-
-class RelpClient:
-    """A minimal RELP client: frames out, responses parsed as they arrive."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.txnr = 0
-        self.buf = b""
-        self.unread = []  # frames wait_rsps read past what it waited for
-
-    def send(self, cmd, data=b""):
-        self.txnr += 1
-        frame = b"%d %s %d" % (self.txnr, cmd, len(data)) + ((b" " + data) if data else b"") + b"\n"
-        self.s.sendall(frame)
-        return self.txnr
-
-    def frames(self, timeout):
-        """Every complete frame received within timeout: (txnr, command, data)."""
-        out, self.unread = self.unread, []
-        if out and out[-1][1] == b"EOF":
-            return out
-        self.s.settimeout(0.2)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            while True:
-                f = self._one()
-                if f is None:
-                    break
-                out.append(f)
-            try:
-                chunk = self.s.recv(65536)
-            except socket.timeout:
-                continue
-            if not chunk:
-                out.append((None, b"EOF", b""))
-                break
-            self.buf += chunk
-        while True:
-            f = self._one()
-            if f is None:
-                break
-            out.append(f)
-        return out
-
-    def _one(self):
-        parts = self.buf.split(b" ", 2)
-        if len(parts) < 3:
-            return None
-        txnr, cmd, rest = parts
-        if b"\n" not in rest and b" " not in rest:
-            return None
-        n_end = min(i for i in (rest.find(b" "), rest.find(b"\n")) if i >= 0)
-        n = int(rest[:n_end])
-        if n == 0:
-            used = len(txnr) + len(cmd) + 2 + n_end + 1
-            self.buf = self.buf[used:]
-            return (int(txnr), cmd, b"")
-        need = len(txnr) + len(cmd) + 2 + n_end + 1 + n + 1
-        if len(self.buf) < need:
-            return None
-        data = rest[n_end + 1:n_end + 1 + n]
-        self.buf = self.buf[need:]
-        return (int(txnr), cmd, data)
-
-    def wait_rsps(self, txnrs, timeout):
-        """Waits for an rsp to each txnr; returns {txnr: data}. Frames that come after the last
-        one wanted (another rsp, a serverclose, EOF) are kept for the next frames() call."""
-        want, got = set(txnrs), {}
-        deadline = time.monotonic() + timeout
-        while want - set(got) and time.monotonic() < deadline:
-            for t, cmd, data in self.frames(0.5):
-                if not want - set(got):
-                    self.unread.append((t, cmd, data))
-                elif cmd == b"rsp":
-                    got[t] = data
-                elif cmd == b"EOF":
-                    raise AssertionError(f"connection closed with {sorted(want - set(got))} unanswered")
-        return got
-
-    def close(self):
-        self.s.close()
+from relpclient import OFFERS, RelpClient, broker, kafka  # noqa: F401 (fixtures)
 
 
 def make(daemons, tmp_path, kafka, **kw):

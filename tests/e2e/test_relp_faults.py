@@ -27,7 +27,7 @@ import pytest
 import faults_helpers as fh
 from conftest import unique_topic
 from faults_helpers import Daemon
-from test_relp import OFFERS, RelpClient
+from relpclient import OFFERS, RelpClient, broker, kafka  # noqa: F401 (fixtures)
 
 LINES = int(os.environ.get("HOTDOG_RELP_FAULT_LINES", "200000"))
 WINDOW = 1024  # omrelp windowSize: as doc/relp-design.md recommends (librelp's default is 128)
@@ -46,22 +46,6 @@ def _omrelp_missing():
 
 
 pytestmark = pytest.mark.skipif(_omrelp_missing() is not None, reason=str(_omrelp_missing()))
-
-
-@pytest.fixture(scope="module")
-def broker():
-    k = fh.PrivateKafka()
-    try:
-        k.start()
-        yield k
-    finally:
-        k.reset()
-
-
-@pytest.fixture
-def kafka(broker):
-    broker.ensure_up()
-    return broker
 
 
 # --------------------------------------------------------------------------- the sender

@@ -19,22 +19,7 @@ import clients
 import faults_helpers as fh
 from conftest import unique_topic
 from faults_helpers import Daemon
-
-
-@pytest.fixture(scope="module")
-def broker():
-    k = fh.PrivateKafka()
-    try:
-        k.start()
-        yield k
-    finally:
-        k.reset()
-
-
-@pytest.fixture
-def kafka(broker):
-    broker.ensure_up()
-    return broker
+from relpclient import OFFERS, RelpClient, broker, kafka  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -56,109 +41,6 @@ def make(daemons, tmp_path, kafka, pki, mutual=False, listen_extra=None, **kw):
                listen_extra=extra, **kw)
     daemons.append(d)
     return d
-
-
-OFFERS = b"relp_version=0\nrelp_software=test,1\ncommands=syslog"
-
-
-class TlsRelpClient:
-    """A minimal RELP client over TLS (the idea of test_relp.RelpClient): frames out, responses
-    parsed as they arrive; plaintext when ca is None. rcvbuf: a small receive buffer, set
-    before connecting, so that a client that does not read fills hotdog's side quickly."""
-
-    def __init__(self, port, ca, cert=None, key=None, rcvbuf=None, tls_max=None):
-        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:
-            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            # A small MSS too: on loopback (MSS 65483) the kernel grows hotdog's send buffer
-            # to megabytes; it sizes it in segments.
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
-        raw.settimeout(10)
-        raw.connect(("127.0.0.1", port))
-        self.s = raw
-        if ca is not None:
-            ctx = ssl.create_default_context(cafile=str(ca))
-            if tls_max:
-                ctx.maximum_version = tls_max
-            if cert:
-                ctx.load_cert_chain(str(cert), str(key))
-            self.s = ctx.wrap_socket(raw, server_hostname="localhost")
-        self.txnr = 0
-        self.buf = b""
-
-    def frame(self, cmd, data=b""):
-        self.txnr += 1
-        return self.txnr, (b"%d %s %d" % (self.txnr, cmd, len(data)) +
-                           ((b" " + data) if data else b"") + b"\n")
-
-    def send(self, cmd, data=b""):
-        t, f = self.frame(cmd, data)
-        self.s.sendall(f)
-        return t
-
-    def frames(self, timeout):
-        """Every complete frame received within timeout: (txnr, command, data); (None, b"EOF",
-        b"") when the server closed."""
-        out = []
-        self.s.settimeout(0.2)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            out += self._parse()
-            try:
-                chunk = self.s.recv(65536)
-            except (socket.timeout, ssl.SSLWantReadError):
-                continue
-            except (ConnectionError, ssl.SSLError):
-                chunk = b""
-            if not chunk:
-                out += self._parse()
-                out.append((None, b"EOF", b""))
-                return out
-            self.buf += chunk
-        return out + self._parse()
-
-    def _parse(self):
-        out = []
-        while True:
-            parts = self.buf.split(b" ", 2)
-            if len(parts) < 3:
-                return out
-            txnr, cmd, rest = parts
-            ends = [i for i in (rest.find(b" "), rest.find(b"\n")) if i >= 0]
-            if not ends:
-                return out
-            n_end = min(ends)
-            n = int(rest[:n_end])
-            head = len(txnr) + len(cmd) + 2 + n_end + 1
-            if n == 0:
-                self.buf = self.buf[head:]
-                out.append((int(txnr), cmd, b""))
-                continue
-            if len(self.buf) < head + n + 1:
-                return out
-            out.append((int(txnr), cmd, self.buf[head:head + n]))
-            self.buf = self.buf[head + n + 1:]
-
-    def wait_rsps(self, txnrs, timeout):
-        """Waits for an rsp to each txnr; returns {txnr: data}."""
-        want, got = set(txnrs), {}
-        deadline = time.monotonic() + timeout
-        while want - set(got) and time.monotonic() < deadline:
-            for t, cmd, data in self.frames(0.5):
-                if cmd == b"rsp":
-                    got[t] = data
-                elif cmd == b"EOF":
-                    raise AssertionError(f"connection closed with {len(want - set(got))} unanswered")
-        return got
-
-    def open(self):
-        t = self.send(b"open", OFFERS)
-        rsp = self.wait_rsps([t], 20)
-        assert rsp[t].startswith(b"200 OK\nrelp_version=0\n"), rsp
-        return rsp[t]
-
-    def close(self):
-        self.s.close()
 
 
 def msg(tag, i):
@@ -353,7 +235,7 @@ def test_tls_answers_wait_for_kafka_and_go_out_later(daemons, tmp_path, kafka, p
     answered over TLS, written by the worker long after it read them (the SSL_write path)."""
     d = make(daemons, tmp_path, kafka, pki)
     d.start()
-    c = TlsRelpClient(d.port, pki.ca)
+    c = RelpClient(d.port, pki.ca)
     c.open()
     first = [c.send(b"syslog", msg(b"before", i)) for i in range(5)]
     got = c.wait_rsps(first, 60)
@@ -405,7 +287,7 @@ def test_tls_answers_through_a_full_socket(daemons, tmp_path, kafka, pki, versio
     intact, once the client reads (EPOLLOUT), and reading resumes."""
     d = make(daemons, tmp_path, kafka, pki)
     d.start()
-    c = TlsRelpClient(d.port, pki.ca, rcvbuf=4096, tls_max=version)
+    c = RelpClient(d.port, pki.ca, rcvbuf=4096, tls_max=version)
     c.open()
     assert c.s.version() == {ssl.TLSVersion.TLSv1_3: "TLSv1.3", ssl.TLSVersion.TLSv1_2: "TLSv1.2"}[version]
     n = 40000
@@ -456,7 +338,7 @@ def test_tls_answers_through_a_full_socket(daemons, tmp_path, kafka, pki, versio
 def test_plaintext_on_the_tls_port_is_refused_and_harms_no_session(daemons, tmp_path, kafka, pki):
     d = make(daemons, tmp_path, kafka, pki)
     d.start()
-    good = TlsRelpClient(d.port, pki.ca)
+    good = RelpClient(d.port, pki.ca)
     good.open()
     t1 = good.send(b"syslog", msg(b"good", 1))
     assert good.wait_rsps([t1], 60) == {t1: b"200 OK"}
@@ -505,7 +387,7 @@ def test_a_reset_session_at_its_window_is_closed_while_kafka_is_down(daemons, tm
                    listen_extra=extra)
         daemons.append(d)
     d.start()
-    c = TlsRelpClient(d.port, pki.ca if transport == "tls" else None)
+    c = RelpClient(d.port, pki.ca if transport == "tls" else None)
     c.open()
     kafka.stop()
     try:
