@@ -41,7 +41,7 @@ OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine run clean distclean install kafka-start kafka-stop abuse docs docs-check
+.PHONY: all test test-run compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine run clean distclean install kafka-start kafka-stop abuse docs docs-check
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -73,8 +73,20 @@ unit: $(UNIT_BINS) $(B)/jp_compliance
 # Unit tests, the JMESPath compliance suite, and the end-to-end tests against a real Kafka
 # broker (started by the tests if it is not running). TEST_ARGS go to pytest (e.g. -k NAME).
 # tests/e2e/test_packaging.py runs docgen: the committed doc/*.md must be current.
-test: all unit $(B)/docgen
-	python3 tests/run_all.py --build $(B) --jmespath-suite $(JMESPATH_SUITE) -- $(TEST_ARGS)
+# First installs what the tests need (scripts/install-deps: one line and well under a second
+# when all is there; DEPS=0 skips it), then builds and runs them in a sub-make, which sees the
+# librdkafka that install-deps may just have built. The broker's port is KAFKA_PORT if set,
+# else 9092 if free, else a free pair from 29092 (scripts/kafka-port, as in .ci/run).
+test:
+ifneq ($(DEPS),0)
+	@scripts/install-deps
+endif
+	@+$(MAKE) --no-print-directory test-run
+
+test-run: all unit $(B)/docgen
+	@KAFKA_PORT=$$(scripts/kafka-port) && export KAFKA_PORT && \
+	  echo "make test: the tests' broker is on 127.0.0.1:$$KAFKA_PORT (KAFKA_PORT; scripts/kafka-port)" && \
+	  python3 tests/run_all.py --build $(B) --jmespath-suite $(JMESPATH_SUITE) -- $(TEST_ARGS)
 
 # The generated references: doc/configuration.md from the key table in src/config.c (the one
 # that loads files and prints --help), doc/metrics.md from the metric definitions in
