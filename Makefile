@@ -22,8 +22,27 @@ RDKAFKA_CFLAGS := $(shell pkg-config --cflags rdkafka 2>/dev/null)
 RDKAFKA_LIBS   := $(shell pkg-config --libs rdkafka 2>/dev/null)
 endif
 PKGS    := yaml-0.1 libpcre2-8 jansson openssl libsystemd
+# Probed silently here (a bare machine has none of them yet: `make run` and `make test`
+# install them first); MISSING_DEPS names what is missing when something is compiled.
 PKG_CFLAGS := $(RDKAFKA_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(RDKAFKA_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Each pkg-config module and the Debian package that has it.
+PKG_DEBS := yaml-0.1:libyaml-dev libpcre2-8:libpcre2-dev jansson:libjansson-dev openssl:libssl-dev \
+            libsystemd:libsystemd-dev $(if $(RDKAFKA_H),,rdkafka:librdkafka-dev)
+# "module (package) ..." for what is missing; computed at most once, and only when a compile
+# rule expands it (memoised: the first expansion replaces the variable by its value).
+pc_mod = $(word 1,$(subst :, ,$1))
+pc_deb = $(word 2,$(subst :, ,$1))
+MISSING_DEPS = $(eval MISSING_DEPS := $(shell \
+  command -v $(firstword $(CC)) >/dev/null 2>&1 || echo '$(firstword $(CC)) (build-essential)'; \
+  if command -v pkg-config >/dev/null 2>&1; then \
+    $(foreach m,$(PKG_DEBS),pkg-config --exists $(call pc_mod,$m) || echo '$(call pc_mod,$m) ($(call pc_deb,$m))';) \
+  else echo 'pkg-config (pkg-config)'; fi))$(MISSING_DEPS)
+# Stops the build before the compiler does, with one message: what is missing and how to get it.
+define CHECK_DEPS
+$(if $(strip $(MISSING_DEPS)),$(error cannot build hotdog: missing $(strip $(MISSING_DEPS)).
+Install them with scripts/install-deps --run (make run and make test do it themselves)))
+endef
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS) -Isrc -Itests
@@ -45,7 +64,7 @@ JMESPATH_SUITE ?= ../shared/testdata/jmespath
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CHECK_DEPS)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/obj:
 	mkdir -p $@
@@ -181,7 +200,7 @@ fuzz-long: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
 # The modules are compiled once with coverage instrumentation and linked into every target.
 build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build/fuzz/obj
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+	$(CHECK_DEPS)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 
 build/fuzz/obj:
 	mkdir -p $@
