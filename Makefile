@@ -254,12 +254,11 @@ bench: all $(B)/sender $(B)/bench/hwm $(B)/bench/probe
 bench-engine: $(B)/bench/engine
 	BENCH_LINES=$(BENCH_LINES) python3 bench/engine.py --build $(B)
 
-# Quickstart: install what is missing, build, start a local Kafka, run on the example config.
+# Quickstart (scripts/run): install what building and running need (not the test tools),
+# build in parallel, use or start a local Kafka (asks when a broker already holds 9092), and run
+# hotdog on examples/hotdog.yml. Each step says what it does and where its log is.
 run:
-	scripts/install-deps
-	$(MAKE) all
-	scripts/kafka-local start
-	$(B)/hotdog -c examples/hotdog.yml
+	+@B='$(B)' MAKE='$(MAKE)' scripts/run
 
 kafka-start:
 	scripts/kafka-local start
