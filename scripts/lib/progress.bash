@@ -24,6 +24,10 @@ last_line() {
   line=$(tail -c 4096 "$1" 2>/dev/null | tr '\r' '\n' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' |
     grep -v '^[[:space:]]*$' | tail -n 1 || true)
   line=${line#"${line%%[![:space:]]*}"}
+  # A compiler's command line says little in 70 characters: name the file it compiles.
+  if [[ $line =~ ^[^[:space:]]*(cc|gcc|clang)[[:space:]].*[[:space:]]-c[[:space:]]+([^[:space:]]+) ]]; then
+    line="compiling ${BASH_REMATCH[2]}"
+  fi
   (( ${#line} <= 70 )) || line="${line:0:67}..."
   printf '%s' "$line"
 }
@@ -69,10 +73,10 @@ run_logged() {
   return "$rc"
 }
 
-# What listens on 127.0.0.1 (or any address) TCP port $1, as "NAME (pid N)", from ss; empty
+# What listens on 127.0.0.1 (or any address) TCP port $1, as "NAME, pid N", from ss; empty
 # when ss cannot tell (not installed, or a process of another user seen without root).
 port_holder() {
   command -v ss >/dev/null || return 0
   ss -Hltnp "sport = :$1" 2>/dev/null |
-    sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/\1 (pid \2)/p' | head -n 1
+    sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/\1, pid \2/p' | head -n 1
 }
