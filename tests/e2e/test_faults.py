@@ -19,26 +19,9 @@ import pytest
 
 import faults_helpers as fh
 from conftest import ROOT, unique_topic
-from faults_helpers import Daemon, seq_block, tally
+from faults_helpers import Daemon, broker, kafka, seq_block, tally  # noqa: F401 (fixtures)
 
 SPOOL_DEFAULTS = {"max_bytes": 1 << 30, "segment_bytes": 8 << 20}
-
-
-@pytest.fixture(scope="module")
-def broker():
-    """A broker of this module's own: the tests stop and restart it."""
-    k = fh.PrivateKafka()
-    try:
-        k.start()
-        yield k
-    finally:
-        k.reset()
-
-
-@pytest.fixture
-def kafka(broker):
-    broker.ensure_up()  # an earlier failed test may have left it stopped
-    return broker
 
 
 def make(daemons, tmp_path, kafka, **kw):
