@@ -181,7 +181,7 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard src/*.h tests/*.h fuzz/
 build/fuzz/fuzz_tls: fuzz/fuzz_tls.c $(FUZZ_OBJS) build/fuzz/obj/tls.o $(wildcard src/*.h)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJS) build/fuzz/obj/tls.o $(LIBS)
 
-# Benchmarks (bench/, README "Benchmarks"). `make bench`: hotdog side by side with rsyslog,
+# Benchmarks (bench/README.md). `make bench`: hotdog side by side with rsyslog,
 # syslog-ng and the raw producer (kcat -P), end to end through a private broker on
 # BENCH_KAFKA_PORT (wiped before and after; BENCH_KEEP_BROKER=1 keeps it running), ~5 min.
 # `make bench-engine`: framing + parsing + rules on one core, and where the cycles go.

@@ -424,7 +424,7 @@ def wait_idle(d: Daemon, timeout=60):
                      timeout, "an empty spool backlog and producer queue")
 
 
-# The shutdown summary as README documents it ("P purged into the spool ... L lost"), or as
+# The shutdown summary as doc/delivery.md documents it ("P purged into the spool ... L lost"), or as
 # issue 6 first worded it ("S spooled for the next start ... L not queued").
 SHUTDOWN_RE = re.compile(
     r"shutdown: (?P<received>\d+) message\(s\) received, (?P<delivered>\d+) delivered, "

@@ -169,7 +169,7 @@ def test_sigterm_while_broker_down_spools_then_next_start_delivers(kafka, daemon
     assert summary, f"first run's shutdown line is not in the documented form: {line}"
     assert summary["received"] == n and summary["delivered"] == first, line
     assert summary["kept_bytes"], "no 'spool: ... kept in DIR for the next start' line"
-    if summary["purged"] is not None:  # README: what was purged from librdkafka at shutdown
+    if summary["purged"] is not None:  # doc/delivery.md: what was purged from librdkafka at shutdown
         assert summary["purged"] + spooled_before == later, (line, spooled_before)
         assert summary["lost"] == 0, line
     else:
@@ -233,7 +233,7 @@ def test_kill_9_under_load_with_write_ahead_spool(kafka, daemons, tmp_path):
     restart on the same spool, Kafka holds exactly 1..K, K >= what hotdog had written to the
     spool (spool.appended: counted once the write and its fdatasync returned). Lines counted
     as read but still in the read being processed are not yet in the spool: a crash may lose
-    them (README, Delivery semantics). Under TSan that read took long enough for the kill to
+    them (doc/delivery.md). Under TSan that read took long enough for the kill to
     land in it: 2,834 lines of one 64 KiB read were counted in `lines` and lost."""
     spool = tmp_path / "spool"
     d = make(daemons, tmp_path, kafka, spool={"path": spool, **WAL})

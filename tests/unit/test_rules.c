@@ -449,7 +449,7 @@ TEST(jmespath_reads_any_json_value) {
     ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "v=just a string");
     eval(&f, "<13>Oct 11 22:14:15 h app: 42");
     ASSERT_EQ_STR(f.out.rec.topic, "jp");
-    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "v=42"); /* the original: "v=" (see README) */
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "v=42"); /* the original: "v=" (see doc/migrating.md) */
     eval(&f, "<13>Oct 11 22:14:15 h app: null");
     ASSERT_EQ_STR(f.out.rec.topic, "rest");
     eval(&f, "<13>Oct 11 22:14:15 h app: 2024-01-01 not json");
