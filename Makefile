@@ -212,7 +212,7 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard src/*.h tests/*.h fuzz/
 build/fuzz/fuzz_tls: fuzz/fuzz_tls.c $(FUZZ_OBJS) build/fuzz/obj/tls.o $(wildcard src/*.h)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJS) build/fuzz/obj/tls.o $(LIBS)
 
-# Benchmarks (bench/, README "Benchmarks"). `make bench`: hotdog side by side with rsyslog,
+# Benchmarks (bench/README.md). `make bench`: hotdog side by side with rsyslog,
 # syslog-ng and the raw producer (kcat -P), end to end through a private broker on
 # BENCH_KAFKA_PORT (wiped before and after; BENCH_KEEP_BROKER=1 keeps it running), ~5 min.
 # `make bench-engine`: framing + parsing + rules on one core, and where the cycles go.
@@ -277,6 +277,22 @@ install: $(B)/hotdog
 	install -D -m 0644 doc/hotdog.1 $(DESTDIR)$(MANDIR)/man1/hotdog.1
 	install -d -m 0755 $(DESTDIR)/etc/hotdog
 	test -e $(DESTDIR)/etc/hotdog/hotdog.yml || install -m 0644 examples/hotdog.yml $(DESTDIR)/etc/hotdog/hotdog.yml
+
+# The Debian package (debian/, debian/README.Debian), built with dpkg-buildpackage and debhelper:
+# hotdog, the package, and its debug symbols (hotdog-dbgsym), with the .buildinfo and .changes,
+# land in build/deb/ (not in the parent directory, where Debian's tools write by default); then
+# lintian checks the package, and a warning fails as an error does. Needs the packages that
+# scripts/install-deps installs. `tests/e2e/test_deb.py` installs, runs and purges the result.
+DEB_OUT := build/deb
+.PHONY: deb
+deb:
+	@set -e; rm -rf $(DEB_OUT); mkdir -p $(DEB_OUT); \
+	name=hotdog_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -q DEB_HOST_ARCH); \
+	HOTDOG_DEB_DESTDIR=$(DEB_OUT) dpkg-buildpackage -b -us -uc --jobs-try=auto \
+	  --buildinfo-option=-u$(DEB_OUT) --buildinfo-file=$(DEB_OUT)/$$name.buildinfo \
+	  --changes-option=-u$(DEB_OUT) --changes-file=$(DEB_OUT)/$$name.changes; \
+	lintian --fail-on error,warning --display-info --info --tag-display-limit 0 $(DEB_OUT)/$$name.changes; \
+	ls -l $(DEB_OUT)
 
 # build/deps (the librdkafka backport, half a minute to rebuild) survives `make clean`;
 # `make distclean` removes it too.
