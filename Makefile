@@ -22,8 +22,27 @@ RDKAFKA_CFLAGS := $(shell pkg-config --cflags rdkafka 2>/dev/null)
 RDKAFKA_LIBS   := $(shell pkg-config --libs rdkafka 2>/dev/null)
 endif
 PKGS    := yaml-0.1 libpcre2-8 jansson openssl libsystemd
+# Probed silently here (a bare machine has none of them yet: `make run` and `make test`
+# install them first); MISSING_DEPS names what is missing when something is compiled.
 PKG_CFLAGS := $(RDKAFKA_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(RDKAFKA_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Each pkg-config module and the Debian package that has it.
+PKG_DEBS := yaml-0.1:libyaml-dev libpcre2-8:libpcre2-dev jansson:libjansson-dev openssl:libssl-dev \
+            libsystemd:libsystemd-dev $(if $(RDKAFKA_H),,rdkafka:librdkafka-dev)
+# "module (package) ..." for what is missing; computed at most once, and only when a compile
+# rule expands it (memoised: the first expansion replaces the variable by its value).
+pc_mod = $(word 1,$(subst :, ,$1))
+pc_deb = $(word 2,$(subst :, ,$1))
+MISSING_DEPS = $(eval MISSING_DEPS := $(shell \
+  command -v $(firstword $(CC)) >/dev/null 2>&1 || echo '$(firstword $(CC)) (build-essential)'; \
+  if command -v pkg-config >/dev/null 2>&1; then \
+    $(foreach m,$(PKG_DEBS),pkg-config --exists $(call pc_mod,$m) || echo '$(call pc_mod,$m) ($(call pc_deb,$m))';) \
+  else echo 'pkg-config (pkg-config)'; fi))$(MISSING_DEPS)
+# Stops the build before the compiler does, with one message: what is missing and how to get it.
+define CHECK_DEPS
+$(if $(strip $(MISSING_DEPS)),$(error cannot build hotdog: missing $(strip $(MISSING_DEPS)).
+Install them with scripts/install-deps --run (make run and make test do it themselves)))
+endef
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS) -Isrc -Itests
@@ -41,11 +60,11 @@ OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine run clean distclean install kafka-start kafka-stop abuse docs docs-check
+.PHONY: all test test-run compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine run clean distclean install kafka-start kafka-stop abuse docs docs-check
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CHECK_DEPS)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/obj:
 	mkdir -p $@
@@ -73,8 +92,20 @@ unit: $(UNIT_BINS) $(B)/jp_compliance
 # Unit tests, the JMESPath compliance suite, and the end-to-end tests against a real Kafka
 # broker (started by the tests if it is not running). TEST_ARGS go to pytest (e.g. -k NAME).
 # tests/e2e/test_packaging.py runs docgen: the committed doc/*.md must be current.
-test: all unit $(B)/docgen
-	python3 tests/run_all.py --build $(B) --jmespath-suite $(JMESPATH_SUITE) -- $(TEST_ARGS)
+# First installs what the tests need (scripts/install-deps: one line and well under a second
+# when all is there; DEPS=0 skips it), then builds and runs them in a sub-make, which sees the
+# librdkafka that install-deps may just have built. The broker's port is KAFKA_PORT if set,
+# else 9092 if free, else a free pair from 29092 (scripts/kafka-port, as in .ci/run).
+test:
+ifneq ($(DEPS),0)
+	@scripts/install-deps
+endif
+	@+$(MAKE) --no-print-directory test-run
+
+test-run: all unit $(B)/docgen
+	@KAFKA_PORT=$$(scripts/kafka-port) && export KAFKA_PORT && \
+	  echo "make test: the tests' broker is on 127.0.0.1:$$KAFKA_PORT (KAFKA_PORT; scripts/kafka-port)" && \
+	  python3 tests/run_all.py --build $(B) --jmespath-suite $(JMESPATH_SUITE) -- $(TEST_ARGS)
 
 # The generated references: doc/configuration.md from the key table in src/config.c (the one
 # that loads files and prints --help), doc/metrics.md from the metric definitions in
@@ -169,7 +200,7 @@ fuzz-long: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
 # The modules are compiled once with coverage instrumentation and linked into every target.
 build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build/fuzz/obj
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+	$(CHECK_DEPS)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 
 build/fuzz/obj:
 	mkdir -p $@
@@ -223,12 +254,11 @@ bench: all $(B)/sender $(B)/bench/hwm $(B)/bench/probe
 bench-engine: $(B)/bench/engine
 	BENCH_LINES=$(BENCH_LINES) python3 bench/engine.py --build $(B)
 
-# Quickstart: install what is missing, build, start a local Kafka, run on the example config.
+# Quickstart (scripts/run): install what building and running need (not the test tools),
+# build in parallel, use or start a local Kafka (asks when a broker already holds 9092), and run
+# hotdog on examples/hotdog.yml. Each step says what it does and where its log is.
 run:
-	scripts/install-deps
-	$(MAKE) all
-	scripts/kafka-local start
-	$(B)/hotdog -c examples/hotdog.yml
+	+@B='$(B)' MAKE='$(MAKE)' scripts/run
 
 kafka-start:
 	scripts/kafka-local start
