@@ -22,8 +22,27 @@ RDKAFKA_CFLAGS := $(shell pkg-config --cflags rdkafka 2>/dev/null)
 RDKAFKA_LIBS   := $(shell pkg-config --libs rdkafka 2>/dev/null)
 endif
 PKGS    := yaml-0.1 libpcre2-8 jansson openssl libsystemd
+# Probed silently here (a bare machine has none of them yet: `make run` and `make test`
+# install them first); MISSING_DEPS names what is missing when something is compiled.
 PKG_CFLAGS := $(RDKAFKA_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(RDKAFKA_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Each pkg-config module and the Debian package that has it.
+PKG_DEBS := yaml-0.1:libyaml-dev libpcre2-8:libpcre2-dev jansson:libjansson-dev openssl:libssl-dev \
+            libsystemd:libsystemd-dev $(if $(RDKAFKA_H),,rdkafka:librdkafka-dev)
+# "module (package) ..." for what is missing; computed at most once, and only when a compile
+# rule expands it (memoised: the first expansion replaces the variable by its value).
+pc_mod = $(word 1,$(subst :, ,$1))
+pc_deb = $(word 2,$(subst :, ,$1))
+MISSING_DEPS = $(eval MISSING_DEPS := $(shell \
+  command -v $(firstword $(CC)) >/dev/null 2>&1 || echo '$(firstword $(CC)) (build-essential)'; \
+  if command -v pkg-config >/dev/null 2>&1; then \
+    $(foreach m,$(PKG_DEBS),pkg-config --exists $(call pc_mod,$m) || echo '$(call pc_mod,$m) ($(call pc_deb,$m))';) \
+  else echo 'pkg-config (pkg-config)'; fi))$(MISSING_DEPS)
+# Stops the build before the compiler does, with one message: what is missing and how to get it.
+define CHECK_DEPS
+$(if $(strip $(MISSING_DEPS)),$(error cannot build hotdog: missing $(strip $(MISSING_DEPS)).
+Install them with scripts/install-deps --run (make run and make test do it themselves)))
+endef
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS) -Isrc -Itests
@@ -41,11 +60,11 @@ OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine run clean distclean install kafka-start kafka-stop abuse
+.PHONY: all test test-run compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine run clean distclean install kafka-start kafka-stop abuse docs docs-check
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CHECK_DEPS)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/obj:
 	mkdir -p $@
@@ -72,8 +91,43 @@ unit: $(UNIT_BINS) $(B)/jp_compliance
 
 # Unit tests, the JMESPath compliance suite, and the end-to-end tests against a real Kafka
 # broker (started by the tests if it is not running). TEST_ARGS go to pytest (e.g. -k NAME).
-test: all unit
-	python3 tests/run_all.py --build $(B) --jmespath-suite $(JMESPATH_SUITE) -- $(TEST_ARGS)
+# tests/e2e/test_packaging.py runs docgen: the committed doc/*.md must be current.
+# First installs what the tests need (scripts/install-deps: one line and well under a second
+# when all is there; DEPS=0 skips it), then builds and runs them in a sub-make, which sees the
+# librdkafka that install-deps may just have built. The broker's port is KAFKA_PORT if set,
+# else 9092 if free, else a free pair from 29092 (scripts/kafka-port, as in .ci/run).
+test:
+ifneq ($(DEPS),0)
+	@scripts/install-deps
+endif
+	@+$(MAKE) --no-print-directory test-run
+
+test-run: all unit $(B)/docgen
+	@KAFKA_PORT=$$(scripts/kafka-port) && export KAFKA_PORT && \
+	  echo "make test: the tests' broker is on 127.0.0.1:$$KAFKA_PORT (KAFKA_PORT; scripts/kafka-port)" && \
+	  python3 tests/run_all.py --build $(B) --jmespath-suite $(JMESPATH_SUITE) -- $(TEST_ARGS)
+
+# The generated references: doc/configuration.md from the key table in src/config.c (the one
+# that loads files and prints --help), doc/metrics.md from the metric definitions in
+# src/metrics.h and src/stats.c (the ones every export is filled from). `make docs` rewrites
+# the part of each between its GENERATED markers; the prose around it is edited by hand.
+# `make docs-check` fails if a committed file is not what the tables give (make test checks
+# the same, in tests/e2e/test_packaging.py).
+DOCS := configuration metrics
+$(B)/docgen: doc/docgen.c $(B)/libhotdog.a
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libhotdog.a $(EXTRA_LINK) $(LIBS)
+
+docs: $(B)/docgen
+	@set -e; for d in $(DOCS); do \
+	  $(B)/docgen $$d doc/$$d.md > $(B)/$$d.md; \
+	  cmp -s $(B)/$$d.md doc/$$d.md || { cp $(B)/$$d.md doc/$$d.md; echo "docs: doc/$$d.md updated"; }; \
+	done
+
+docs-check: $(B)/docgen
+	@set -e; for d in $(DOCS); do \
+	  $(B)/docgen $$d doc/$$d.md > $(B)/$$d.md; \
+	  diff -u doc/$$d.md $(B)/$$d.md || { echo "docs-check: doc/$$d.md is not current: run make docs"; exit 1; }; \
+	done
 
 # Drop-in comparison with the original hotdog 0.5.1 (tests/compat): the reference binary and ours
 # on the same configs and corpus against one broker, and the parser against the original's two
@@ -116,7 +170,7 @@ abuse: all
 	  || echo "0 passed, 1 failed"; exit $$rc
 
 # libFuzzer targets (fuzz/fuzz_NAME.c): one per parser, plus differential and property checks.
-# `make fuzz`: each target FUZZ_SECONDS (CI: 30 s) from the corpus kept in fuzz/corpus/NAME,
+# `make fuzz`: each target FUZZ_SECONDS (CI: 25 s) from the corpus kept in fuzz/corpus/NAME,
 # which it only reads; what it finds goes to build/fuzz/corpus_NAME (fuzz/run-target).
 # `make fuzz-long`: each of FUZZ_TARGETS (default all) FUZZ_LONG_SECONDS, then what the scratch
 # corpus grew minimised into fuzz/corpus/NAME (fuzz/keep-corpus: inputs that add coverage, at
@@ -146,7 +200,7 @@ fuzz-long: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
 # The modules are compiled once with coverage instrumentation and linked into every target.
 build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build/fuzz/obj
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+	$(CHECK_DEPS)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 
 build/fuzz/obj:
 	mkdir -p $@
@@ -158,7 +212,7 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard src/*.h tests/*.h fuzz/
 build/fuzz/fuzz_tls: fuzz/fuzz_tls.c $(FUZZ_OBJS) build/fuzz/obj/tls.o $(wildcard src/*.h)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJS) build/fuzz/obj/tls.o $(LIBS)
 
-# Benchmarks (bench/, README "Benchmarks"). `make bench`: hotdog side by side with rsyslog,
+# Benchmarks (bench/README.md). `make bench`: hotdog side by side with rsyslog,
 # syslog-ng and the raw producer (kcat -P), end to end through a private broker on
 # BENCH_KAFKA_PORT (wiped before and after; BENCH_KEEP_BROKER=1 keeps it running), ~5 min.
 # `make bench-engine`: framing + parsing + rules on one core, and where the cycles go.
@@ -200,12 +254,11 @@ bench: all $(B)/sender $(B)/bench/hwm $(B)/bench/probe
 bench-engine: $(B)/bench/engine
 	BENCH_LINES=$(BENCH_LINES) python3 bench/engine.py --build $(B)
 
-# Quickstart: install what is missing, build, start a local Kafka, run on the example config.
+# Quickstart (scripts/run): install what building and running need (not the test tools),
+# build in parallel, use or start a local Kafka (asks when a broker already holds 9092), and run
+# hotdog on examples/hotdog.yml. Each step says what it does and where its log is.
 run:
-	scripts/install-deps
-	$(MAKE) all
-	scripts/kafka-local start
-	$(B)/hotdog -c examples/hotdog.yml
+	+@B='$(B)' MAKE='$(MAKE)' scripts/run
 
 kafka-start:
 	scripts/kafka-local start
@@ -224,6 +277,22 @@ install: $(B)/hotdog
 	install -D -m 0644 doc/hotdog.1 $(DESTDIR)$(MANDIR)/man1/hotdog.1
 	install -d -m 0755 $(DESTDIR)/etc/hotdog
 	test -e $(DESTDIR)/etc/hotdog/hotdog.yml || install -m 0644 examples/hotdog.yml $(DESTDIR)/etc/hotdog/hotdog.yml
+
+# The Debian package (debian/, debian/README.Debian), built with dpkg-buildpackage and debhelper:
+# hotdog, the package, and its debug symbols (hotdog-dbgsym), with the .buildinfo and .changes,
+# land in build/deb/ (not in the parent directory, where Debian's tools write by default); then
+# lintian checks the package, and a warning fails as an error does. Needs the packages that
+# scripts/install-deps installs. `tests/e2e/test_deb.py` installs, runs and purges the result.
+DEB_OUT := build/deb
+.PHONY: deb
+deb:
+	@set -e; rm -rf $(DEB_OUT); mkdir -p $(DEB_OUT); \
+	name=hotdog_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -q DEB_HOST_ARCH); \
+	HOTDOG_DEB_DESTDIR=$(DEB_OUT) dpkg-buildpackage -b -us -uc --jobs-try=auto \
+	  --buildinfo-option=-u$(DEB_OUT) --buildinfo-file=$(DEB_OUT)/$$name.buildinfo \
+	  --changes-option=-u$(DEB_OUT) --changes-file=$(DEB_OUT)/$$name.changes; \
+	lintian --fail-on error,warning --display-info --info --tag-display-limit 0 $(DEB_OUT)/$$name.changes; \
+	ls -l $(DEB_OUT)
 
 # build/deps (the librdkafka backport, half a minute to rebuild) survives `make clean`;
 # `make distclean` removes it too.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/report.py - bench/results/results.json -> summary.md (the tables the README shows)
+"""bench/report.py - bench/results/results.json -> summary.md (the tables bench/README.md summarises)
 and throughput.png (gnuplot). Run by `make bench` and `make bench-engine`; either section of
 results.json may be missing."""
 import argparse

@@ -28,30 +28,36 @@
 #include "vars.h"
 #include "../tests/json_check.h"
 
-/* The map with each string rendered as the merge renders it. */
+/* The map with each string rendered as the merge renders it; *bad counts the byte sequences
+ * that are not UTF-8 replaced on the way ({{json}} and the JSON string itself). */
 static json_t *render_map(const json_t *v, int html, const struct syslog_slice *vars,
-                          struct buf *scratch) {
+                          struct buf *scratch, size_t *bad) {
     if (json_is_string(v)) {
         char err[256];
         struct tmpl *t = tmpl_compile(json_string_value(v), fuzz_resolve, NULL, err, sizeof err);
         if (!t) abort(); /* merge_compile compiled the same string */
         tmpl_set_html_escape(t, html);
         scratch[0].len = 0;
-        tmpl_render(t, vars, &scratch[0]);
+        *bad += tmpl_render(t, vars, &scratch[0]);
         tmpl_free(t);
+        for (size_t i = 0; i < scratch[0].len;) {
+            size_t k = jsonio_utf8_len((const unsigned char *)scratch[0].p + i, scratch[0].len - i);
+            *bad += !k;
+            i += k ? k : 1;
+        }
         return merge_string(scratch[0].p ? scratch[0].p : "", scratch[0].len, &scratch[1]);
     }
     if (json_is_object(v)) {
         json_t *o = json_object();
         for (void *it = json_object_iter((json_t *)v); it; it = json_object_iter_next((json_t *)v, it))
             json_object_setn_new(o, json_object_iter_key(it), json_object_iter_key_len(it),
-                                 render_map(json_object_iter_value(it), html, vars, scratch));
+                                 render_map(json_object_iter_value(it), html, vars, scratch, bad));
         return o;
     }
     if (json_is_array(v)) {
         json_t *a = json_array();
         for (size_t i = 0; i < json_array_size(v); i++)
-            json_array_append_new(a, render_map(json_array_get(v, i), html, vars, scratch));
+            json_array_append_new(a, render_map(json_array_get(v, i), html, vars, scratch, bad));
         return a;
     }
     return json_deep_copy(v);
@@ -106,10 +112,11 @@ static void check(const json_t *map, const json_t *doc, int html, const struct s
         merge_free(m);
         return; /* never merged (the original passes such a message on as it is) */
     }
-    json_t *rendered = render_map(map, html, vars, scratch);
+    size_t want_bad = 0, got_bad = 0;
+    json_t *rendered = render_map(map, html, vars, scratch, &want_bad);
     json_t *want = ref_merge(json_deep_copy(doc), rendered);
-    json_t *got = merge_apply(m, json_deep_copy(doc), vars, scratch);
-    if (!got || !json_equal(want, got)) __builtin_trap();
+    json_t *got = merge_apply(m, json_deep_copy(doc), vars, scratch, &got_bad);
+    if (!got || !json_equal(want, got) || got_bad != want_bad) __builtin_trap();
     out.len = 0;
     jsonio_dump(&out, got);
     json_error_t e;

@@ -120,7 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             enum jsonio_err e;
             json_t *doc = jsonio_parse(nul + 1, size - tlen - 1, &scratch[0], &e);
             if (m && doc && merge_is_object(m)) {
-                doc = merge_apply(m, doc, vars, scratch);
+                size_t bad = 0;
+                doc = merge_apply(m, doc, vars, scratch, &bad);
                 if (!doc) __builtin_trap();
                 /* Merged documents must always serialise to JSON that reads back. */
                 out.len = 0;

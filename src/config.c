@@ -39,7 +39,9 @@ enum ktype { K_STR, K_INT, K_MAP, K_KV, K_TLS, K_RULES, K_LISTEN, K_ENUM };
 /* One row per configuration key. Offsets are from the start of the struct the table fills:
  * struct config, or struct config_listen for a listener's keys (for K_MAP and K_TLS rows, the
  * offset of the int that records the section's line, or 0). K_ENUM stores the index of the
- * value in enumv. The same table drives loading, defaults and --help. */
+ * value in enumv: def's, or -1 without a def (the default then depends on other keys, settled
+ * after loading). The same table drives loading, defaults, --help and doc/configuration.md
+ * (config_foreach_key). */
 struct key {
     const char *name;
     enum ktype type;
@@ -64,6 +66,9 @@ static const char *const framing_names[] = {"auto", "lf", "octet", NULL};
 static const char *const escape_names[] = {"html", "none", NULL}; /* enum config_escape */
 static const char *const format_names[] = {"raw", "json", NULL};           /* enum config_format */
 static const char *const timestamp_names[] = {"receive", "message", NULL}; /* enum config_timestamp */
+static const char *const field_names[] = {"msg", "hostname", "appname", "facility", "severity",
+                                          "procid", "msgid", NULL}; /* enum config_field */
+static const char *const action_names[] = {"forward", "merge", "replace", "stop", NULL}; /* enum config_action_type */
 
 static const struct key tls_keys[] = {
     {"cert", K_STR, LOFF(tls.cert), NULL, 0, 0, 1, NULL, "PEM certificate file (may hold a chain)", NULL},
@@ -84,8 +89,8 @@ static const struct key listen_keys[] = {
     {"max_message_size", K_INT, LOFF(max_message_size), NULL, 64, 64L << 20, 0, "999000",
      "longest message in bytes (UDP: at most 65535); a longer frame or datagram is delivered "
      "cut to this length and counted (error.truncated)", NULL},
-    {"framing", K_ENUM, LOFF(framing), NULL, 0, 0, 0, NULL,
-     "TCP/TLS framing: auto (default: octet counted only as 'COUNT <PRI', else LF), lf or octet",
+    {"framing", K_ENUM, LOFF(framing), NULL, 0, 0, 0, "auto",
+     "TCP/TLS framing: auto (octet counted only as 'COUNT <PRI', else LF), lf or octet",
      framing_names},
     {"max_connections", K_INT, LOFF(max_connections), NULL, 1, 10000000, 0, "10000",
      "connections beyond this are accepted and closed at once", NULL},
@@ -95,8 +100,8 @@ static const struct key listen_keys[] = {
      "TLS handshakes must finish within this", NULL},
     {"recv_buffer", K_INT, LOFF(recv_buffer), NULL, 4096, 1L << 30, 0, "8388608",
      "UDP socket receive buffer in bytes", NULL},
-    {"backpressure", K_ENUM, LOFF(backpressure), NULL, 0, 0, 0, NULL,
-     "true (default): stop reading TCP/TLS clients while Kafka is full; false: never, the "
+    {"backpressure", K_ENUM, LOFF(backpressure), NULL, 0, 0, 0, "true",
+     "true: stop reading TCP/TLS clients while Kafka is full; false: never, the "
      "overflow goes to the spool (dropped and counted without one)", bool_names},
     {"relp_max_pending", K_INT, LOFF(relp_max_pending), NULL, 1, 1000000, 0, "8192",
      "relp: a session with this many messages unanswered is not read until some are answered; "
@@ -110,12 +115,12 @@ static const struct key spool_keys[] = {
      "disk the spool may use; when full, TCP is paused and UDP dropped (counted)", NULL},
     {"segment_bytes", K_INT, OFF(kafka.spool.segment_bytes), NULL, 65536, 1L << 30, 0, "8388608",
      "size at which a segment file is sealed and a new one started", NULL},
-    {"fsync", K_ENUM, OFF(kafka.spool.fsync), NULL, 0, 0, 0, NULL,
-     "always (every write), interval (default) or never (the kernel decides)", fsync_names},
+    {"fsync", K_ENUM, OFF(kafka.spool.fsync), NULL, 0, 0, 0, "interval",
+     "always (every write), interval or never (the kernel decides)", fsync_names},
     {"fsync_interval_ms", K_INT, OFF(kafka.spool.fsync_interval_ms), NULL, 1, 3600000, 0, "1000",
      "how often fsync: interval syncs", NULL},
-    {"mode", K_ENUM, OFF(kafka.spool.mode), NULL, 0, 0, 0, NULL,
-     "overflow (default): only what Kafka cannot take; always: every message (write-ahead log)",
+    {"mode", K_ENUM, OFF(kafka.spool.mode), NULL, 0, 0, 0, "overflow",
+     "overflow: only what Kafka cannot take; always: every message (write-ahead log)",
      spool_mode_names},
     {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
@@ -124,7 +129,8 @@ static const struct key kafka_keys[] = {
     {"conf", K_KV, OFF(kafka.conf), NULL, 0, 0, 0, NULL, "librdkafka properties, passed through verbatim", NULL},
     {"topic", K_STR, OFF(kafka.topic), NULL, 0, 0, 1, NULL, "default topic", NULL},
     {"buffer", K_INT, OFF(kafka.buffer), NULL, 1, 10000000, 0, "-1",
-     "producer queue size in messages (queue.buffering.max.messages)", NULL},
+     "producer queue size in messages: queue.buffering.max.messages unless conf sets it "
+     "(librdkafka's default: 100000)", NULL},
     {"timeout_ms", K_INT, OFF(kafka.timeout_ms), NULL, 1, 3600000, 0, "30000",
      "how long to wait for a broker at start-up", NULL},
     {"shutdown_timeout_ms", K_INT, OFF(kafka.shutdown_timeout_ms), NULL, 0, 3600000, 0, "10000",
@@ -159,8 +165,8 @@ static const struct key global_keys[] = {
     {"workers", K_INT, OFF(workers), NULL, 0, 1024, 0, "0", "worker threads; 0 = one per core", NULL},
     {"max_buffered_bytes", K_INT, OFF(max_buffered_bytes), NULL, 1L << 20, 1L << 40, 0, "67108864",
      "unfinished frames all connections may hold together; past it the largest is delivered cut", NULL},
-    {"template_escape", K_ENUM, OFF(template_escape), NULL, 0, 0, 0, NULL,
-     "html (default): {{name}} inserts a value HTML-escaped, as the original hotdog did "
+    {"template_escape", K_ENUM, OFF(template_escape), NULL, 0, 0, 0, "html",
+     "html: {{name}} inserts a value HTML-escaped, as the original hotdog did "
      "({{{name}}} raw); none: every value as it is",
      escape_names},
     {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -169,7 +175,7 @@ static const struct key global_keys[] = {
 /* The keys of a rule and of its actions, for --help only: load_rule and load_action read
  * them (each action type takes its own keys). */
 static const struct key action_help_keys[] = {
-    {"type", K_STR, 0, NULL, 0, 0, 1, NULL, "forward, merge, replace or stop", NULL},
+    {"type", K_ENUM, 0, NULL, 0, 0, 1, NULL, "forward, merge, replace or stop", action_names},
     {"topic", K_STR, 0, NULL, 0, 0, 0, NULL, "forward: topic template (default global.kafka.topic)", NULL},
     {"key", K_STR, 0, NULL, 0, 0, 0, NULL, "forward: key template (default: no key)", NULL},
     {"format", K_ENUM, 0, NULL, 0, 0, 0, "raw",
@@ -187,7 +193,8 @@ static const struct key action_help_keys[] = {
 static const struct key rule_help_keys[] = {
     {"regex", K_STR, 0, NULL, 0, 0, 0, NULL, "PCRE2 pattern matched on field (or jmespath)", NULL},
     {"jmespath", K_STR, 0, NULL, 0, 0, 0, NULL, "JMESPath on field parsed as JSON; matches when not null", NULL},
-    {"field", K_ENUM, 0, NULL, 0, 0, 0, "msg", "msg, hostname, appname, facility, severity, procid or msgid", NULL},
+    {"field", K_ENUM, 0, NULL, 0, 0, 0, "msg", "msg, hostname, appname, facility, severity, procid or msgid",
+     field_names},
     {"actions", K_RULES, 0, action_help_keys, 0, 0, 1, NULL, "run in order when the rule matches", NULL},
     {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
@@ -282,11 +289,18 @@ static int set_int(struct loader *l, void *base, const yaml_node_t *n, const cha
     return 0;
 }
 
+/* The index of value in names, or -1 (value NULL: not given, or not one of them). */
+static long enum_index(const char *const *names, const char *value) {
+    for (long i = 0; names && value && names[i]; i++)
+        if (!strcmp(names[i], value)) return i;
+    return -1;
+}
+
 static void apply_defaults(void *base, const struct key *t) {
     for (const struct key *k = t; k->name; k++) {
         /* Listeners get theirs one by one; rules' keys are in tables for --help only. */
         if (k->type == K_MAP || k->type == K_TLS) apply_defaults(base, k->sub);
-        if (k->type == K_ENUM) *(long *)field_ptr(base, k) = -1;        /* not given */
+        if (k->type == K_ENUM) *(long *)field_ptr(base, k) = enum_index(k->enumv, k->def);
         if (!k->def) continue;
         if (k->type == K_STR) *(char **)field_ptr(base, k) = xstrdup(k->def);
         if (k->type == K_INT) *(long *)field_ptr(base, k) = strtol(k->def, NULL, 10);
@@ -400,8 +414,6 @@ static int finish_listen(struct loader *l, const yaml_node_t *n, struct config_l
     if (ls->protocol == PROTO_RELP && ls->backpressure == 0)
         return fail(l, n, "'%s.backpressure' is false but '%s.protocol' is relp, whose senders "
                     "wait for each answer (always backpressure)", path, path);
-    if (ls->backpressure < 0) ls->backpressure = 1;
-    if (ls->framing < 0) ls->framing = FRAMING_AUTO;
     if (ls->tls.verify < 0) ls->tls.verify = ls->tls.ca ? VERIFY_OPTIONAL : VERIFY_NONE;
     if (ls->tls.verify != VERIFY_NONE && !ls->tls.ca)
         return fail(l, n, "'%s.tls.verify' is %s but '%s.tls.ca' is not set", path,
@@ -488,10 +500,6 @@ static json_t *to_json(struct loader *l, const yaml_node_t *n, const char *path,
     }
     return o;
 }
-
-static const char *const field_names[] = {"msg", "hostname", "appname", "facility", "severity",
-                                          "procid", "msgid"};
-static const char *const action_names[] = {"forward", "merge", "replace", "stop"};
 
 const char *config_field_name(enum config_field f) { return field_names[f]; }
 
@@ -842,9 +850,6 @@ struct config *config_load_string(const char *name, const char *text, size_t len
     if (load_map(&l, root, root_keys, "", l.cfg) < 0) goto err;
     apply_env(l.cfg);
     struct config_spool *sp = &l.cfg->kafka.spool;
-    if (sp->fsync < 0) sp->fsync = FSYNC_INTERVAL;
-    if (sp->mode < 0) sp->mode = SPOOL_MODE_OVERFLOW;
-    if (l.cfg->template_escape < 0) l.cfg->template_escape = CONFIG_ESCAPE_HTML;
     if (sp->line && sp->segment_bytes > sp->max_bytes) {
         snprintf(err, errlen, "%s:%d: 'global.kafka.spool.segment_bytes' (%ld) is larger than "
                  "'global.kafka.spool.max_bytes' (%ld)", name, sp->line, sp->segment_bytes, sp->max_bytes);
@@ -981,25 +986,37 @@ void config_free(struct config *c) {
     free(c);
 }
 
-static void print_keys(FILE *out, const struct key *t, const char *path) {
+static void walk_keys(const struct key *t, const char *parent,
+                      void (*fn)(const struct config_key_doc *, void *), void *arg) {
     static const char *const tn[] = {"string", "integer", "map", "map", "map", "list", "map|list", "string"};
     for (const struct key *k = t; k->name; k++) {
         char full[128];
-        snprintf(full, sizeof full, "%s%s%s", path, *path ? "." : "", k->name);
-        if (k->type == K_MAP || k->type == K_TLS || k->type == K_LISTEN) {
-            if (k->type != K_MAP) fprintf(out, "  %-36s %-8s %-16s %s\n", full, tn[k->type], "", k->help);
-            print_keys(out, k->sub, full);
-            continue;
-        }
-        char dflt[48] = "";
-        if (k->required) snprintf(dflt, sizeof dflt, "required");
-        else if (k->def && strcmp(k->def, "-1")) snprintf(dflt, sizeof dflt, "default %s", k->def);
-        fprintf(out, "  %-36s %-8s %-16s %s\n", full, tn[k->type], dflt, k->help);
-        if (k->type == K_RULES && k->sub) print_keys(out, k->sub, full);
+        snprintf(full, sizeof full, "%s%s%s", parent, *parent ? "." : "", k->name);
+        /* kafka.buffer's "-1" is not a value: it leaves librdkafka's own default. */
+        struct config_key_doc d = {
+            .path = full, .parent = parent, .type = tn[k->type], .section = k->sub != NULL,
+            .group = k->type == K_MAP, .required = k->required,
+            .def = k->def && strcmp(k->def, "-1") ? k->def : NULL,
+            .min = k->type == K_INT ? k->min : 0, .max = k->type == K_INT ? k->max : 0,
+            .values = k->enumv, .help = k->help};
+        fn(&d, arg);
+        if (k->sub) walk_keys(k->sub, full, fn, arg);
     }
 }
 
-void config_print_keys(FILE *out) { print_keys(out, root_keys, ""); }
+void config_foreach_key(void (*fn)(const struct config_key_doc *k, void *arg), void *arg) {
+    walk_keys(root_keys, "", fn, arg);
+}
+
+static void print_key(const struct config_key_doc *k, void *arg) {
+    if (k->group) return;
+    char dflt[48] = "";
+    if (k->required) snprintf(dflt, sizeof dflt, "required");
+    else if (k->def) snprintf(dflt, sizeof dflt, "default %s", k->def);
+    fprintf(arg, "  %-36s %-8s %-16s %s\n", k->path, k->type, dflt, k->help);
+}
+
+void config_print_keys(FILE *out) { config_foreach_key(print_key, out); }
 
 static int str_differs(const char *a, const char *b) {
     return (a == NULL) != (b == NULL) || (a && strcmp(a, b));

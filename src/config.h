@@ -169,6 +169,25 @@ const char *config_kafka_get(const struct config *c, const char *key);
 /* Prints every key with its type, default and meaning (for --help). */
 void config_print_keys(FILE *out);
 
+/* One row of the key table, as --help and doc/configuration.md show it. */
+struct config_key_doc {
+    const char *path;          /* "global.kafka.spool.fsync"; a rule's keys are "rules.regex" */
+    const char *parent;        /* the section it is in: "global.kafka.spool"; "" at the top */
+    const char *type;          /* "string", "integer", "map", "list" or "map|list" */
+    int section;               /* keys whose parent is this path follow it */
+    int group;                 /* a map that only holds the keys below (--help skips its row) */
+    int required;              /* in its section: a listener, `spool`, `status`, a rule */
+    const char *def;           /* the default as written, or NULL: none, or it depends on
+                                * other keys (help says how) */
+    long min, max;             /* integers: the accepted range; else 0, 0 */
+    const char *const *values; /* the accepted values, NULL-terminated; else NULL */
+    const char *help;
+};
+
+/* Calls fn for every row of the key table, depth first, in the order --help prints them.
+ * The pointers in *k are valid during the call only. runs on: any thread. */
+void config_foreach_key(void (*fn)(const struct config_key_doc *k, void *arg), void *arg);
+
 const char *config_field_name(enum config_field f);
 
 /* Adds a warning "FILE:LINE: message" to c->warnings (line 0: no line known). */

@@ -140,7 +140,7 @@ static const char *const defaults[][2] = {
     {"batch.num.messages", "10000"},
     /* lz4 is cheap for the producer and halves what the broker writes and replicates: with a
      * local broker as the limit, kcat -P went from 0.38-0.48M to 0.66-0.76M msgs/s with it and
-     * hotdog from 0.26-0.65M to 0.56-0.95M (README, Benchmarks). */
+     * hotdog from 0.26-0.65M to 0.56-0.95M (bench/results/measurements.md). */
     {"compression.codec", "lz4"},
     {"message.timeout.ms", "0"}, /* retry forever while hotdog runs: never give up silently */
     {"socket.keepalive.enable", "true"},

@@ -86,33 +86,42 @@ void merge_free(struct merge *m) {
 
 /* A JSON string of s[0..n). Variables hold whatever clients sent; bytes that are not UTF-8
  * become U+FFFD, since JSON text must be UTF-8 (and jansson refuses to dump anything else). */
-json_t *merge_string(const char *s, size_t n, struct buf *tmp) {
+/* merge_string, adding to *bad the number of sequences replaced. */
+static json_t *string_counted(const char *s, size_t n, struct buf *tmp, size_t *bad) {
     if (jsonio_valid_utf8(s, n)) return json_stringn_nocheck(s, n);
     tmp->len = 0;
     for (size_t i = 0; i < n;) {
         size_t k = jsonio_utf8_len((const unsigned char *)s + i, n - i);
         if (k) buf_append(tmp, s + i, k);
-        else buf_append(tmp, "\xEF\xBF\xBD", 3);
+        else {
+            buf_append(tmp, "\xEF\xBF\xBD", 3);
+            (*bad)++;
+        }
         i += k ? k : 1;
     }
     return json_stringn(tmp->p ? tmp->p : "", tmp->len);
+}
+
+json_t *merge_string(const char *s, size_t n, struct buf *tmp) {
+    size_t bad = 0;
+    return string_counted(s, n, tmp, &bad);
 }
 
 int merge_is_object(const struct merge *m) { return json_is_object(m->map); }
 
 /* A new value for src with its strings rendered (the next templates in order). */
 static json_t *render(const struct merge *m, const json_t *src, size_t *ti,
-                      const struct syslog_slice *vars, struct buf *scratch) {
+                      const struct syslog_slice *vars, struct buf *scratch, size_t *bad) {
     switch (json_typeof(src)) {
     case JSON_STRING:
         scratch[0].len = 0;
-        tmpl_render(m->t[(*ti)++], vars, &scratch[0]);
-        return merge_string(scratch[0].p ? scratch[0].p : "", scratch[0].len, &scratch[1]);
+        *bad += tmpl_render(m->t[(*ti)++], vars, &scratch[0]);
+        return string_counted(scratch[0].p ? scratch[0].p : "", scratch[0].len, &scratch[1], bad);
     case JSON_OBJECT: {
         json_t *o = json_object();
         for (void *it = json_object_iter((json_t *)src); o && it;
              it = json_object_iter_next((json_t *)src, it)) {
-            json_t *v = render(m, json_object_iter_value(it), ti, vars, scratch);
+            json_t *v = render(m, json_object_iter_value(it), ti, vars, scratch, bad);
             if (!v || json_object_setn_new_nocheck(o, json_object_iter_key(it),
                                                    json_object_iter_key_len(it), v) < 0) {
                 json_decref(o);
@@ -124,7 +133,7 @@ static json_t *render(const struct merge *m, const json_t *src, size_t *ti,
     case JSON_ARRAY: {
         json_t *a = json_array();
         for (size_t i = 0; a && i < json_array_size(src); i++)
-            if (json_array_append_new(a, render(m, json_array_get(src, i), ti, vars, scratch)) < 0) {
+            if (json_array_append_new(a, render(m, json_array_get(src, i), ti, vars, scratch, bad)) < 0) {
                 json_decref(a);
                 return NULL;
             }
@@ -151,7 +160,7 @@ static void dedup(json_t *a) {
 /* Merges src (rendered on the way) into dst; returns the value to keep in dst's place: dst
  * itself (merged in place, same reference) or a new value. NULL if memory ran out. */
 static json_t *merge_value(const struct merge *m, json_t *dst, const json_t *src, size_t *ti,
-                           const struct syslog_slice *vars, struct buf *scratch) {
+                           const struct syslog_slice *vars, struct buf *scratch, size_t *bad) {
     if (json_is_object(dst) && json_is_object(src)) {
         for (void *it = json_object_iter((json_t *)src); it;
              it = json_object_iter_next((json_t *)src, it)) {
@@ -160,8 +169,8 @@ static json_t *merge_value(const struct merge *m, json_t *dst, const json_t *src
             const json_t *v = json_object_iter_value(it);
             /* A string or other scalar replaces whatever is there: no lookup needed. */
             json_t *cur = json_is_object(v) || json_is_array(v) ? json_object_getn(dst, key, klen) : NULL;
-            json_t *nv = cur ? merge_value(m, cur, v, ti, vars, scratch)
-                             : render(m, v, ti, vars, scratch);
+            json_t *nv = cur ? merge_value(m, cur, v, ti, vars, scratch, bad)
+                             : render(m, v, ti, vars, scratch, bad);
             if (!nv) return NULL;
             if (nv != cur && json_object_setn_new_nocheck(dst, key, klen, nv) < 0) return NULL;
         }
@@ -170,21 +179,21 @@ static json_t *merge_value(const struct merge *m, json_t *dst, const json_t *src
     if (json_is_array(dst) && (json_is_array(src) || json_is_object(src))) {
         if (json_is_array(src)) {
             for (size_t i = 0; i < json_array_size(src); i++)
-                if (json_array_append_new(dst, render(m, json_array_get(src, i), ti, vars, scratch)) < 0)
+                if (json_array_append_new(dst, render(m, json_array_get(src, i), ti, vars, scratch, bad)) < 0)
                     return NULL;
-        } else if (json_array_append_new(dst, render(m, src, ti, vars, scratch)) < 0) {
+        } else if (json_array_append_new(dst, render(m, src, ti, vars, scratch, bad)) < 0) {
             return NULL;
         }
         dedup(dst);
         return dst;
     }
-    return render(m, src, ti, vars, scratch);
+    return render(m, src, ti, vars, scratch, bad);
 }
 
 json_t *merge_apply(const struct merge *m, json_t *target, const struct syslog_slice *vars,
-                    struct buf *scratch) {
+                    struct buf *scratch, size_t *invalid_utf8) {
     size_t ti = 0;
-    json_t *r = merge_value(m, target, m->map, &ti, vars, scratch);
+    json_t *r = merge_value(m, target, m->map, &ti, vars, scratch, invalid_utf8);
     if (r != target) json_decref(target);
     return r;
 }

@@ -25,10 +25,11 @@ int merge_is_object(const struct merge *m);
  * another array's items, or an object, at its end and then loses consecutive duplicates (as
  * Rust's Vec::dedup); anything else is replaced by the new value. String values are rendered
  * with vars and inserted as JSON strings, so whatever a variable holds ends up correctly
- * escaped (bytes that are not UTF-8 become U+FFFD). scratch points to two reusable buffers.
- * NULL if memory ran out (target is released). */
+ * escaped (bytes that are not UTF-8 become U+FFFD; *invalid_utf8 grows by the number of
+ * sequences replaced). scratch points to two reusable buffers. NULL if memory ran out
+ * (target is released). */
 json_t *merge_apply(const struct merge *m, json_t *target, const struct syslog_slice *vars,
-                    struct buf *scratch);
+                    struct buf *scratch, size_t *invalid_utf8);
 
 /* A JSON string of s[0..n), with bytes that are not UTF-8 replaced by U+FFFD (JSON text must
  * be UTF-8). tmp is a reusable buffer. Returns a new reference. */

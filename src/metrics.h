@@ -57,8 +57,8 @@
     X(M_JSON_LIMIT, "error.json_limit",                                          \
       "JSON messages not parsed for JMESPath or merge: too many values or too deep") \
     X(M_INVALID_UTF8, "error.invalid_utf8",                                      \
-      "forwarded messages whose JSON (format: json, {{json name}}) had bytes that are not " \
-      "UTF-8, sent replaced by U+FFFD")                                          \
+      "forwarded messages whose JSON (format: json, {{json name}}, a merge) had bytes " \
+      "that are not UTF-8, sent replaced by U+FFFD")                             \
     X(M_BUFFER_BUDGET, "error.buffer_budget",                                    \
       "unfinished frames delivered cut because all connections held global.max_buffered_bytes") \
     X(M_SHUTDOWN_PARTIAL, "error.shutdown_partial",                              \

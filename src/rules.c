@@ -81,7 +81,7 @@ struct rules {
     struct format_scratch fmt;
     struct format_capture *caps; /* room for the most named groups of any rule */
     int out_is_json;    /* the output buffer holds a merge's JSON (format: json embeds it) */
-    size_t invalid_utf8; /* sequences {{json}} or format: json replaced in this message */
+    size_t invalid_utf8; /* sequences {{json}}, format: json or merge replaced in this message */
     size_t default_topic_len;
     /* Each field's text parsed as JSON, at most once per message however many rules ask. */
     json_t *json[FIELD_MSGID + 1];
@@ -720,7 +720,7 @@ static int do_merge(struct rules *r, struct rule *ru, const struct action *a,
         json_decref(doc);
         return 0;
     }
-    doc = merge_apply(a->merge, doc, r->vars, r->scratch);
+    doc = merge_apply(a->merge, doc, r->vars, r->scratch, &r->invalid_utf8);
     jsonio_dump(&r->out, doc);
     json_decref(doc);
     r->out_is_json = 1;

@@ -16,7 +16,7 @@
 #define RULES_JSON_MAX_NODES 200000
 
 /* Regex resources, measured with PCRE2 10.42 on lines of the default max_message_size
- * (999,000 bytes; README "Rules"):
+ * (999,000 bytes; doc/rules.md, "When a regex cannot finish"):
  *  - The JIT's stack: a pattern that repeats a group (`^(\w|\s)+$`, `^(?:a|b)+$`, key=value
  *    lists) pushes a frame per repetition, so the stack grows with the line: 24 to 48 bytes
  *    per byte of line for every such pattern measured, nothing for the others (`\w+`,

@@ -45,7 +45,7 @@ extern const char hotdog_status_html[], hotdog_status_html_end[];
  * the oldest being answered): a probe sends its request at once and is served within
  * milliseconds, so it gets in however many stalled clients hold the slots. This loop is ours
  * rather than libmicrohttpd's or evhttp's because both only time out idle connections (a
- * trickle keeps its slot) and neither counts what its cap or timeouts close (README). */
+ * trickle keeps its slot) and neither counts what its cap or timeouts close (doc/architecture.md). */
 #define STATUS_READ_TIMEOUT_MS 2000
 #define STATUS_WRITE_TIMEOUT_MS 10000
 #define STATUS_MAX_CONNECTIONS 256

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 
-from conftest import SLOW, free_port, kcat_payloads, poll, raise_nofile, rst_close
+from conftest import SLOW, free_port, kcat_payloads, poll, raise_nofile, rst_close, wait_closed_by_peer
 
 HDR = b"<13>1 2026-11-30T00:00:00Z badhost badapp - - - "
 OFFERS = b"relp_version=0\nrelp_software=abuse,1\ncommands=syslog"
@@ -544,7 +544,7 @@ def test_relp_slowloris_5000_sessions(abuse):
                    f"RSS then {c.d.read_rss() / 1024:.0f} MB")
             c.wait_counter("connections.idle_timeout", n, timeout=60)
             c.note(f"all {n} closed by idle_timeout_ms after {time.monotonic() - t0:.1f} s")
-            closed = sum(wait_closed(s) for s in socks)
+            closed = sum(wait_closed_by_peer(s, 5 * SLOW) for s in socks)
             assert closed == n, f"{n - closed} sessions still open after the idle timeout"
         finally:
             for s in socks:
@@ -554,18 +554,6 @@ def test_relp_slowloris_5000_sessions(abuse):
         c.expect_counter("relp.messages", 0, exact=True)
         c.expect_counter("relp.error.frame", 0, exact=True)
         c.expect_bad("no half frame delivered", lambda d: b"slowloris-" not in d)
-
-
-def wait_closed(s, timeout=5):
-    s.settimeout(timeout * SLOW)
-    try:
-        while s.recv(65536):
-            pass
-        return True
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
 
 
 def test_relp_sessions_vanish_while_kafka_has_their_messages(abuse):

@@ -7,7 +7,7 @@ read back from Kafka (every topic whose end offset moved during its run) and com
 as the ordered list of (key, payload); so are the statsd names each one sent, and the `-t`
 output for every configuration the original's `-t` can run.
 
-Every difference we allow is in ALLOWED below, with its reason; the README's "Where this hotdog
+Every difference we allow is in ALLOWED below, with its reason; doc/migrating.md's "Where this hotdog
 differs from the original" lists the same ones. Skips with a clear message where the reference
 binary is missing (it lives outside the repository, in ../shared/reference/hotdog-0.5.1/).
 """
@@ -43,7 +43,7 @@ if not (REF.is_file() and os.access(REF, os.X_OK) and REF_SRC.is_file()):
                 "the drop-in comparison needs it", allow_module_level=True)
 
 # ---------------------------------------------------------------------------------------------
-# The allowed differences, each with its reason (the README repeats them). Each is a predicate
+# The allowed differences, each with its reason (doc/migrating.md repeats them). Each is a predicate
 # over one message pair or one extra message; nothing else may differ.
 # ---------------------------------------------------------------------------------------------
 

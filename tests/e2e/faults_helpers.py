@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, Hotdog
 
 KAFKA_LOCAL = ROOT / "scripts" / "kafka-local"
@@ -422,7 +424,7 @@ def wait_idle(d: Daemon, timeout=60):
                      timeout, "an empty spool backlog and producer queue")
 
 
-# The shutdown summary as README documents it ("P purged into the spool ... L lost"), or as
+# The shutdown summary as doc/delivery.md documents it ("P purged into the spool ... L lost"), or as
 # issue 6 first worded it ("S spooled for the next start ... L not queued").
 SHUTDOWN_RE = re.compile(
     r"shutdown: (?P<received>\d+) message\(s\) received, (?P<delivered>\d+) delivered, "
@@ -444,3 +446,22 @@ def shutdown_summary(h: Hotdog):
     k = KEPT_RE.search(out)
     d["kept_bytes"] = int(k.group(1)) if k else None
     return d
+
+
+# The private-broker fixtures of the fault and RELP modules (import them into a test module:
+# `from faults_helpers import broker, kafka`).
+@pytest.fixture(scope="module")
+def broker():
+    """A private broker per module, which its tests may stop and start."""
+    k = PrivateKafka()
+    try:
+        k.start()
+        yield k
+    finally:
+        k.reset()
+
+
+@pytest.fixture
+def kafka(broker):
+    broker.ensure_up()  # an earlier failed test may have left it stopped
+    return broker

@@ -1,31 +1,13 @@
-"""A RELP client for the tests (plaintext or TLS) and the private-broker fixtures the RELP
-test modules share."""
+"""A RELP client for the tests (plaintext or TLS); re-exports the private-broker fixtures of
+faults_helpers for the RELP test modules."""
 import socket
 import ssl
 import time
 
-import pytest
-
 import faults_helpers as fh
+from faults_helpers import broker, kafka  # noqa: F401 (fixtures the RELP modules import from here)
 
 OFFERS = b"relp_version=0\nrelp_software=test,1\ncommands=syslog"
-
-
-@pytest.fixture(scope="module")
-def broker():
-    """A private broker per module, which its tests may stop and start."""
-    k = fh.PrivateKafka()
-    try:
-        k.start()
-        yield k
-    finally:
-        k.reset()
-
-
-@pytest.fixture
-def kafka(broker):
-    broker.ensure_up()
-    return broker
 
 
 class RelpClient:

@@ -19,26 +19,9 @@ import pytest
 
 import faults_helpers as fh
 from conftest import ROOT, unique_topic
-from faults_helpers import Daemon, seq_block, tally
+from faults_helpers import Daemon, broker, kafka, seq_block, tally  # noqa: F401 (fixtures)
 
 SPOOL_DEFAULTS = {"max_bytes": 1 << 30, "segment_bytes": 8 << 20}
-
-
-@pytest.fixture(scope="module")
-def broker():
-    """A broker of this module's own: the tests stop and restart it."""
-    k = fh.PrivateKafka()
-    try:
-        k.start()
-        yield k
-    finally:
-        k.reset()
-
-
-@pytest.fixture
-def kafka(broker):
-    broker.ensure_up()  # an earlier failed test may have left it stopped
-    return broker
 
 
 def make(daemons, tmp_path, kafka, **kw):
@@ -186,7 +169,7 @@ def test_sigterm_while_broker_down_spools_then_next_start_delivers(kafka, daemon
     assert summary, f"first run's shutdown line is not in the documented form: {line}"
     assert summary["received"] == n and summary["delivered"] == first, line
     assert summary["kept_bytes"], "no 'spool: ... kept in DIR for the next start' line"
-    if summary["purged"] is not None:  # README: what was purged from librdkafka at shutdown
+    if summary["purged"] is not None:  # doc/delivery.md: what was purged from librdkafka at shutdown
         assert summary["purged"] + spooled_before == later, (line, spooled_before)
         assert summary["lost"] == 0, line
     else:
@@ -250,7 +233,7 @@ def test_kill_9_under_load_with_write_ahead_spool(kafka, daemons, tmp_path):
     restart on the same spool, Kafka holds exactly 1..K, K >= what hotdog had written to the
     spool (spool.appended: counted once the write and its fdatasync returned). Lines counted
     as read but still in the read being processed are not yet in the spool: a crash may lose
-    them (README, Delivery semantics). Under TSan that read took long enough for the kill to
+    them (doc/delivery.md). Under TSan that read took long enough for the kill to
     land in it: 2,834 lines of one 64 KiB read were counted in `lines` and lost."""
     spool = tmp_path / "spool"
     d = make(daemons, tmp_path, kafka, spool={"path": spool, **WAL})

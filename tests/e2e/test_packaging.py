@@ -1,9 +1,12 @@
 """Packaging: the systemd unit and the man page are valid, and the man page documents every
-option and configuration key that `hotdog --help` prints, so it cannot silently go stale.
+option and configuration key that `hotdog --help` prints, so it cannot silently go stale; the
+generated references doc/configuration.md and doc/metrics.md are what `make docs` makes of the
+tables in the source today.
 
-No Kafka and no running daemon: these tests only run `hotdog --help` and the checkers
+No Kafka and no running daemon: these tests only run `hotdog --help`, docgen and the checkers
 (systemd-analyze, mandoc, groff, man), which scripts/install-deps installs.
 """
+import difflib
 import os
 import re
 import shutil
@@ -121,10 +124,11 @@ def help_keys(text):
     """{key: default or None} from the table under 'Configuration keys:'."""
     keys = {}
     for line in text.split("Configuration keys:")[1].splitlines():
-        m = re.match(r"^\s+([a-z_][\w.]*)\s", line)
+        # key, type, then "required", "default X" or nothing, then the meaning (which may say
+        # "default" too: "default topic").
+        m = re.match(r"^\s+([a-z_][\w.]*)\s+\S+\s+(?:required\s|default (\S+)\s)?", line)
         if m:
-            d = re.search(r"\sdefault (\S+)", line)
-            keys[m.group(1)] = d.group(1) if d else None
+            keys[m.group(1)] = m.group(2)
     return keys
 
 
@@ -189,8 +193,11 @@ def test_man_page_documents_every_option():
 
 def test_man_page_documents_every_config_key_and_default():
     entries = man_key_entries()
+    keys = help_keys(help_text())
+    stale = sorted(set(entries) - set(keys))
+    assert not stale, f"entries of {MANPAGE} for keys hotdog --help does not know: {stale}"
     missing, wrong = [], []
-    for key, default in help_keys(help_text()).items():
+    for key, default in keys.items():
         if key not in entries:
             missing.append(key)
         elif default is not None and not re.search(rf"(?<![\w.]){re.escape(default)}(?![\w])",
@@ -204,3 +211,179 @@ def test_man_page_documents_environment():
     env = plain("\n".join(man_sections()["ENVIRONMENT"]))
     for var in ("KAFKA_BROKER", "SASL_SCRAM_USERNAME", "SASL_SCRAM_PASSWORD", "HOTDOG_LOG"):
         assert var in env, f"{var} not in ENVIRONMENT of {MANPAGE}"
+
+
+# ------------------------------------------ generated references (make docs, doc/docgen.c)
+
+DOCGEN = Path(HOTDOG).resolve().parent / "docgen"
+
+
+def docgen(*args):
+    assert os.access(DOCGEN, os.X_OK), f"{DOCGEN} not built: run make test (or make {DOCGEN})"
+    return run([str(DOCGEN), *args])
+
+
+@pytest.mark.parametrize("doc", ["configuration", "metrics"])
+def test_generated_doc_is_current(doc):
+    path = ROOT / "doc" / f"{doc}.md"
+    r = docgen(doc, str(path))
+    assert r.returncode == 0, r.stderr
+    committed = path.read_text()
+    if r.stdout != committed:
+        diff = "".join(difflib.unified_diff(committed.splitlines(True), r.stdout.splitlines(True),
+                                            f"{path} (committed)", "what the tables give"))
+        pytest.fail(f"{path} is not current: run make docs and commit it\n{diff[:6000]}")
+
+
+def test_docgen_needs_its_markers(tmp_path):
+    f = tmp_path / "x.md"
+    f.write_text("# prose only\n<!-- BEGIN GENERATED -->\nno end marker\n")
+    r = docgen("metrics", str(f))
+    assert r.returncode == 1 and "END GENERATED" in r.stderr, r.stderr
+    assert docgen("nonsense", str(f)).returncode == 2
+
+
+def test_configuration_md_lists_every_key_of_help_with_its_default():
+    text = (ROOT / "doc" / "configuration.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"^\| `([\w.]+)` \| [^|]+ \| ([^|]+) \|", line)
+        if m:
+            rows[m.group(1)] = m.group(2).strip()
+    headings = set(re.findall(r"^### ([\w.]+)$", text, flags=re.M))
+    assert len(rows) > 40 and "global.kafka.spool" in headings
+    missing, wrong = [], []
+    for key, default in help_keys(help_text()).items():
+        if key not in rows and key not in headings:
+            missing.append(key)
+        elif default is not None and not rows[key].startswith(f"`{default}`"):
+            wrong.append(f"{key}: --help says default {default}, the doc {rows[key]}")
+    assert not missing, f"keys in hotdog --help, not in doc/configuration.md: {missing}"
+    assert not wrong, wrong
+
+
+# ------------------------------------------------ links between README.md and doc/*.md
+
+# The documents an operator reaches from the README: every relative link in them must point at
+# a file (or directory) of the repository that exists and, with a #fragment, at a heading of
+# that file, so that a renamed section or a moved file cannot leave a dead link behind.
+LINKED_DOCS = ["README.md", "doc/*.md", "bench/README.md", "bench/results/measurements.md"]
+
+FENCE = re.compile(r"^ {0,3}(```|~~~)")
+HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
+# [text](target) and ![alt](target), with an optional "title"; target may be <...>.
+LINK = re.compile(r"!?\[((?:[^\[\]\\]|\\.|\[[^\[\]]*\])*)\]\(\s*(<[^>]*>|[^)\s]+)(?:\s+\"[^\"]*\")?\s*\)")
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def prose_lines(text):
+    """(line number, line) outside fenced code blocks."""
+    fence = None
+    for n, line in enumerate(text.splitlines(), 1):
+        m = FENCE.match(line)
+        if m:
+            if fence is None:
+                fence = m.group(1)
+            elif line.strip().startswith(fence):
+                fence = None
+            continue
+        if fence is None:
+            yield n, line
+
+
+def github_anchor(heading):
+    """GitHub's anchor for a heading: its text as rendered (link targets, markup and inline
+    code's backticks gone), lower case, punctuation other than '-' and '_' dropped, each space
+    a '-'."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)
+    text = re.sub(r"<[^>]+>", "", text).strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors(path):
+    """Every anchor of a Markdown file: its headings (a repeated one gets -1, -2, ... as on
+    GitHub) and explicit <a name/id="...">."""
+    seen, out = {}, set()
+    text = path.read_text()
+    for _, line in prose_lines(text):
+        m = HEADING.match(line)
+        if m:
+            a = github_anchor(m.group(2))
+            n = seen.get(a, 0)
+            seen[a] = n + 1
+            out.add(a if n == 0 else f"{a}-{n}")
+    out.update(re.findall(r"<a\s+(?:name|id)=\"([^\"]+)\"", text))
+    return out
+
+
+def broken_links(files, root):
+    """'FILE:LINE: [text](target): why' for every relative link that does not resolve."""
+    bad, cache = [], {}
+    root = root.resolve()
+    for md in files:
+        for n, line in prose_lines(md.read_text()):
+            for m in LINK.finditer(INLINE_CODE.sub("", line)):
+                target = m.group(2).strip("<>")
+                if SCHEME.match(target):
+                    continue  # https:, mailto:, man: ... are not checked here
+                path, _, frag = target.partition("#")
+                dest = (md.parent / path).resolve() if path else md.resolve()
+                where = f"{md.relative_to(root)}:{n}: [{m.group(1)}]({target})"
+                if not dest.is_relative_to(root):
+                    bad.append(f"{where}: points outside the repository")
+                elif not dest.exists():
+                    bad.append(f"{where}: no such file")
+                elif frag:
+                    if dest.suffix != ".md":
+                        bad.append(f"{where}: a #fragment into a file that is not Markdown")
+                        continue
+                    if dest not in cache:
+                        cache[dest] = anchors(dest)
+                    if frag not in cache[dest]:
+                        bad.append(f"{where}: no heading with anchor #{frag} in {dest.relative_to(root)}")
+    return bad
+
+
+def linked_docs():
+    files = sorted({p for pattern in LINKED_DOCS for p in ROOT.glob(pattern)})
+    assert ROOT / "README.md" in files and len(files) >= 10, files
+    return files
+
+
+def test_doc_links_resolve():
+    files = linked_docs()
+    # The check must see links, or it passes by finding nothing.
+    count = sum(len(LINK.findall(INLINE_CODE.sub("", line))) for f in files
+                for _, line in prose_lines(f.read_text()))
+    assert count > 100, f"only {count} links found in {len(files)} files: is LINK still right?"
+    bad = broken_links(files, ROOT)
+    assert not bad, "broken links:\n" + "\n".join(bad)
+
+
+def test_readme_links_every_doc():
+    # Every document of doc/ is one click from the README (so every key, metric and
+    # guarantee is within two).
+    readme = (ROOT / "README.md").read_text()
+    linked = {m.group(2).partition("#")[0] for m in LINK.finditer(readme)}
+    missing = [f"doc/{p.name}" for p in sorted((ROOT / "doc").glob("*.md")) if f"doc/{p.name}" not in linked]
+    assert not missing, f"README.md does not link {missing}"
+
+
+def test_link_check_catches_broken_links(tmp_path):
+    (tmp_path / "doc").mkdir()
+    (tmp_path / "doc" / "b.md").write_text(
+        "# B\n\n## Spool full: `max_bytes` (at last)\n\n## Twice\n\n## Twice\n\n"
+        "```\n## not a heading\n```\n")
+    a = tmp_path / "a.md"
+    a.write_text(
+        "[ok](doc/b.md) [ok](doc/b.md#spool-full-max_bytes-at-last) [ok](doc/b.md#twice-1)\n"
+        "[ok](#a) [ok](https://example.com/x#y) `[not a link](nowhere.md)`\n"
+        "[file](doc/c.md) [anchor](doc/b.md#spool-full) [code](doc/b.md#not-a-heading)\n"
+        "```\n[in a fence](nowhere.md)\n```\n"
+        "[outside](../x.md) [self](#nope)\n# A\n")
+    (tmp_path / "x.md").write_text("")
+    bad = broken_links([a], tmp_path)
+    assert [b.split(": ", 1)[1].split("]")[0] for b in bad] == \
+        ["[file", "[anchor", "[code", "[outside", "[self"], bad

@@ -440,7 +440,7 @@ def test_sigterm_during_broker_outage_then_restart_loses_nothing(daemons, sender
     assert frames == [(0, b"serverclose", b""), (None, b"EOF", b"")], (frames, side_txnr)
     assert "RELP message(s) not answered at shutdown: the sender resends them" in out, out
     # rsyslog's full window and the side message were unanswered, and exactly those are
-    # undelivered at exit, so hotdog exits 1 (README, Shutdown) though the senders resend them;
+    # undelivered at exit, so hotdog exits 1 (doc/delivery.md, Shutdown) though the senders resend them;
     # and it stops within shutdown_timeout_ms (+ its exit).
     assert before["relp.unanswered"] == WINDOW + 1, report
     assert summary and summary["undelivered"] == WINDOW + 1 and rc == 1, (report, out)

@@ -201,7 +201,7 @@ def test_rsyslog_omrelp_without_its_own_certificate(daemons, tmp_path, kafka, pk
     """librelp without tls.myCert is "anonymous" TLS. With GnuTLS (the default) that is
     ANON-DH, which hotdog's OpenSSL listener does not offer: no connection ever. With
     tls.tlslib="openssl" it connects, but checks no name (librelp: "anon mode - success"):
-    a wrong tls.permittedPeer is not noticed. Hence the README: always give omrelp a
+    a wrong tls.permittedPeer is not noticed. Hence doc/delivery.md: always give omrelp a
     certificate. What librelp 1.11 does, pinned so that a change shows."""
     if omrelp_tls_supported("gnutls") or omrelp_tls_supported("openssl"):
         pytest.skip(omrelp_tls_supported("gnutls") or omrelp_tls_supported("openssl"))

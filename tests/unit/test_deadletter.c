@@ -143,7 +143,7 @@ TEST(a_line_has_every_field_of_the_record) {
 }
 
 /* Without a key, timestamp or headers the line is today's: the readers of the old format
- * (and the README's example) see exactly the fields they knew. */
+ * (and the example in doc/delivery.md) see exactly the fields they knew. */
 TEST(a_record_without_extras_writes_the_old_fields_only) {
     struct fixture f;
     fixture_init(&f);

@@ -219,6 +219,26 @@ TEST(merge_of_invalid_utf8_value_gives_replacement_character) {
     buf_free(&out);
 }
 
+/* A merge value's template can insert bytes that are not UTF-8 (a hostname, a capture): they
+ * are sent as U+FFFD, and the message is counted in error.invalid_utf8 like format: json. */
+TEST(merge_that_replaces_invalid_utf8_is_counted) {
+    struct fixture f;
+    setup(&f, "  - regex: '^'\n"
+              "    actions:\n"
+              "      - type: merge\n"
+              "        json: {h: '{{hostname}}', l: ['{{hostname}}']}\n"
+              "      - type: forward\n");
+    snap();
+    eval(&f, "<13>Oct 11 22:14:15 web1 app: {\"a\":1}");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "{\"a\":1,\"h\":\"web1\",\"l\":[\"web1\"]}");
+    ASSERT_EQ_INT(delta(M_INVALID_UTF8), 0);
+    eval(&f, "<13>Oct 11 22:14:15 w\xfe app: {\"a\":1}");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len,
+                  "{\"a\":1,\"h\":\"w\xef\xbf\xbd\",\"l\":[\"w\xef\xbf\xbd\"]}");
+    ASSERT_EQ_INT(delta(M_INVALID_UTF8), 1); /* once per message, however many strings */
+    teardown(&f);
+}
+
 /* JSON bombs (abuse suite: an 8 MiB array of small objects made a worker allocate 400 MB):
  * past RULES_JSON_MAX_NODES values, or too deep for jansson, the message is not parsed, is
  * counted, and simply does not match; the same text within the limits does. */
@@ -429,7 +449,7 @@ TEST(jmespath_reads_any_json_value) {
     ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "v=just a string");
     eval(&f, "<13>Oct 11 22:14:15 h app: 42");
     ASSERT_EQ_STR(f.out.rec.topic, "jp");
-    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "v=42"); /* the original: "v=" (see README) */
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len, "v=42"); /* the original: "v=" (see doc/migrating.md) */
     eval(&f, "<13>Oct 11 22:14:15 h app: null");
     ASSERT_EQ_STR(f.out.rec.topic, "rest");
     eval(&f, "<13>Oct 11 22:14:15 h app: 2024-01-01 not json");
@@ -960,6 +980,7 @@ int main(int argc, char **argv) {
         TEST_ENTRY(jmespath_value_of_non_string_is_compact_json),
         TEST_ENTRY(merge_escapes_template_values_and_merges_deeply),
         TEST_ENTRY(merge_of_invalid_utf8_value_gives_replacement_character),
+        TEST_ENTRY(merge_that_replaces_invalid_utf8_is_counted),
         TEST_ENTRY(merge_of_invalid_json_stops_later_rules_not_later_actions),
         TEST_ENTRY(merge_semantics_are_the_original_s),
         TEST_ENTRY(merge_with_a_non_map_json_leaves_msg_as_it_is),
