@@ -1029,9 +1029,10 @@ def machine():
     return m
 
 
-def main():
+def arg_parser(description=__doc__.split("\n")[0]):
+    """The options of make bench, which bench/scale.py shares (broker, build, timing)."""
     env = os.environ.get
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--lines", type=int, default=int(env("BENCH_LINES", 1000000)))
     ap.add_argument("--runs", type=int, default=int(env("BENCH_RUNS", 7)),
                     help="interleaved repetitions of every contender (latency and 1,000-connection "
@@ -1081,7 +1082,11 @@ def main():
     ap.add_argument("--settle", type=float, default=1.0, help="seconds between start and first byte")
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     ap.add_argument("--timeout", type=float, default=float(env("BENCH_TIMEOUT", 180)))
-    Bench(ap.parse_args()).main()
+    return ap
+
+
+def main():
+    Bench(arg_parser().parse_args()).main()
 
 
 if __name__ == "__main__":
