@@ -11,6 +11,11 @@ Runs are interleaved (each repetition runs every contender, in a rotated order),
 of a shared machine hits them alike; results are medians with min-max, and ratios are taken
 between runs of the same repetition.
 
+Two scenarios (--scenarios): standard, that corpus, where the local broker is the ceiling and hotdog
+ties with kcat -P; short, bodies of --short-body bytes, where the broker takes more and the producer
+side shows, for the contenders of --short-contenders, in the same repetitions. The original hotdog
+0.5.1 (contender original, from --original-dir) replays the first --original-lines lines only.
+
 Also measured: CPU seconds of the contender process (utime+stime from /proc/PID/stat, before
 the first byte and after the last ack) and of the broker, peak RSS (VmHWM); hotdog's
 receive->ack latency p50/p99 at half its peak rate (its Prometheus histogram); hotdog with

@@ -297,6 +297,9 @@ def main():
                 body.append(f"![throughput, {what}]({png})\n")
     if "engine" in doc:
         body += engine_md(doc["engine"], targets)
+    if os.path.exists(os.path.join(a.out, "scale.md")):
+        body.append("How the cost grows with message size, connections and regex rules (`make bench-scale`): "
+                    "[scale.md](scale.md).\n")
     if targets:
         md.append("### Targets\n")
         md.append("| target | measured (median) | |")
