@@ -149,11 +149,12 @@ def scenarios_md(e, targets):
     secs = [("standard", e)] + list((e.get("scenarios") or {}).items())
     if len(secs) < 2:
         return []
-    out = ["Two corpora in the same run, interleaved: *standard* (the bodies above, where the local broker "
-           "is the ceiling and hotdog ties with `kcat -P`) and *short* (shorter bodies: the broker takes "
-           "more messages per second, so the producer side shows). Ratios are taken between runs of the "
-           "same repetition, median (min–max); CPU per message is the contender's CPU-seconds over the "
-           "messages it delivered.\n",
+    out = ["Two corpora in the same run, interleaved: *standard* (the bodies above; the local broker "
+           "has been the ceiling there, with hotdog tied with `kcat -P`) and *short* (shorter bodies: more "
+           "messages per byte, so what each message costs the producer side weighs more; `kcat -P` against "
+           "body size is in [scale.md](scale.md)). Ratios are taken between runs of the same repetition, "
+           "median (min–max); CPU per message is the contender's CPU-seconds over the messages it "
+           "delivered, the figure that carries over to a bigger machine.\n",
            "| scenario | body bytes | kcat -P msgs/s | hotdog catch-all msgs/s | catch-all / kcat msgs/s | "
            "catch-all / kcat CPU per msg | hotdog rules msgs/s | rules / kcat msgs/s | rules / kcat CPU per msg |",
            "|---|---|---|---|---|---|---|---|---|"]

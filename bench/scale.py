@@ -128,7 +128,7 @@ def mm(s, digits=0, scale=1.0):
     return (f"{f.format(s['median'] * scale)} ({f.format(s['min'] * scale)}–{f.format(s['max'] * scale)})")
 
 
-def plot(sweep, pts, out_dir, work, title, xlabel):
+def plot(sweep, pts, out_dir, work, title, xlabel, logy=False):
     """scale-SWEEP.png: msgs/s and CPU per million messages against x, hotdog (and kcat)."""
     if not shutil.which("gnuplot"):
         print("scale: gnuplot not found, no plot")
@@ -146,7 +146,7 @@ def plot(sweep, pts, out_dir, work, title, xlabel):
             f.write(" ".join(row) + "\n")
     png = f"scale-{sweep}.png"
     subprocess.run(["gnuplot", "-e", f"dat='{dat}'; out='{os.path.join(out_dir, png)}'; ttl='{title}'; "
-                    f"xl='{xlabel}'; kcat={int(kcat)}", os.path.join(ROOT, "bench", "scale.gp")], check=False)
+                    f"xl='{xlabel}'; kcat={int(kcat)}; logy={int(logy)}", os.path.join(ROOT, "bench", "scale.gp")], check=False)
     return png if os.path.exists(os.path.join(out_dir, png)) else None
 
 
@@ -183,19 +183,20 @@ def markdown(r, out_dir, work):
                f"{r['scale_bytes'] / 2**20:.0f} MiB and {max(p['lines'] for p in pts):,} lines (the lines column). `kcat -P` produces the same bodies with the same settings: where it "
                f"is faster than hotdog the broker is not the ceiling.",
                "",
-               "| body bytes | lines | hotdog msgs/s | hotdog MB/s | hotdog CPU s per 1M | peak RSS MB | "
-               "kcat -P msgs/s | kcat CPU s per 1M | hotdog / kcat msgs/s |",
-               "|---|---|---|---|---|---|---|---|---|"]
+               "| body bytes | lines | hotdog msgs/s | hotdog MB/s | hotdog CPU s per 1M | hotdog CPU s per GB | "
+               "peak RSS MB | kcat -P msgs/s | kcat CPU s per 1M | hotdog / kcat msgs/s |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
         for p in pts:
             h, k = p.get("hotdog") or {}, p.get("kcat") or {}
             ratio = (f"{h['msgs_s']['median'] / k['msgs_s']['median']:.2f}"
                      if h.get("msgs_s") and k.get("msgs_s") else "-")
+            per_gb = (f"{h['cpu_s_per_m']['median'] / p['line_bytes'] * 1e3:.1f}" if h.get("cpu_s_per_m") else "-")
             md.append(f"| {p['x']:,} | {p['lines']:,} | {mm(h.get('msgs_s'))} | {mm(h.get('mb_s'), 1)} | "
-                      f"{mm(h.get('cpu_s_per_m'), 2)} | {mm(h.get('rss_mb'), 1)} | {mm(k.get('msgs_s'))} | "
+                      f"{mm(h.get('cpu_s_per_m'), 2)} | {per_gb} | {mm(h.get('rss_mb'), 1)} | {mm(k.get('msgs_s'))} | "
                       f"{mm(k.get('cpu_s_per_m'), 2)} | {ratio} |")
         md.append("")
         png = plot("size", pts, out_dir, work, "hotdog (catch-all) against message size, "
-                   f"{r['conns']} connections, {m.get('cpus')} cores", "body bytes (log scale)")
+                   f"{r['conns']} connections, {m.get('cpus')} cores", "body bytes (log scale)", logy=True)
         if png:
             md += [f"![message size]({png})", ""]
     if sw.get("conns"):
@@ -234,6 +235,14 @@ def markdown(r, out_dir, work):
             md.append(f"| {p['x']:,} | {mm(h.get('msgs_s'))} | {mm(h.get('cpu_s_per_m'), 2)} | "
                       f"{mm(h.get('rss_mb'), 1)} |")
         md.append("")
+        ends = [p for p in pts if (p.get("hotdog") or {}).get("cpu_s_per_m")]
+        if len(ends) >= 2 and ends[-1]["x"] > ends[0]["x"]:
+            lo, hi = ends[0], ends[-1]
+            slope = ((hi["hotdog"]["cpu_s_per_m"]["median"] - lo["hotdog"]["cpu_s_per_m"]["median"])
+                     / (hi["x"] - lo["x"]))
+            md += [f"From {lo['x']} to {hi['x']} rules the CPU per message grows by {slope:.3f} CPU-seconds per "
+                   f"million messages per rule (medians), i.e. {slope * 1e3:.0f} ns per message and rule "
+                   f"over bodies of {lo['body_bytes']:.0f} bytes on average.", ""]
         png = plot("rules", pts, out_dir, work, "hotdog against the number of regex rules (N-1 not matching, "
                    f"then a catch-all), {m.get('cpus')} cores", "rules (log scale)")
         if png:
@@ -242,6 +251,14 @@ def markdown(r, out_dir, work):
     md.append("Versions: " + "; ".join(f"{k} {val}" for k, val in v.items() if val and k in
                                        ("hotdog", "kcat", "kafka")) + ".")
     return md
+
+
+def rerender(out_dir, work):
+    """scale.md and the PNGs again from results.json's scale section (no runs)."""
+    with open(os.path.join(out_dir, "results.json")) as f:
+        res = json.load(f)["scale"]
+    with open(os.path.join(out_dir, "scale.md"), "w") as f:
+        f.write("\n".join(markdown(res, out_dir, work)).rstrip() + "\n")
 
 
 def main():
@@ -257,7 +274,13 @@ def main():
                     help="connections of the connection sweep")
     ap.add_argument("--rule-counts", default=env("BENCH_SCALE_RULES", "1,10,25,50,100"),
                     help="rules of the rules sweep (the last is the catch-all)")
-    Scale(ap.parse_args()).main()
+    ap.add_argument("--report-only", action="store_true",
+                    help="write scale.md and the plots again from results.json, without measuring")
+    a = ap.parse_args()
+    if a.report_only:
+        rerender(os.path.join(ROOT, a.out), os.path.join(os.path.abspath(a.build), "bench"))
+    else:
+        Scale(a).main()
 
 
 if __name__ == "__main__":
