@@ -214,7 +214,7 @@ build/fuzz/fuzz_tls: fuzz/fuzz_tls.c $(FUZZ_OBJS) build/fuzz/obj/tls.o $(wildcar
 
 # Benchmarks (bench/README.md). `make bench`: hotdog side by side with rsyslog,
 # syslog-ng and the raw producer (kcat -P), end to end through a private broker on
-# BENCH_KAFKA_PORT (wiped before and after; BENCH_KEEP_BROKER=1 keeps it running), ~5 min.
+# BENCH_KAFKA_PORT (wiped before and after; BENCH_KEEP_BROKER=1 keeps it running), ~6.5 min.
 # `make bench-engine`: framing + parsing + rules on one core, and where the cycles go.
 # Both write bench/results/ (results.json, summary.md, throughput*.png, engine-profile.md);
 # `make bench-scale` (below) adds scale.md and scale-*.png.
