@@ -60,7 +60,7 @@ OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test test-run compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine bench-levers run clean distclean install kafka-start kafka-stop abuse docs docs-check
+.PHONY: all test test-run compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine bench-scale bench-levers run clean distclean install kafka-start kafka-stop abuse docs docs-check
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -214,9 +214,10 @@ build/fuzz/fuzz_tls: fuzz/fuzz_tls.c $(FUZZ_OBJS) build/fuzz/obj/tls.o $(wildcar
 
 # Benchmarks (bench/README.md). `make bench`: hotdog side by side with rsyslog,
 # syslog-ng and the raw producer (kcat -P), end to end through a private broker on
-# BENCH_KAFKA_PORT (wiped before and after; BENCH_KEEP_BROKER=1 keeps it running), ~5 min.
+# BENCH_KAFKA_PORT (wiped before and after; BENCH_KEEP_BROKER=1 keeps it running), ~6.5 min.
 # `make bench-engine`: framing + parsing + rules on one core, and where the cycles go.
-# Both write bench/results/ (results.json, summary.md, throughput.png, engine-profile.md).
+# Both write bench/results/ (results.json, summary.md, throughput*.png, engine-profile.md);
+# `make bench-scale` (below) adds scale.md and scale-*.png.
 # Quick run: make bench BENCH_LINES=200000 BENCH_RUNS=1.
 BENCH_KAFKA_PORT ?= 19492
 BENCH_KAFKA_CONTROLLER_PORT ?= $(shell echo $$(($(BENCH_KAFKA_PORT) + 1)))
@@ -265,6 +266,15 @@ bench: all $(B)/sender $(B)/bench/hwm $(B)/bench/probe
 
 bench-engine: $(B)/bench/engine
 	BENCH_LINES=$(BENCH_LINES) python3 bench/engine.py --build $(B)
+
+# `make bench-scale`: hotdog's msgs/s and CPU per message against message size, connections
+# and regex rules (bench/scale.py; bench/results/scale.md and scale-*.png), same private broker.
+bench-scale: all $(B)/sender $(B)/bench/hwm
+	bench/setup-peers.sh
+	$(BENCH_KAFKA) reset
+	$(BENCH_KAFKA) start
+	BENCH_LINES=$(BENCH_LINES) python3 bench/scale.py --build $(B) --kafka-port $(BENCH_KAFKA_PORT); rc=$$?; \
+	  [ "$(BENCH_KEEP_BROKER)" = 1 ] || $(BENCH_KAFKA) reset; exit $$rc
 
 # Quickstart (scripts/run): install what building and running need (not the test tools),
 # build in parallel, use or start a local Kafka (asks when a broker already holds 9092), and run

@@ -11,6 +11,11 @@ Runs are interleaved (each repetition runs every contender, in a rotated order),
 of a shared machine hits them alike; results are medians with min-max, and ratios are taken
 between runs of the same repetition.
 
+Two scenarios (--scenarios): standard, that corpus, where the local broker is the ceiling and hotdog
+ties with kcat -P; short, bodies of --short-body bytes, where the broker takes more and the producer
+side shows, for the contenders of --short-contenders, in the same repetitions. The original hotdog
+0.5.1 (contender original, from --original-dir) replays the first --original-lines lines only.
+
 Also measured: CPU seconds of the contender process (utime+stime from /proc/PID/stat, before
 the first byte and after the last ack) and of the broker, peak RSS (VmHWM); hotdog's
 receive->ack latency p50/p99 at half its peak rate (its Prometheus histogram); hotdog with
@@ -54,12 +59,15 @@ CONTENDERS = {
     "hotdog-loggen": "hotdog, catch-all, loggen as the sender",
     "probe": "librdkafka alone (bench/probe.c), same rate",
     "hotdog-baseline": "hotdog, catch-all rule, the BENCH_BASELINE binary (an A/B in one run)",
+    "original": "original hotdog 0.5.1 (Rust), catch-all rule",
     # RELP: sender.c -> rsyslog imptcp -> omrelp (configs/rsyslog-omrelp.conf, one session) -> ...
     "hotdog-relp": "rsyslog omrelp -> hotdog relp",
     "rsyslog-relp": "rsyslog omrelp -> rsyslog imrelp -> omkafka",
 }
 DEFAULT_ORDER = ["hotdog", "rsyslog", "syslog-ng", "kcat", "hotdog-rules", "hotdog-loggen",
-                 "hotdog-relp", "rsyslog-relp"]
+                 "hotdog-relp", "rsyslog-relp", "original"]
+# The short-body scenario runs what its ratios need: hotdog both ways and the raw producer.
+SHORT_ORDER = ["hotdog", "kcat", "hotdog-rules"]
 # A RELP contender may name its sender's omrelp windowSize (-wN), the sender's action queue
 # dequeueBatchSize (-bN: omrelp's transaction, during which librelp corks the socket) and
 # hotdog's relp_max_pending (-pN): hotdog-relp-w128, hotdog-relp-w8192-p8192, rsyslog-relp-w1024-b1024;
@@ -68,6 +76,9 @@ DEFAULT_ORDER = ["hotdog", "rsyslog", "syslog-ng", "kcat", "hotdog-rules", "hotd
 # (BENCH_RELP_MAX_PENDING). RELP contenders run in the first --relp-runs (BENCH_RELP_RUNS) repetitions.
 RELP_NAME = re.compile(r"^(hotdog|rsyslog)-relp(?:-w(\d+))?(?:-b(\d+))?(?:-p(\d+))?(-baseline)?$")
 Relp = collections.namedtuple("Relp", "receiver window batch max_pending baseline")
+# One corpus as the runs use it: its scenario's name, lines, the framed file, the bodies alone
+# (kcat, probe), loggen's file, and the sizes of the first two.
+Corpus = collections.namedtuple("Corpus", "scenario lines path bodies loggen bytes body_bytes")
 
 
 def relp_spec(name, a):
@@ -242,24 +253,29 @@ class Bench:
         self.raw = open(os.path.join(self.work, "runs.jsonl"), "a")
         self.sng = os.path.join(self.b, "syslog-ng")
         self.records = []
+        self.part_s = collections.Counter()
 
     # ------------------------------------------------------------------ inputs
-    def corpus(self):
-        n = self.a.lines
-        path = os.path.join(self.work, f"corpus-{n}.txt")
+    def corpus(self, n=None, body_bytes=0, scenario="standard"):
+        """The corpus of n lines (bench/gen-corpus.py; body_bytes: its --body-bytes) as a Corpus:
+        the framed lines, their bodies alone (for kcat), and the first n/K lines (for loggen, which
+        sends its file on each of its K connections); generated once into build/bench/."""
+        n = n or self.a.lines
+        sfx = f"-b{body_bytes}" if body_bytes else ""
+        path = os.path.join(self.work, f"corpus-{n}{sfx}.txt")
         if not os.path.exists(path):
             log(f"generating {path}")
             with open(path + ".tmp", "wb") as f:
-                subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen-corpus.py"), str(n)],
-                               stdout=f, check=True)
+                subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen-corpus.py"), str(n)]
+                               + ([f"--body-bytes={body_bytes}"] if body_bytes else []), stdout=f, check=True)
             os.rename(path + ".tmp", path)
-        bodies = os.path.join(self.work, f"bodies-{n}.txt")
+        bodies = os.path.join(self.work, f"bodies-{n}{sfx}.txt")
         if not os.path.exists(bodies):
             with open(path, "rb") as f, open(bodies + ".tmp", "wb") as out:
                 out.writelines(line.split(b" ", 7)[7] for line in f)
             os.rename(bodies + ".tmp", bodies)
         k = self.a.conns
-        lg = os.path.join(self.work, f"loggen-{n}-{k}.txt")  # every loggen connection sends all of it
+        lg = os.path.join(self.work, f"loggen-{n}-{k}{sfx}.txt")  # every loggen connection sends all of it
         if not os.path.exists(lg):
             with open(path, "rb") as f, open(lg + ".tmp", "wb") as out:
                 for i, line in enumerate(f):
@@ -267,9 +283,7 @@ class Bench:
                         break
                     out.write(line)
             os.rename(lg + ".tmp", lg)
-        self.corpus_path, self.bodies_path, self.loggen_path = path, bodies, lg
-        self.corpus_bytes = os.path.getsize(path)
-        self.bodies_bytes = os.path.getsize(bodies)
+        return Corpus(scenario, n, path, bodies, lg, os.path.getsize(path), os.path.getsize(bodies))
 
     def extra_conf(self):
         """--producer-conf as (key, value) pairs: the same extra settings for every contender."""
@@ -290,8 +304,9 @@ class Bench:
         return out
 
     # ------------------------------------------------------------- contenders
-    def start(self, name, topic, port, conns, tag):
-        """Starts contender name listening on port; returns (Popen, extra info)."""
+    def start(self, name, topic, port, conns, tag, hotdog_cfg=None):
+        """Starts contender name listening on port; returns (Popen, extra info). hotdog_cfg:
+        (template, {placeholder: value}) instead of hotdog's usual configuration."""
         cfgdir = os.path.join(self.work, "cfg")
         os.makedirs(cfgdir, exist_ok=True)
         logf = open(os.path.join(self.logs, f"{tag}.log"), "w")
@@ -303,9 +318,9 @@ class Bench:
             extra = ""
             if relp:
                 extra = f", protocol: relp, relp_max_pending: {relp.max_pending}"
-            cfg = self.render("hotdog-rules.yml" if name == "hotdog-rules" else "hotdog-catchall.yml",
-                              os.path.join(cfgdir, f"{tag}.yml"), PORT=port, BROKER=self.broker,
-                              TOPIC=topic, STATUS_PORT=sp, LISTEN_EXTRA=extra)
+            template, more = hotdog_cfg or ("hotdog-rules.yml" if name == "hotdog-rules" else "hotdog-catchall.yml", {})
+            cfg = self.render(template, os.path.join(cfgdir, f"{tag}.yml"), PORT=port, BROKER=self.broker,
+                              TOPIC=topic, STATUS_PORT=sp, LISTEN_EXTRA=extra, **more)
             cmd = [self.baseline if name == "hotdog-baseline" or (relp and relp.baseline) else self.hotdog,
                    "-q", "-c", cfg]
             info["status_port"] = sp
@@ -333,6 +348,16 @@ class Bench:
             cmd = [os.path.join(self.sng, "usr/sbin/syslog-ng"), "-F", "--no-caps",
                    f"--module-path={self.sng}/usr/lib/syslog-ng/3.38", "-f", cfg,
                    f"--persist-file={wd}/persist", f"--pidfile={wd}/pid", f"--control={wd}/ctl"]
+        elif name == "original":
+            # Its statsd client sends to a UDP socket of ours that nobody reads (the kernel drops
+            # what does not fit); its environment loses what it would read as configuration
+            # (HOTDOG_*, KAFKA_BROKER, SASL_SCRAM_*), and it logs errors only.
+            cfg = self.render("original-catchall.yml", os.path.join(cfgdir, f"{tag}.yml"), PORT=port,
+                              BROKER=self.broker, TOPIC=topic, STATSD_PORT=self.statsd_sink().getsockname()[1])
+            env = {k: v for k, v in env.items() if not k.startswith(("HOTDOG_", "SASL_SCRAM_"))
+                   and k != "KAFKA_BROKER"}
+            env["RUST_LOG"] = "error"
+            cmd = [self.original, "-c", cfg]
         else:
             raise ValueError(name)
         p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env,
@@ -348,6 +373,13 @@ class Bench:
                 time.sleep(0.05)
         time.sleep(self.a.settle)  # let its producer connect and fetch metadata
         return p, info
+
+    def statsd_sink(self):
+        """A UDP socket on 127.0.0.1 that is never read: the original's required statsd target."""
+        if not getattr(self, "_statsd", None):
+            self._statsd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._statsd.bind(("127.0.0.1", 0))
+        return self._statsd
 
     def start_relp_sender(self, tag, target_port, relp):
         """The sending rsyslog of a RELP contender (configs/rsyslog-omrelp.conf): imptcp on a
@@ -416,16 +448,22 @@ class Bench:
         return None
 
     # ------------------------------------------------------------------- runs
-    def run(self, name, rep, conns=None, rate=0, kind="throughput"):
+    def run(self, name, rep, conns=None, rate=0, kind="throughput", corpus=None, hotdog_cfg=None):
+        """One timed run of contender name over corpus (default: the standard one) on conns
+        connections (rate: lines/s, 0 = as fast as it goes); hotdog_cfg = (template, {placeholder:
+        value}) gives hotdog another configuration (bench/scale.py). Returns its record."""
+        t_enter = time.monotonic()
         conns = conns or self.a.conns
+        c = corpus or self.std
         self.seq += 1
         tag = f"{self.runid}-{self.seq:03d}-{name}-{kind}"
         topic = f"bench-{tag}"
-        n = self.a.lines
+        n = c.lines
         self.hwm.create(topic)
         bpid = self.broker_pid()
         rec = {"contender": name, "kind": kind, "rep": rep, "conns": conns, "rate": rate,
-               "topic": topic, "lines": n, "bytes": self.corpus_bytes}
+               "topic": topic, "lines": n, "bytes": c.bytes, "scenario": c.scenario,
+               "body_bytes": c.body_bytes / n}
         p = info = relay = sampler = None
         relp = relp_spec(name, self.a)
         try:
@@ -447,7 +485,7 @@ class Bench:
                 m0 = machine_cpu()
                 t0 = time.monotonic()
                 w = os.open(fifo, os.O_WRONLY)
-                feeder = subprocess.Popen(["cat", self.bodies_path], stdout=w)
+                feeder = subprocess.Popen(["cat", c.bodies], stdout=w)
                 os.close(w)
                 ok, t1, got = self.hwm.wait(topic, n, self.a.timeout)
                 b1 = proc_cpu(bpid) if bpid else None
@@ -458,10 +496,11 @@ class Bench:
                 os.unlink(fifo)
                 cpu = ru.ru_utime + ru.ru_stime - c0  # its whole life minus the start
                 rss_kb = ru.ru_maxrss
-                rec["bytes"] = self.bodies_bytes
+                rec["bytes"] = c.body_bytes
             else:
                 port = free_port()
-                p, info = self.start("hotdog" if name == "hotdog-loggen" else name, topic, port, conns, tag)
+                p, info = self.start("hotdog" if name == "hotdog-loggen" else name, topic, port, conns, tag,
+                                     hotdog_cfg)
                 if relp:
                     # sender.c -> the sending rsyslog (imptcp -> omrelp) -> the contender's port.
                     rec.update({"relp_receiver": relp.receiver, "relp_window": relp.window, "relp_batch": relp.batch,
@@ -478,7 +517,7 @@ class Bench:
                 if name == "hotdog-loggen":
                     per_conn = n // conns
                     rec["lines"] = n = per_conn * conns
-                    cmd = [os.path.join(ROOT, "scripts", "loggen"), "-S", "-i", "-R", self.loggen_path, "-d",
+                    cmd = [os.path.join(ROOT, "scripts", "loggen"), "-S", "-i", "-R", c.loggen, "-d",
                            f"--active-connections={conns}", "-r", "100000000", "-I", "3600", "-Q",
                            "127.0.0.1", str(port)]
                     t0 = time.monotonic()
@@ -487,7 +526,7 @@ class Bench:
                     ok, t1, got = self.hwm.wait(topic, n, self.a.timeout)
                     rec["sender_cpu_s"] = child_cpu(sp)
                 else:
-                    cmd = [os.path.join(self.b, "sender"), self.corpus_path, "127.0.0.1", str(port), str(conns)]
+                    cmd = [os.path.join(self.b, "sender"), c.path, "127.0.0.1", str(port), str(conns)]
                     if rate:
                         cmd.append(str(int(rate)))
                     sp = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -534,6 +573,9 @@ class Bench:
                         "msgs_s": got / secs if secs > 0 else None,
                         "mb_s": rec["bytes"] * got / n / secs / 1e6 if secs > 0 else None,
                         "cpu_s": cpu, "rss_mb": rss_kb / 1024 if rss_kb else None,
+                        # CPU-seconds per million messages (= microseconds per message): comparable
+                        # between runs of different lengths (the original runs fewer lines)
+                        "cpu_s_per_m": cpu / got * 1e6 if cpu is not None and got else None,
                         "broker_cpu_s": b1 - b0 if b0 is not None and b1 is not None else None})
         except Exception as e:  # a contender that fails is recorded, the benchmark goes on
             rec.update({"complete": False, "error": str(e)})
@@ -555,6 +597,8 @@ class Bench:
                 os.unlink(fifo)
         if rec.get("complete") and name != "kcat" and self.hwm.count(topic) != n:
             rec["extra_after_stop"] = self.hwm.count(topic) - n
+        rec["run_wall_s"] = time.monotonic() - t_enter + self.a.pause
+        self.part_s[f"{c.scenario} {name}" if kind == "throughput" else kind] += rec["run_wall_s"]
         self.raw.write(json.dumps(rec) + "\n")
         self.raw.flush()
         self.records.append(rec)
@@ -576,10 +620,11 @@ class Bench:
     def probe(self, rep, rate):
         """The latency baseline: bench/probe.c, a bare librdkafka producer with the same
         settings, producing the bodies at the same rate (exact percentiles)."""
+        t_enter = time.monotonic()
         self.seq += 1
         topic = f"bench-{self.runid}-{self.seq:03d}-probe-latency"
         self.hwm.create(topic)
-        r = subprocess.run([os.path.join(self.work, "probe"), self.broker, topic, self.bodies_path,
+        r = subprocess.run([os.path.join(self.work, "probe"), self.broker, topic, self.std.bodies,
                             str(int(rate)), str(self.a.lines)], capture_output=True, text=True)
         f = dict(zip(r.stdout.split()[::2], r.stdout.split()[1::2]))
         rec = {"contender": "probe", "kind": "latency", "rep": rep, "rate": rate, "lines": self.a.lines,
@@ -598,6 +643,7 @@ class Bench:
         self.raw.flush()
         self.records.append(rec)
         time.sleep(self.a.pause)
+        self.part_s["latency"] += time.monotonic() - t_enter
 
     def profile(self, top=25):
         """One extra hotdog (catch-all) run with perf sampling the whole process: where its CPU
@@ -613,7 +659,7 @@ class Bench:
         perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "1999", "-p", str(p.pid),
                                  "-o", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
-        sp = subprocess.Popen([os.path.join(self.b, "sender"), self.corpus_path, "127.0.0.1", str(port),
+        sp = subprocess.Popen([os.path.join(self.b, "sender"), self.std.path, "127.0.0.1", str(port),
                                str(self.a.conns)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         ok, t1, got = self.hwm.wait(topic, n, self.a.timeout)
         t0 = float(re.search(r"t0=([\d.]+)", sp.stderr.read()).group(1))
@@ -679,6 +725,9 @@ class Bench:
                 os.path.exists(os.path.join(self.sng, "usr/lib/syslog-ng/3.38/libkafka.so"))
         if name == "kcat":
             return shutil.which("kcat") is not None
+        if name == "original":
+            return os.access(self.original, os.X_OK) and subprocess.run(
+                [self.original, "--version"], capture_output=True).returncode == 0
         return False
 
     def snapshot(self):
@@ -689,43 +738,65 @@ class Bench:
         self.hotdog = os.path.join(self.work, "under-test", "hotdog")
         shutil.copy2(src, self.hotdog)
         self.commit = git_describe()
+        self.original = os.path.join(self.a.original_dir, "hotdog")
         self.baseline = None
         if self.a.baseline and os.access(self.a.baseline, os.X_OK):
             self.baseline = os.path.join(self.work, "under-test", "hotdog-baseline")
             shutil.copy2(self.a.baseline, self.baseline)
 
-    def main(self):
-        a = self.a
-        self.snapshot()
-        self.corpus()
-        names = [c for c in a.contenders.split(",") if c]
-        unknown = [c for c in names if c not in CONTENDERS and not relp_spec(c, a)]
+    def contenders(self, spec):
+        """The contenders of a comma-separated list that can run here (the others are named)."""
+        names = [c for c in spec.split(",") if c]
+        unknown = [c for c in names if c not in CONTENDERS and not relp_spec(c, self.a)]
         if unknown:
             raise SystemExit(f"unknown contenders: {', '.join(unknown)} (known: {', '.join(CONTENDERS)}, "
                              "and hotdog-relp[-wN][-bN][-pN][-baseline], rsyslog-relp[-wN][-bN])")
         missing = [c for c in names if not self.available(c)]
-        if missing:
-            log(f"not available, skipped: {', '.join(missing)} (run bench/setup-peers.sh)")
-        names = [c for c in names if c not in missing]
+        if "original" in missing:
+            log(f"the original hotdog 0.5.1 is not at {self.original} (set HOTDOG_REFERENCE to its "
+                "folder): contender original skipped")
+        if set(missing) - {"original"}:
+            log(f"not available, skipped: {', '.join(c for c in missing if c != 'original')} "
+                "(run bench/setup-peers.sh)")
+        return [c for c in names if c not in missing]
+
+    def main(self):
+        a = self.a
+        self.snapshot()
+        scenarios = [x for x in a.scenarios.split(",") if x]
+        if set(scenarios) - {"standard", "short"}:
+            raise SystemExit(f"unknown scenarios in {a.scenarios!r} (known: standard, short)")
+        # standard: the corpus make bench has always used (~153-byte bodies, where the local
+        # broker is the ceiling); short: bodies of --short-body bytes, where it is not, for the
+        # contenders that the ratios to the raw producer need.
+        self.std = self.corpus()
+        names = self.contenders(a.contenders) if "standard" in scenarios else []
+        short_names = self.contenders(a.short_contenders) if "short" in scenarios else []
+        self.short = self.corpus(a.lines, a.short_body, "short") if short_names else None
+        # The original is slow (~50,000 msgs/s): it replays the first --original-lines lines only.
+        orig = self.corpus(min(a.original_lines, a.lines)) if "original" in names else None
+        entries = [(n, orig if n == "original" else self.std) for n in names] + [(n, self.short) for n in short_names]
         self.hwm = Hwm(os.path.join(self.work, "hwm"), self.broker)
         t_start = time.time()
-        log(f"{a.lines:,} lines ({self.corpus_bytes / 1e6:.0f} MB), {a.conns} connections, {a.runs} runs: "
-            f"{', '.join(names)}")
+        log(f"{a.lines:,} lines ({self.std.bytes / 1e6:.0f} MB), {a.conns} connections, {a.runs} runs: "
+            f"{', '.join(names)}" + (f"; short bodies ({self.short.body_bytes / a.lines:.0f} bytes): "
+                                     f"{', '.join(short_names)}" if short_names else ""))
         # The first run after the broker starts meets a cold JVM (interpreted code, empty page
         # cache) and came out slowest every time, always for the same contender (the first in
         # the order). One untimed kcat run of the whole corpus warms the broker up first.
-        if "kcat" in names:
+        if "kcat" in names or "kcat" in short_names:
             self.run("kcat", -1, kind="warm-up")
+        # Every repetition runs every contender of both scenarios, in an order rotated by one.
         for rep in range(a.runs):
-            order = names[rep % len(names):] + names[:rep % len(names)]
-            for name in order:
+            order = entries[rep % len(entries):] + entries[:rep % len(entries)]
+            for name, corpus in order:
                 if rep >= a.relp_runs and relp_spec(name, a):
                     continue  # the RELP contenders take part in the first relp_runs repetitions
-                self.run(name, rep)
+                self.run(name, rep, corpus=corpus)
         peak = {}
         for name in ("hotdog", "hotdog-rules"):
-            v = [r["msgs_s"] for r in self.records
-                 if r["contender"] == name and r["kind"] == "throughput" and r.get("complete")]
+            v = [r["msgs_s"] for r in self.records if r["contender"] == name and r["kind"] == "throughput"
+                 and r["scenario"] == "standard" and r.get("complete")]
             if v:
                 peak[name] = med(v)
         if a.latency:
@@ -738,11 +809,13 @@ class Bench:
             for rep in range(min(a.runs, 3)):
                 self.run("hotdog", rep, conns=a.many_conns, kind="many-conns")
         if a.profile and "hotdog" in names and shutil.which("perf"):
+            t = time.monotonic()
             self.profile()
+            self.part_s["profile"] += time.monotonic() - t
         self.hwm.close()
-        self.write(names, peak, time.time() - t_start)
+        self.write(names, short_names, peak, time.time() - t_start)
 
-    def versions(self):
+    def versions(self, names=()):
         def out(cmd, env=None):
             try:
                 return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=10).stdout
@@ -763,30 +836,33 @@ class Bench:
         jars = [f for f in os.listdir(os.path.join(self.a.kafka_dir, "libs")) if f.startswith("kafka_2")] \
             if os.path.isdir(os.path.join(self.a.kafka_dir, "libs")) else []
         v["kafka"] = jars[0].replace(".jar", "") if jars else ""
+        if "original" in names:
+            # rdkafka-sys 4.4.0+1.9.2 in its Cargo.lock: librdkafka 1.9.2, linked into the binary
+            v["original hotdog"] = out([self.original, "--version"]).strip().replace("Hotdog ", "") + \
+                " (librdkafka 1.9.2 built in)"
         return v
 
-    def write(self, names, peak, elapsed):
+    def section(self, recs, names, corpus):
+        """One scenario's throughput runs (recs) summarised: the corpus, every contender's medians
+        (min-max), and the ratios taken between runs of the same repetition."""
         a = self.a
-        recs = self.records
-        res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
-               "elapsed_s": round(elapsed), "lines": a.lines, "bytes": self.corpus_bytes,
-               "body_bytes": self.bodies_bytes, "conns": a.conns, "runs": a.runs, "relp_runs": a.relp_runs,
-               "machine": machine(), "versions": self.versions(), "contenders": {}}
+        out = {"lines": corpus.lines, "bytes": corpus.bytes, "body_bytes": corpus.body_bytes, "contenders": {}}
         for name in names:
             rs = [r for r in recs if r["contender"] == name and r["kind"] == "throughput"]
             ok = [r for r in rs if r.get("complete")]
-            res["contenders"][name] = {
-                "label": label(name, a), "runs": len(rs), "complete": len(ok),
+            out["contenders"][name] = {
+                "label": label(name, a), "lines": rs[0]["lines"] if rs else corpus.lines,
+                "runs": len(rs), "complete": len(ok),
                 "errors": [r.get("error") or f"delivered {r.get('delivered')} of {r['lines']}"
                            for r in rs if not r.get("complete")],
                 **{k: summarise([r.get(k) for r in ok])
-                   for k in ("secs", "msgs_s", "mb_s", "cpu_s", "rss_mb", "broker_cpu_s", "sender_cpu_s",
-                             "other_cpu_s", "steal_s", "loadavg")},
+                   for k in ("secs", "msgs_s", "mb_s", "cpu_s", "cpu_s_per_m", "rss_mb", "broker_cpu_s",
+                             "sender_cpu_s", "other_cpu_s", "steal_s", "loadavg")},
                 "msgs_per_cpu_s": summarise([r["delivered"] / r["cpu_s"] for r in ok if r.get("cpu_s")]),
             }
             relp = relp_spec(name, a)
             if relp:
-                c = res["contenders"][name]
+                c = out["contenders"][name]
                 c["relp"] = {"receiver": relp.receiver, "window": relp.window, "batch": relp.batch,
                              "max_pending": relp.max_pending,
                              # the sending rsyslog (imptcp -> omrelp), not counted in cpu_s
@@ -806,7 +882,9 @@ class Bench:
                         [r["msgs_s"] * r["latency"]["mean_ms"] / 1e3 for r in ok
                          if (r.get("latency") or {}).get("mean_ms") and r.get("msgs_s")])
                     c["relp"]["sessions"] = summarise([(r.get("relp_stats") or {}).get("relp.sessions") for r in ok])
-        # Ratios between runs of the same repetition.
+
+        # Ratios between runs of the same repetition. CPU ratios are per message (cpu_s_per_m),
+        # which is the same as per run where both ran the same corpus.
         def per_rep(num, dens, key="msgs_s", higher=True):
             out = []
             for rep in range(a.runs):
@@ -821,32 +899,36 @@ class Bench:
                     out.append(x / (max(ys) if higher else min(ys)))
             return summarise(out)
         peers = [p for p in ("rsyslog", "syslog-ng") if p in names]
-        res["ratios"] = {}
+        ratios = out["ratios"] = {}
         for h in ("hotdog", "hotdog-rules"):
             if h not in names:
                 continue
             if peers:
-                res["ratios"][f"{h}/best-peer"] = per_rep(h, peers)
+                ratios[f"{h}/best-peer"] = per_rep(h, peers)
             if "kcat" in names:
-                res["ratios"][f"{h}/limit"] = per_rep(h, ["kcat"])
+                ratios[f"{h}/limit"] = per_rep(h, ["kcat"])
+                ratios[f"{h}/limit cpu_s"] = per_rep(h, ["kcat"], key="cpu_s_per_m", higher=False)
+        if "hotdog" in names and "original" in names:
+            # The original runs fewer lines: msgs/s and CPU-seconds per message compare, totals do not.
+            ratios["hotdog/original"] = per_rep("hotdog", ["original"])
+            ratios["hotdog/original cpu_s"] = per_rep("hotdog", ["original"], key="cpu_s_per_m", higher=False)
         if "hotdog" in names and "hotdog-baseline" in names:
             # The same config, two binaries, the same repetition: throughput and CPU-seconds.
-            res["ratios"]["hotdog/baseline"] = per_rep("hotdog", ["hotdog-baseline"])
-            res["ratios"]["hotdog/baseline cpu_s"] = per_rep("hotdog", ["hotdog-baseline"], key="cpu_s",
-                                                             higher=False)
+            ratios["hotdog/baseline"] = per_rep("hotdog", ["hotdog-baseline"])
+            ratios["hotdog/baseline cpu_s"] = per_rep("hotdog", ["hotdog-baseline"], key="cpu_s", higher=False)
         # RELP: hotdog-relp against rsyslog-relp with the same window, msgs/s and msgs per CPU-s.
         for h in names:
             rh = relp_spec(h, a)
             if not rh or rh.receiver != "hotdog" or rh.baseline:
                 continue
             if f"{h}-baseline" in names:
-                res["ratios"][f"{h}/baseline"] = per_rep(h, [f"{h}-baseline"])
-                res["ratios"][f"{h}/baseline cpu_s"] = per_rep(h, [f"{h}-baseline"], key="cpu_s", higher=False)
+                ratios[f"{h}/baseline"] = per_rep(h, [f"{h}-baseline"])
+                ratios[f"{h}/baseline cpu_s"] = per_rep(h, [f"{h}-baseline"], key="cpu_s", higher=False)
             for r in names:
                 rr = relp_spec(r, a)
                 if rr and rr.receiver == "rsyslog" and (rr.window, rr.batch) == (rh.window, rh.batch):
-                    res["ratios"][f"{h}/{r}"] = per_rep(h, [r])
-                    res["ratios"][f"{h}/{r} cpu_s"] = per_rep(h, [r], key="cpu_s", higher=False)
+                    ratios[f"{h}/{r}"] = per_rep(h, [r])
+                    ratios[f"{h}/{r} cpu_s"] = per_rep(h, [r], key="cpu_s", higher=False)
         # CPU efficiency (messages per CPU-second of the forwarder), same repetition.
         for h in ("hotdog", "hotdog-rules"):
             if h in names and peers:
@@ -859,7 +941,24 @@ class Bench:
                     x, ys = eff(h), [y for y in (eff(p) for p in peers) if y]
                     if x and ys:
                         v.append(x / max(ys))
-                res["ratios"][f"{h}/best-peer cpu-efficiency"] = summarise(v)
+                ratios[f"{h}/best-peer cpu-efficiency"] = summarise(v)
+        return out
+
+    def write(self, names, short_names, peak, elapsed):
+        """results.json's e2e section: the standard scenario at the top level (as before the
+        scenarios), the others under "scenarios"; then summary.md and the charts (report.py)."""
+        a = self.a
+        recs = self.records
+        res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
+               "elapsed_s": round(elapsed), "conns": a.conns, "runs": a.runs, "relp_runs": a.relp_runs,
+               "machine": machine(), "versions": self.versions(names + short_names)}
+        res.update(self.section([r for r in recs if r.get("scenario") == "standard"], names, self.std))
+        if short_names:
+            res["scenarios"] = {"short": self.section([r for r in recs if r.get("scenario") == "short"],
+                                                      short_names, self.short)}
+        # Wall seconds each part of the benchmark took (a contender's throughput runs of one
+        # scenario, the latency runs, ...), starts and pauses included: what each part costs.
+        res["part_s"] = {k: round(v) for k, v in self.part_s.items()}
         lat = {}
         if "hotdog" in peak:
             peak = dict(peak, probe=peak["hotdog"])
@@ -935,9 +1034,10 @@ def machine():
     return m
 
 
-def main():
+def arg_parser(description=__doc__.split("\n")[0]):
+    """The options of make bench, which bench/scale.py shares (broker, build, timing)."""
     env = os.environ.get
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--lines", type=int, default=int(env("BENCH_LINES", 1000000)))
     ap.add_argument("--runs", type=int, default=int(env("BENCH_RUNS", 7)),
                     help="interleaved repetitions of every contender (latency and 1,000-connection "
@@ -965,6 +1065,18 @@ def main():
     ap.add_argument("--relp-batch", type=int, default=int(env("BENCH_RELP_BATCH", 128)),
                     help="queue.dequeueBatchSize of the sending rsyslog's omrelp action (rsyslog's default "
                          "for an action queue: 128); hotdog-relp-...-bN names its own")
+    ap.add_argument("--scenarios", default=env("BENCH_SCENARIOS", "standard,short"),
+                    help="standard (the ~153-byte bodies, where the local broker is the ceiling), "
+                         "short (bodies of --short-body bytes, where it is not), or both")
+    ap.add_argument("--short-body", type=int, default=int(env("BENCH_SHORT_BODY", 110)),
+                    help="average body bytes of the short scenario")
+    ap.add_argument("--short-contenders", default=env("BENCH_SHORT_CONTENDERS", ",".join(SHORT_ORDER)))
+    ap.add_argument("--original-dir", default=env("HOTDOG_REFERENCE", os.path.join(
+                        os.path.dirname(ROOT), "shared", "reference", "hotdog-0.5.1")),
+                    help="folder of the original hotdog 0.5.1 binary (contender original; skipped "
+                         "when it is missing)")
+    ap.add_argument("--original-lines", type=int, default=int(env("BENCH_ORIGINAL_LINES", 200000)),
+                    help="the original replays the first this many lines of the corpus (it is slow)")
     ap.add_argument("--kafka-port", type=int, default=int(env("BENCH_KAFKA_PORT", 19492)))
     ap.add_argument("--baseline", default=env("BENCH_BASELINE", ""),
                     help="another hotdog binary, run as contender hotdog-baseline (same config as hotdog)")
@@ -975,7 +1087,11 @@ def main():
     ap.add_argument("--settle", type=float, default=1.0, help="seconds between start and first byte")
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     ap.add_argument("--timeout", type=float, default=float(env("BENCH_TIMEOUT", 180)))
-    Bench(ap.parse_args()).main()
+    return ap
+
+
+def main():
+    Bench(arg_parser().parse_args()).main()
 
 
 if __name__ == "__main__":
