@@ -60,7 +60,7 @@ OBJS    := $(MODULES:%=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/test_%)
 JMESPATH_SUITE ?= ../shared/testdata/jmespath
 
-.PHONY: all test test-run compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine bench-scale run clean distclean install kafka-start kafka-stop abuse docs docs-check
+.PHONY: all test test-run compat unit asan tsan valgrind fuzz fuzz-long bench bench-engine bench-scale bench-levers run clean distclean install kafka-start kafka-stop abuse docs docs-check
 all: $(B)/hotdog
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -239,6 +239,18 @@ $(B)/bench/hwm: bench/hwm.c
 $(B)/bench/probe: bench/probe.c
 	@mkdir -p $(@D)
 	$(CC) -O2 $(WARN) $(RDKAFKA_CFLAGS) -o $@ $< $(RDKAFKA_LIBS)
+
+$(B)/bench/levers: bench/levers.c
+	@mkdir -p $(@D)
+	$(CC) -O2 $(WARN) $(RDKAFKA_CFLAGS) -o $@ $< $(RDKAFKA_LIBS) -lpthread
+
+# `make bench-levers`: what rd_kafka_produce() per message costs against rd_kafka_produce_batch()
+# (bench/levers.py, bench/results/levers.md), on the same private broker; ~1 min.
+bench-levers: $(B)/bench/levers $(B)/bench/hwm
+	$(BENCH_KAFKA) reset
+	$(BENCH_KAFKA) start
+	python3 bench/levers.py --build $(B) --kafka-port $(BENCH_KAFKA_PORT); rc=$$?; \
+	  [ "$(BENCH_KEEP_BROKER)" = 1 ] || $(BENCH_KAFKA) reset; exit $$rc
 
 $(B)/bench/engine: bench/engine.c $(B)/libhotdog.a
 	@mkdir -p $(@D)
