@@ -154,6 +154,24 @@ def child_cpu(p):
     return ru.ru_utime + ru.ru_stime
 
 
+def save_results(out_dir, section, res):
+    """Writes res as `section` of OUT_DIR/results.json, keeping the sections other targets wrote
+    there (make bench: e2e, make bench-engine: engine, make bench-scale: scale); returns the path."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "results.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        doc = {}
+    doc[section] = res
+    with open(path + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    return path
+
+
 def med(v):
     return statistics.median(v) if v else None
 
@@ -985,18 +1003,7 @@ class Bench:
                                  **{k: summarise([r.get(k) for r in ok])
                                     for k in ("msgs_s", "mb_s", "cpu_s", "rss_mb")}}
         out_dir = os.path.join(ROOT, a.out)
-        os.makedirs(out_dir, exist_ok=True)
-        path = os.path.join(out_dir, "results.json")
-        try:
-            with open(path) as f:
-                doc = json.load(f)
-        except (OSError, ValueError):
-            doc = {}
-        doc["e2e"] = res
-        with open(path + ".tmp", "w") as f:
-            json.dump(doc, f, indent=1, sort_keys=False)
-            f.write("\n")
-        os.replace(path + ".tmp", path)
+        path = save_results(out_dir, "e2e", res)
         log(f"wrote {path}")
         subprocess.run([sys.executable, os.path.join(ROOT, "bench", "report.py"), "--out", out_dir,
                         "--work", self.work], check=False)

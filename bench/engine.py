@@ -188,7 +188,7 @@ def main():
              "text": run_engine(exe, text_only, [("jmespath", "engine-jmespath.yml")], a.runs)}
     labels = {n: l for n, l, _ in CONFIGS}
     sys.path.insert(0, os.path.join(ROOT, "bench"))
-    from bench import git_describe, machine
+    from bench import git_describe, machine, save_results
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
            "commit": git_describe(), "machine": machine(),
            "lines": main_run["lines"], "bytes": main_run["bytes"], "runs": a.runs, "configs": []}
@@ -207,18 +207,7 @@ def main():
             f"({c['lines_per_s']['min']:,.0f}-{c['lines_per_s']['max']:,.0f}), "
             f"{c['lines_per_cpu_s']['median']:,.0f} per CPU-s")
 
-    os.makedirs(a.out, exist_ok=True)
-    path = os.path.join(a.out, "results.json")
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except (OSError, ValueError):
-        doc = {}
-    doc["engine"] = res
-    with open(path + ".tmp", "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    os.replace(path + ".tmp", path)
+    save_results(a.out, "engine", res)
 
     if a.profile:
         prof_corpus = subset(full, os.path.join(work, f"corpus-{a.profile_lines}-head.txt"), lambda l: True,

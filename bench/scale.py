@@ -102,18 +102,7 @@ class Scale:
                          for k in ("other_cpu_s", "steal_s", "loadavg")},
                "sweeps": sweeps}
         out_dir = os.path.join(ROOT, a.out)
-        os.makedirs(out_dir, exist_ok=True)
-        path = os.path.join(out_dir, "results.json")
-        try:
-            with open(path) as f:
-                doc = json.load(f)
-        except (OSError, ValueError):
-            doc = {}
-        doc["scale"] = res
-        with open(path + ".tmp", "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
-        os.replace(path + ".tmp", path)
+        path = B.save_results(out_dir, "scale", res)
         B.log(f"wrote {path}")
         md = markdown(res, out_dir, b.work)
         with open(os.path.join(out_dir, "scale.md"), "w") as f:
