@@ -236,11 +236,11 @@ $(B)/bench/hwm: bench/hwm.c
 	@mkdir -p $(@D)
 	$(CC) -O2 $(WARN) $(RDKAFKA_CFLAGS) -o $@ $< $(RDKAFKA_LIBS)
 
-$(B)/bench/probe: bench/probe.c
+$(B)/bench/probe: bench/probe.c bench/producer.h
 	@mkdir -p $(@D)
 	$(CC) -O2 $(WARN) $(RDKAFKA_CFLAGS) -o $@ $< $(RDKAFKA_LIBS)
 
-$(B)/bench/levers: bench/levers.c
+$(B)/bench/levers: bench/levers.c bench/producer.h
 	@mkdir -p $(@D)
 	$(CC) -O2 $(WARN) $(RDKAFKA_CFLAGS) -o $@ $< $(RDKAFKA_LIBS) -lpthread
 

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "producer.h"
+
 static int64_t *lat;
 static size_t nlat, failed;
 
@@ -62,22 +64,8 @@ int main(int argc, char **argv) {
     if (want > lines) want = lines;
     lat = calloc(want + 1, sizeof *lat);
 
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *kv[][2] = {{"bootstrap.servers", argv[1]}, {"acks", "all"}, {"enable.idempotence", "true"},
-                           {"linger.ms", "5"}, {"batch.num.messages", "10000"}, {"compression.codec", "lz4"},
-                           {"queue.buffering.max.messages", "100000"}, {"log_level", "3"}};
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], err, sizeof err)) {
-            fprintf(stderr, "probe: %s\n", err);
-            return 1;
-        }
-    rd_kafka_conf_set_dr_msg_cb(conf, dr);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (!rk) {
-        fprintf(stderr, "probe: %s\n", err);
-        return 1;
-    }
+    rd_kafka_t *rk = bench_producer("probe", argv[1], dr);
+    if (!rk) return 1;
     rd_kafka_topic_t *t = rd_kafka_topic_new(rk, argv[2], NULL);
     /* Connected and the topic known before the clock starts, like the forwarders. */
     const struct rd_kafka_metadata *md;
