@@ -228,6 +228,7 @@ static int stop(struct daemon *d) {
     /* One bound for the whole shutdown: the workers' drain (where RELP sessions wait for
      * Kafka's answers) and the flush below share it, they do not each get it. */
     int64_t deadline = clock_us() + d->cfg->kafka.shutdown_timeout_ms * 1000;
+    status_stopping(d->status); /* /readyz fails from now on; the rest serves until stop_status */
     stop_workers(d);
     int undelivered = 0, purged = 0;
     unsigned long long lost = 0;
