@@ -207,23 +207,31 @@ static int start(struct daemon *d, char *err, size_t errlen) {
     return 0;
 }
 
-/* Stops the workers (which forward what they already read), then flushes Kafka within the
- * shutdown bound. Returns the exit status: 0 only if nothing that was read got lost. */
+/* Stops the workers, which forward what they already read and close their connections. */
 static void stop_workers(struct daemon *d) {
-    status_stop(d->status); /* it reads the workers' counters */
-    d->status = NULL;
     for (int i = 0; d->workers && i < d->nworkers; i++)
         if (d->workers[i]) worker_stop(d->workers[i]);
     for (int i = 0; d->workers && i < d->nworkers; i++)
         if (d->workers[i]) worker_join(d->workers[i]);
 }
 
+/* Stops the status thread, with its last statsd flush, before anything it reads goes (the
+ * workers, listeners, producer and spool). Later calls do nothing. */
+static void stop_status(struct daemon *d) {
+    status_stop(d->status);
+    d->status = NULL;
+}
+
+/* Stops the workers, then flushes Kafka within the shutdown bound. Returns the exit status: 0
+ * only if nothing that was read got lost. */
 static int stop(struct daemon *d) {
     /* One bound for the whole shutdown: the workers' drain (where RELP sessions wait for
      * Kafka's answers) and the flush below share it, they do not each get it. */
     int64_t deadline = clock_us() + d->cfg->kafka.shutdown_timeout_ms * 1000;
+    status_stopping(d->status); /* /readyz fails from now on; the rest serves until stop_status */
     stop_workers(d);
     int undelivered = 0, purged = 0;
+    unsigned long long lost = 0;
     if (d->spool) spool_stop(d->spool); /* no more replay: what is unread stays on disk */
     if (d->kafka) {
         kafka_stop(d->kafka);
@@ -239,8 +247,8 @@ static int stop(struct daemon *d) {
         }
         unsigned long long received = metrics_get(M_RECEIVED), delivered = metrics_get(M_KAFKA_DELIVERED),
                            failed = metrics_get(M_KAFKA_FAILED) + metrics_get(M_KAFKA_PRODUCE_ERROR),
-                           dead = metrics_get(M_DEAD_LETTERED),
-                           lost = metrics_get(M_SHUTDOWN_LOST) + metrics_get(M_LOST);
+                           dead = metrics_get(M_DEAD_LETTERED);
+        lost = metrics_get(M_SHUTDOWN_LOST) + metrics_get(M_LOST);
         log_info("shutdown: %llu message(s) received, %llu delivered, %llu failed, %llu dead-lettered, "
                  "%d purged into the spool, %d undelivered after %ld ms, %llu lost", received, delivered,
                  failed, dead, purged, undelivered, d->cfg->kafka.shutdown_timeout_ms, lost);
@@ -255,16 +263,18 @@ static int stop(struct daemon *d) {
                                       (long long)snap.v[i].value);
         stats_free(&snap);
         log_info("counters:%s", n ? line : " none");
-        if (d->spool) { /* says what it keeps for the next start */
-            spool_close(d->spool);
-            d->spool = d->sources.spool = NULL;
-        }
-        if (lost || undelivered) return 1;
     }
-    return 0;
+    /* Not before: statsd's last flush then counts what the drain and the flush delivered. */
+    stop_status(d);
+    if (d->spool) { /* says what it keeps for the next start */
+        spool_close(d->spool);
+        d->spool = d->sources.spool = NULL;
+    }
+    return lost || undelivered ? 1 : 0;
 }
 
 static void cleanup(struct daemon *d) {
+    stop_status(d); /* unless stop() did: start-up failed */
     for (int i = 0; d->workers && i < d->nworkers; i++) worker_free(d->workers[i]);
     free(d->workers);
     for (size_t i = 0; i < d->nreloaded; i++) config_free(d->reloaded[i]);

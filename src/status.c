@@ -78,6 +78,7 @@ struct status {
     int nconns;
     pthread_t thread;
     int started;
+    atomic_int stopping;       /* the daemon is shutting down: /readyz says so */
     int64_t start_us;
     struct stats snap;
     struct buf body;
@@ -152,13 +153,15 @@ static void render_prometheus(struct status *s) {
 }
 
 /* /readyz: ready when librdkafka reports a broker up (recently), deliveries progress and the
- * producer queue is below its high watermark (80%); otherwise 503 with the reason, which names
- * the real cause where librdkafka told it (authentication, TLS, a fatal producer error). */
+ * producer queue is below its high watermark (80%), and not shutting down; otherwise 503 with
+ * the reason, which names the real cause where librdkafka told it (authentication, TLS, a fatal
+ * producer error). */
 static int render_ready(struct status *s) {
     struct kafka_state ks;
     kafka_state(s->src.kafka, &ks);
     char reason[400] = "";
-    if (ks.fatal) snprintf(reason, sizeof reason, "%s", ks.cause);
+    if (ks.fatal) snprintf(reason, sizeof reason, "%s", ks.cause); /* also why it shuts down */
+    else if (atomic_load(&s->stopping)) snprintf(reason, sizeof reason, "shutting down");
     else if (ks.stats_age_ms < 0) snprintf(reason, sizeof reason, "no statistics from librdkafka yet");
     else if (ks.stats_age_ms > 10000) snprintf(reason, sizeof reason, "librdkafka statistics are stale");
     else if (ks.brokers_up <= 0 && ks.cause_names_it)
@@ -486,6 +489,10 @@ struct status *status_start(const struct config *c, const struct stats_sources *
 err:
     status_stop(s);
     return NULL;
+}
+
+void status_stopping(struct status *s) {
+    if (s) atomic_store(&s->stopping, 1);
 }
 
 void status_stop(struct status *s) {

@@ -16,6 +16,9 @@ struct status;
  * sources must stay valid until status_stop. */
 struct status *status_start(const struct config *c, const struct stats_sources *src, char *err,
                             size_t errlen);
+/* The daemon is shutting down: /readyz answers 503 "shutting down" from now on, while the
+ * rest keeps serving until status_stop. runs on: any thread. */
+void status_stopping(struct status *s);
 /* Stops the thread (a last statsd flush first) and frees everything. */
 void status_stop(struct status *s);
 

@@ -5,6 +5,7 @@ metrics per datagram). What must match is the set of names and what each counts.
 import json
 import socket
 import time
+import urllib.request
 
 from conftest import Statsd, consume, free_port, unique_topic
 
@@ -22,11 +23,6 @@ def test_the_originals_names_and_meanings_after_a_known_stream(hotdog):
             s.sendall(b"".join(b"no header at all %d\n" % i for i in range(5)))
             consume(h.topic, 45)
             time.sleep(0.4)  # a flush while the connection is still open
-        # The close reaches statsd before the stop: the last flush, at shutdown, runs before the
-        # workers stop, so a close the worker had not read yet would still count as open then.
-        deadline = time.monotonic() + 10
-        while rx.parse()[1].get("hotdog.connections", [1])[-1] != 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
         assert h.stop() == 0
     finally:
         rx.close()
@@ -48,6 +44,44 @@ def test_the_originals_names_and_meanings_after_a_known_stream(hotdog):
     sent = timers["hotdog.kafka.producer.sent"]
     assert round(sum(1 / rate for _, rate in sent)) == 45
     assert all(0 < ms < 10000 for ms, _ in sent)
+
+
+def test_the_last_flush_counts_what_the_shutdown_delivered(hotdog):
+    """statsd's last flush comes after the workers' drain and the shutdown's Kafka flush, so the
+    deliveries and closes of the shutdown are in it. A long linger.ms keeps the messages in the
+    producer until SIGTERM; the interval is longer than the test, so that flush is the only one."""
+    rx = Statsd()
+    sport = free_port()
+    n = 25
+    try:
+        h = hotdog(extra_kafka="      linger.ms: 30000\n",
+                   extra_global=f"  status:\n    address: 127.0.0.1\n    port: {sport}\n"
+                                f"  metrics:\n    statsd: '127.0.0.1:{rx.port}'\n    interval_ms: 600000\n")
+        # idle is still open at SIGTERM (the drain closes it); s closes just before it.
+        with socket.create_connection(("127.0.0.1", h.port)) as idle:
+            with socket.create_connection(("127.0.0.1", h.port)) as s:
+                s.sendall(b"".join(b"<13>Oct 11 22:14:15 h app: pending %d\n" % i for i in range(n)))
+                deadline = time.monotonic() + 10
+                while True:  # every line read and waiting in the producer
+                    with urllib.request.urlopen(f"http://127.0.0.1:{sport}/stats", timeout=5) as r:
+                        stats = json.load(r)["stats"]
+                    if stats.get("received") == n and stats.get("kafka.outq") == n and stats["connections"] == 2:
+                        break
+                    assert time.monotonic() < deadline, stats
+                    time.sleep(0.05)
+                assert stats.get("kafka.delivered", 0) == 0
+            assert h.stop() == 0  # at once: nothing is delivered yet, the close may not be read yet
+    finally:
+        rx.close()
+    assert len(consume(h.topic, n)) == n
+    sums, gauges, _ = rx.parse()
+    assert sums["hotdog.received"] == n
+    for name in ("kafka.submitted", f"kafka.submitted.{h.topic}", "kafka.delivered",
+                 f"kafka.delivered.{h.topic}"):
+        assert sums.get("hotdog." + name) == n, (name, h.output())
+    assert sums["hotdog.connections.closed"] == 2
+    assert gauges["hotdog.connections"][-1] == 0
+    assert gauges["hotdog.kafka.outq"][-1] == 0
 
 
 def test_invalid_topic_fails_for_good_counted_as_the_original(hotdog, tmp_path):

@@ -249,6 +249,48 @@ def test_readyz_follows_the_broker(tmp_path):
         kafka("reset")  # stops it and removes its data dir: nothing left in .kafka/
 
 
+def test_readyz_says_shutting_down_while_the_shutdown_flushes(tmp_path):
+    """From SIGTERM on, /readyz is 503 "shutting down" (a load balancer stops sending) while
+    the status server keeps answering until the shutdown's flush ends. Nothing listens at the
+    broker's address, so the flush waits its whole shutdown_timeout_ms; the spool takes the
+    line."""
+    port, sport, nobody = free_port(), free_port(), free_port()
+    cfg = config(port, unique_topic(), extra_global=status_cfg(sport),
+                 extra_kafka=f"    spool: {{path: '{tmp_path / 'spool'}'}}\n"
+                             "    shutdown_timeout_ms: 3000\n")
+    cfg = cfg.replace("    timeout_ms: 20000\n", "    timeout_ms: 500\n")
+    h = Hotdog(tmp_path, cfg, env={"KAFKA_BROKER": f"127.0.0.1:{nobody}"})
+    h.port = port
+    h.start()
+    try:
+        send_lines(port, ["waits"])
+        deadline = time.monotonic() + 10
+        while json.loads(get(sport, "/stats")[2])["stats"].get("received") != 1:
+            assert time.monotonic() < deadline, h.output()
+            time.sleep(0.05)
+        assert get(sport, "/readyz")[0] == 503  # no broker: not ready, for another reason
+        h.proc.terminate()
+        answers = []
+        while h.proc.poll() is None:
+            try:
+                code, _, body = get(sport, "/readyz", timeout=1)
+                answers.append((code, json.loads(body).get("reason")))
+                answers.append(get(sport, "/healthz", timeout=1)[0])
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass  # after status_stop, the server is gone
+            time.sleep(0.1)
+        assert h.stop() == 0, h.output()  # the line went to the spool
+    finally:
+        h.stop()
+    assert "purged into the spool" in h.output()
+    ready = [a for a in answers if isinstance(a, tuple)]
+    assert (503, "shutting down") in ready, answers
+    ready = ready[ready.index((503, "shutting down")):]  # those before the signal's turn may differ
+    assert len(ready) >= 10, answers  # about 3 s of answers
+    assert set(ready) == {(503, "shutting down")}, answers
+    assert set(a for a in answers if not isinstance(a, tuple)) == {200}, answers
+
+
 def test_status_page_shows_live_throughput_in_chromium(hotdog, tmp_path):
     import pytest
     import statuspage
