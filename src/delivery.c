@@ -32,18 +32,36 @@ struct delivery {
     struct buf purge_buf;
 };
 
+/* A record the lane took and has not handed to the producer yet, copied into the lane's
+ * arena (the rules reuse their buffers for the next message). */
+struct qrec {
+    struct record rec;                   /* pointers rebuilt from the offsets at produce time */
+    size_t topic, key, payload, headers; /* offsets in the arena */
+    unsigned has_key : 1;
+    unsigned spill : 1; /* its source cannot wait (UDP, backpressure: false) */
+    unsigned batch : 1; /* may go in a batch: stamped by the producer (see record.ts_read) */
+};
+
+/* How many records a lane gathers before it hands them over without waiting for the end of
+ * the read; also the longest run the producer gets in one produce_batch call. */
+#define LANE_BATCH 256u
+
 struct delivery_lane {
     struct delivery *d;
     int id;
     struct metrics_shard *m;
     void *ts; /* the producer's state for this thread */
-    /* The message the producer refused while full, copied: retried as is, so that rules run
-     * and counters count once per message however long the producer stays full. */
+    /* Records taken and not yet handed to the producer, in order: gathered during one read and
+     * produced in batches at delivery_flush (or every LANE_BATCH); what the producer refused
+     * while full stays, in order, and is retried as is, so that rules run and counters count
+     * once per message however long the producer stays full. */
     struct {
-        int active;
-        struct record rec;
-        struct buf topic, key, payload, headers;
-    } held;
+        struct qrec *e;
+        unsigned head, n, cap;
+        unsigned refused; /* the producer refused e[head..n) because it was full */
+        struct buf arena;
+        struct record *run; /* LANE_BATCH records for one produce_batch call */
+    } q;
     /* Records bound for the spool, encoded, committed in one write per read. */
     struct buf stage;
     unsigned nstage;
@@ -227,16 +245,17 @@ struct delivery_lane *delivery_lane_new(struct delivery *d, int id, struct metri
     l->id = id;
     l->m = m;
     l->ts = d->p.thread_new(d->p.arg);
+    l->q.run = malloc(LANE_BATCH * sizeof *l->q.run);
+    if (!l->q.run) abort();
     return l;
 }
 
 void delivery_lane_free(struct delivery_lane *l) {
     if (!l) return;
     l->d->p.thread_free(l->ts);
-    buf_free(&l->held.topic);
-    buf_free(&l->held.key);
-    buf_free(&l->held.payload);
-    buf_free(&l->held.headers);
+    free(l->q.e);
+    free(l->q.run);
+    buf_free(&l->q.arena);
     buf_free(&l->stage);
     free(l);
 }
@@ -255,21 +274,114 @@ static void stage(struct delivery_lane *l, const struct record *r, int spill) {
     l->nstage++;
 }
 
-/* Keeps a copy of r for delivery_retry: the rules' buffers it points into are reused by the
- * next message. */
-static void hold(struct delivery_lane *l, const struct record *r) {
-    l->held.topic.len = l->held.key.len = l->held.payload.len = l->held.headers.len = 0;
-    buf_append(&l->held.topic, r->topic, r->topic_len);
-    buf_append(&l->held.key, r->key, r->key_len);
-    buf_append(&l->held.payload, r->payload, r->len);
-    buf_append(&l->held.headers, r->headers, r->headers_len);
-    struct record *h = &l->held.rec;
-    *h = *r;
-    h->topic = buf_cstr(&l->held.topic);
-    h->key = r->key ? buf_cstr(&l->held.key) : NULL;
-    h->payload = buf_cstr(&l->held.payload);
-    h->headers = r->headers_len ? l->held.headers.p : NULL;
-    l->held.active = 1;
+static size_t arena_put(struct buf *a, const char *p, size_t n) {
+    size_t off = a->len;
+    buf_append(a, p, n);
+    return off;
+}
+
+/* Takes a copy of r into the lane's queue, behind what it holds. */
+static void take(struct delivery_lane *l, const struct record *r, int spill, int batch) {
+    if (l->q.n == l->q.cap) {
+        unsigned cap = l->q.cap ? 2 * l->q.cap : LANE_BATCH;
+        struct qrec *e = realloc(l->q.e, cap * sizeof *e);
+        if (!e) abort();
+        l->q.e = e;
+        l->q.cap = cap;
+    }
+    struct buf *a = &l->q.arena;
+    struct qrec *q = &l->q.e[l->q.n++];
+    q->rec = *r;
+    q->topic = arena_put(a, r->topic, r->topic_len);
+    buf_append(a, "", 1); /* NUL-terminated, as the rules make it */
+    q->key = arena_put(a, r->key, r->key_len);
+    q->payload = arena_put(a, r->payload, r->len);
+    q->headers = arena_put(a, r->headers, r->headers_len);
+    q->has_key = r->key != NULL;
+    q->spill = spill != 0;
+    q->batch = batch != 0;
+}
+
+/* e's record, pointing into the arena (valid until the arena next grows). */
+static const struct record *rec_at(struct delivery_lane *l, struct qrec *e, struct record *out) {
+    const char *a = l->q.arena.p;
+    *out = e->rec;
+    out->topic = a + e->topic;
+    out->key = e->has_key ? a + e->key : NULL;
+    out->payload = a + e->payload;
+    out->headers = e->rec.headers_len ? a + e->headers : NULL;
+    return out;
+}
+
+/* What becomes of a record the producer refused because it is full: staged for the spool
+ * if its source cannot wait and there is a spool, dropped and counted if it cannot wait and
+ * is not a datagram, else kept (1) for delivery_retry while its source waits. */
+static int refused_full(struct delivery_lane *l, const struct record *r, int spill) {
+    if (spill && l->d->spool) {
+        stage(l, r, spill);
+        return 0;
+    }
+    if (spill && r->source != RECORD_UDP) {
+        metrics_add(l->m, M_OVERFLOW_DROPPED, 1);
+        metrics_add(l->m, M_LOST, 1);
+        log_limited(L_ERROR, "worker %d: Kafka queue full: message from a backpressure: false "
+                    "listener dropped (configure global.kafka.spool to keep such messages)", l->id);
+        return 0;
+    }
+    return 1;
+}
+
+/* Hands the queue to the producer, in order: runs of records that may be batched in one
+ * produce_batch call each, the others one by one. Stops where the producer is full; of
+ * what it refused, a record whose source waits stays queued (then -1: the caller pauses),
+ * the others go where refused_full sends them. */
+static int produce_queue(struct delivery_lane *l) {
+    const struct delivery_producer *p = &l->d->p;
+    while (l->q.head < l->q.n) {
+        struct qrec *e = &l->q.e[l->q.head];
+        unsigned n = 1, taken, failed = 0;
+        if (e->batch && p->produce_batch && !l->q.refused) {
+            while (l->q.head + n < l->q.n && n < LANE_BATCH && e[n].batch) n++;
+            for (unsigned i = 0; i < n; i++) rec_at(l, &e[i], &l->q.run[i]);
+            taken = p->produce_batch(l->ts, l->q.run, n, &failed);
+        } else {
+            /* Refused once: produced alone, with the timestamp it was read at. */
+            struct record r;
+            int rc = p->produce(l->ts, rec_at(l, e, &r), 0);
+            taken = rc != -ENOBUFS;
+            failed = rc < 0 && rc != -ENOBUFS;
+        }
+        metrics_add(l->m, M_KAFKA_PRODUCED, taken - failed);
+        if (failed) metrics_add(l->m, M_KAFKA_PRODUCE_ERROR, failed);
+        l->q.head += taken;
+        if (taken < n) break;
+    }
+    if (l->q.head == l->q.n) {
+        l->q.head = l->q.n = l->q.refused = 0;
+        l->q.arena.len = 0;
+        return 0;
+    }
+    /* The producer is full. What can wait stays, in order, at the front of the queue. */
+    unsigned kept = 0;
+    for (unsigned i = l->q.head; i < l->q.n; i++) {
+        struct qrec *e = &l->q.e[i];
+        struct record r;
+        if (l->q.refused || refused_full(l, rec_at(l, e, &r), e->spill)) {
+            e->batch = 0;
+            l->q.e[kept++] = *e;
+        }
+    }
+    l->q.head = 0;
+    l->q.n = kept;
+    l->q.refused = kept != 0;
+    if (!kept) l->q.arena.len = 0;
+    return kept ? -1 : 0;
+}
+
+/* Whether r may wait in the lane for a batch: nothing the batch call cannot carry (headers,
+ * a timestamp other than the read's, a partition), no sender waiting for its own answer. */
+static int batchable(const struct record *r) {
+    return !r->headers_len && !r->ack && !r->part && (!r->timestamp_ms || r->ts_read);
 }
 
 int delivery_submit(struct delivery_lane *l, const struct record *r, int spill) {
@@ -286,20 +398,25 @@ int delivery_submit(struct delivery_lane *l, const struct record *r, int spill) 
         stage(l, r, spill);
         return 0;
     }
+    /* Behind what the producer refused: queued, and the source waits. */
+    if (l->q.refused) {
+        take(l, r, spill, 0);
+        return -ENOBUFS;
+    }
+    if (d->p.produce_batch && batchable(r)) {
+        take(l, r, spill, 1);
+        if (l->q.n - l->q.head < LANE_BATCH) return 0;
+        return produce_queue(l) < 0 ? -ENOBUFS : 0;
+    }
+    if (l->q.n && produce_queue(l) < 0) { /* what came before goes first */
+        take(l, r, spill, 0);
+        return -ENOBUFS;
+    }
     int e = d->p.produce(l->ts, r, 0);
-    if (e == -ENOBUFS && spill && sp) {
-        stage(l, r, spill);
-        return 0;
-    }
-    if (e == -ENOBUFS && spill && r->source != RECORD_UDP) {
-        metrics_add(l->m, M_OVERFLOW_DROPPED, 1);
-        metrics_add(l->m, M_LOST, 1);
-        log_limited(L_ERROR, "worker %d: Kafka queue full: message from a backpressure: false "
-                    "listener dropped (configure global.kafka.spool to keep such messages)", l->id);
-        return 0;
-    }
-    if (e == -ENOBUFS) { /* the source waits: TCP and TLS pause, a UDP batch stops */
-        hold(l, r);
+    if (e == -ENOBUFS) {
+        if (!refused_full(l, r, spill)) return 0;
+        take(l, r, spill, 0); /* the source waits: TCP and TLS pause, a UDP batch stops */
+        l->q.refused = 1;
         return e;
     }
     metrics_add(l->m, e == 0 ? M_KAFKA_PRODUCED : M_KAFKA_PRODUCE_ERROR, 1);
@@ -307,7 +424,8 @@ int delivery_submit(struct delivery_lane *l, const struct record *r, int spill) 
 }
 
 int delivery_flush(struct delivery_lane *l) {
-    if (!l->nstage) return 0;
+    int held = l->q.n ? produce_queue(l) : 0;
+    if (!l->nstage) return held;
     unsigned n = l->nstage;
     int r = spool_commit_sync(l->d->spool, l->stage.p, l->stage.len, n, l->stage_ack);
     if (r == 0) {
@@ -324,24 +442,19 @@ int delivery_flush(struct delivery_lane *l) {
     }
     l->stage.len = 0;
     l->nstage = 0;
-    return 0;
+    return held;
 }
 
-int delivery_retry(struct delivery_lane *l) {
-    if (delivery_flush(l) < 0) return -1;
-    if (!l->held.active) return 0;
-    int e = l->d->p.produce(l->ts, &l->held.rec, 0);
-    if (e == -ENOBUFS) return -1;
-    l->held.active = 0;
-    metrics_add(l->m, e == 0 ? M_KAFKA_PRODUCED : M_KAFKA_PRODUCE_ERROR, 1);
-    return 0;
-}
+int delivery_retry(struct delivery_lane *l) { return delivery_flush(l); }
 
 unsigned delivery_staged(const struct delivery_lane *l) { return l->nstage; }
 
+unsigned delivery_held(const struct delivery_lane *l) { return l->q.refused ? l->q.n - l->q.head : 0; }
+
 uint64_t delivery_discard(struct delivery_lane *l) {
-    uint64_t n = (uint64_t)l->held.active + l->nstage;
-    l->held.active = 0;
+    uint64_t n = (uint64_t)(l->q.n - l->q.head) + l->nstage;
+    l->q.head = l->q.n = l->q.refused = 0;
+    l->q.arena.len = 0;
     l->stage.len = 0;
     l->nstage = 0;
     return n;

@@ -37,6 +37,13 @@ struct delivery_producer {
      * (with DELIVERY_REFUSED) before it returns. slot: the spool slot r was read from, or 0.
      * runs on: the thread ts was made for. */
     int (*produce)(void *ts, const struct record *r, unsigned slot);
+    /* Queues rs[0..n) in this order, as produce would one by one, but in one call per run of
+     * one topic (librdkafka takes its locks and reads its clock once per call): records
+     * without headers, ack lane or partition, whose timestamp the producer stamps now (see
+     * record.ts_read). Returns how many of them, from the first, it dealt with: queued, or
+     * refused for good (reported as produce reports them, and counted in *failed). The rest
+     * were not queued because the producer is full. NULL: the lane produces one by one. */
+    unsigned (*produce_batch)(void *ts, const struct record *rs, unsigned n, unsigned *failed);
     /* Whether r's topic is one the producer would take; a topic it refuses is reported (as by
      * produce) and a negative errno returned. For what goes to the spool instead of the
      * producer, so that the spool never holds what would fail at every replay. */
@@ -115,8 +122,9 @@ int delivery_replay(void *d, const struct record *r, unsigned slot);
  * and returns 0. */
 int delivery_shutdown(struct delivery *d, int timeout_ms);
 
-/* One producing thread's side (a worker's): the message held while the producer is full, and
- * the records bound for the spool, committed in one write per read. Counters go to m. */
+/* One producing thread's side (a worker's): the records gathered during a read and handed to
+ * the producer in batches, those held while the producer is full, and the records bound for
+ * the spool, committed in one write per read. Counters go to m. */
 struct delivery_lane *delivery_lane_new(struct delivery *d, int id, struct metrics_shard *m);
 void delivery_lane_free(struct delivery_lane *l);
 
@@ -125,26 +133,34 @@ void delivery_lane_free(struct delivery_lane *l);
 uint64_t delivery_lane_seq(struct delivery_lane *l);
 
 /* Hands r over. spill: its source cannot wait (UDP, or backpressure: false). Returns 0 when r
- * is dealt with (queued, staged for the spool, failed for good and dead-lettered, or dropped and
- * counted), or -ENOBUFS when the producer is full and r was kept (copied): the caller pauses
- * its source until delivery_retry returns 0. runs on: the lane's thread. */
+ * is dealt with (queued, taken for the read's batch, staged for the spool, failed for good and
+ * dead-lettered, or dropped and counted), or -ENOBUFS when the producer is full and r, or what
+ * came before it, was kept (copied): the caller pauses its source until delivery_retry
+ * returns 0. A record the producer can stamp itself (no headers, no ack lane, the read's
+ * timestamp: record.ts_read) is copied and waits for delivery_flush, or for LANE_BATCH more.
+ * runs on: the lane's thread. */
 int delivery_submit(struct delivery_lane *l, const struct record *r, int spill);
 
-/* Commits the records staged for the spool in one write. 0, or -1 when the spool is full or
- * failing and one of them came from a source that can wait: they stay staged and the caller
- * pauses. A stage whose records all came from sources that cannot wait is dropped and counted
- * instead (0). */
+/* At the end of each read: hands the read's batch to the producer, then commits the records
+ * staged for the spool in one write. 0, or -1 when something is held: the producer was full
+ * and some records came from sources that can wait (they stay, in order), or the spool is
+ * full or failing and a staged record came from a source that can wait (they stay staged);
+ * the caller pauses until delivery_retry returns 0. A stage whose records all came from
+ * sources that cannot wait is dropped and counted instead. */
 int delivery_flush(struct delivery_lane *l);
 
-/* Retries what is held: the staged records, then the refused message. 0 once nothing is held,
- * -1 while the spool or the producer still refuses. */
+/* Retries what is held, as delivery_flush: 0 once nothing is held, -1 while the spool or the
+ * producer still refuses. */
 int delivery_retry(struct delivery_lane *l);
 
 /* How many records are staged for the spool and not yet committed. */
 unsigned delivery_staged(const struct delivery_lane *l);
 
-/* Gives up everything the lane holds and returns how many messages that was, for the caller
- * to count as lost (a shutdown deadline, a corrupt stream with the spool full). */
+/* How many records are held because the producer was full. */
+unsigned delivery_held(const struct delivery_lane *l);
+
+/* Gives up everything the lane holds (gathered, held, staged) and returns how many messages
+ * that was, for the caller to count as lost (a shutdown deadline). */
 uint64_t delivery_discard(struct delivery_lane *l);
 
 #endif

@@ -59,6 +59,15 @@ void kafka_topics_free(struct kafka_topics *c);
  * second before, .unknowntopic (_UNKNOWN_TOPIC).
  * runs on: the thread tc belongs to; locks: none of ours (a mutex for invalid names). */
 int kafka_produce(struct kafka_topics *tc, const struct record *r, unsigned slot);
+/* Queues rs[0..n) (none with headers, a partition or an ack lane; each stamped by librdkafka
+ * now) in order, with one rd_kafka_produce_batch call per run of one topic: librdkafka then
+ * takes the topic's lock and reads its clocks once per run instead of once per message, and
+ * the produce times come from one clock read. Returns how many, from the first, were dealt
+ * with: queued, or refused for good as kafka_produce refuses (counted in *failed); the rest
+ * were not queued because the producer is full (or has failed fatally).
+ * runs on: the thread tc belongs to. */
+unsigned kafka_produce_batch(struct kafka_topics *tc, const struct record *rs, unsigned n,
+                             unsigned *failed);
 /* 0 if r's topic is a valid name, else refuses r as kafka_produce does and returns -EINVAL. */
 int kafka_check_topic(struct kafka_topics *tc, const struct record *r, unsigned slot);
 /* Kafka's rule for topic names: 1 to 249 of a-z A-Z 0-9 . _ -, and not "." or "..". A broker

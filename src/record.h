@@ -31,6 +31,10 @@ struct record {
      * timestamp: receive, the default) or the message's own time (timestamp: message). 0: none
      * known, librdkafka stamps it when produced. */
     int64_t timestamp_ms;
+    /* 1: timestamp_ms is the time of the read that brought the line (timestamp: receive), and
+     * a producer that queues the record within that read may stamp it with its own clock
+     * instead (a batch is stamped once). A record that waits longer keeps timestamp_ms. */
+    uint8_t ts_read;
     int64_t recv_us; /* CLOCK_MONOTONIC receive time, for latency; 0 when unknown */
     enum record_source source;
     /* The partition + 1 to produce to: set for a message librdkafka gave back at shutdown, so

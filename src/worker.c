@@ -33,7 +33,7 @@
 #define SWEEP_MS 200
 
 
-static int paused(const struct worker *w) { return w->blocked || w->blocked_udp; }
+static int paused(const struct worker *w) { return worker_paused(w); }
 
 int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us) {
     struct syslog_msg m;
@@ -42,7 +42,10 @@ int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us
     struct record r = out.rec;
     r.recv_us = recv_us;
     r.source = w->src_udp ? RECORD_UDP : RECORD_TCP;
-    if (!r.timestamp_ms) r.timestamp_ms = w->recv_ms; /* timestamp: receive */
+    if (!r.timestamp_ms) { /* timestamp: receive */
+        r.timestamp_ms = w->recv_ms;
+        r.ts_read = 1; /* a batch produced at the end of this read is stamped then */
+    }
     return delivery_submit(w->lane, &r, w->spill);
 }
 
@@ -166,7 +169,10 @@ void worker_conn_close(struct worker *w, struct conn *c) {
                 *p = c->rnext;
                 break;
             }
-    if (w->blocked == c) w->blocked = NULL;
+    if (w->blocked == c) { /* what it sent before stays held: the worker still waits for it */
+        w->blocked = NULL;
+        w->blocked_lane = 1;
+    }
     if (c->relp) relp_conn_gone(w, c);
     atomic_fetch_sub(&c->l->conns, 1);
     tail_set(c, NULL, 0);
@@ -239,9 +245,11 @@ int worker_conn_process(struct worker *w, struct conn *c, const char *buf, size_
     long used = c->relp ? relp_process(w, c, buf, len, recv_us, &blocked)
                         : process(w, c, buf, len, recv_us, &blocked);
     if (used < 0) {
-        if (worker_stage_flush(w) < 0) { /* the spool is full: what it held is lost */
-            metrics_add(w->m, M_LOST, delivery_discard(w->lane));
-            relp_staged_settle(w, 0);
+        /* What the connection sent before the corruption is forwarded: if the producer or the
+         * spool holds some of it back, the worker waits for them without the connection. */
+        if (worker_stage_flush(w) < 0) {
+            w->blocked_lane = 1;
+            worker_pause(w);
         } else {
             relp_staged_settle(w, 1);
         }
@@ -330,6 +338,7 @@ static int unblock(struct worker *w, int *closed_out) {
     if (delivery_retry(w->lane) < 0) return -1;
     relp_staged_settle(w, 1);
     relp_resume_mark(w);
+    w->blocked_lane = 0;
     if (w->blocked_udp) {
         w->blocked_udp = 0;
         if (udp_process(w, clock_us()) < 0) return -1;
@@ -526,6 +535,19 @@ static void conn_drain(struct worker *w, struct conn *c, int64_t deadline) {
     worker_conn_close(w, c);
 }
 
+/* Hands over what the lane holds for a connection already closed (its stream turned out
+ * corrupt while the producer was full), up to the deadline; the rest is counted lost. */
+static void lane_drain(struct worker *w, int64_t deadline) {
+    if (!w->blocked_lane || w->blocked || w->blocked_udp) return;
+    if (unblock_until(w, deadline, NULL) == 0) return;
+    uint64_t lost = delivery_discard(w->lane);
+    w->blocked_lane = 0;
+    if (!lost) return;
+    metrics_add(w->m, M_SHUTDOWN_LOST, lost);
+    log_error("worker %d: %llu message(s) could not be queued before the shutdown deadline",
+              w->id, (unsigned long long)lost);
+}
+
 static void shutdown_drain(struct worker *w) {
     for (size_t i = 0; i < w->sh->nlisteners; i++)
         epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->sh->listeners[i].fd, NULL);
@@ -537,6 +559,7 @@ static void shutdown_drain(struct worker *w) {
     }
     int64_t deadline = clock_us() + w->sh->cfg->kafka.shutdown_timeout_ms * 1000;
     /* What the producer refused comes first: it was received before anything still unread. */
+    lane_drain(w, deadline);
     if (w->blocked_udp && unblock_until(w, deadline, NULL) < 0) {
         uint64_t lost = (uint64_t)udp_pending(w) + delivery_discard(w->lane);
         w->blocked_udp = 0;
@@ -561,6 +584,7 @@ static void shutdown_drain(struct worker *w) {
     /* Then RELP: what Kafka acknowledges until the deadline is answered, the rest resent. */
     relp_shutdown(w, deadline);
     while (w->conns) conn_drain(w, w->conns, deadline);
+    lane_drain(w, deadline);
 }
 
 /* Switches to rules handed over by a reload. Called between messages only: a message held for

@@ -72,6 +72,7 @@ struct worker {
     struct conn *ready;   /* TLS connections holding decrypted bytes epoll cannot see */
     struct conn *blocked; /* the connection whose message the producer refused */
     int blocked_udp;      /* or: the UDP batch */
+    int blocked_lane;     /* or: only the lane (its connection closed with records held) */
     /* The message the producer refused and the records bound for the spool are the lane's. */
     struct delivery_lane *lane;
     int spill;       /* the source being processed cannot wait (UDP, backpressure: false) */
@@ -104,13 +105,19 @@ struct worker {
     _Atomic int64_t relp_unanswered, relp_oldest_us;
 };
 
+/* Whether the worker waits for the producer or the spool (reads nothing meanwhile). */
+static inline int worker_paused(const struct worker *w) {
+    return w->blocked || w->blocked_udp || w->blocked_lane;
+}
+
 /* Parses one message, runs the rules and queues the result; -ENOBUFS when the producer is
  * full (the message is then kept for the retry). */
 int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us);
 /* Marks the worker paused (the producer refused a message). */
 void worker_pause(struct worker *w);
-/* Commits the staged spool records (delivery_flush): 0, or -1 when the spool is full and they
- * came from a source that can wait (they stay staged; the caller pauses). */
+/* At the end of a read: hands the read's batch to the producer and commits the staged spool
+ * records (delivery_flush): 0, or -1 when the producer or the spool held back records of a
+ * source that can wait (they stay; the caller pauses). */
 int worker_stage_flush(struct worker *w);
 
 /* Processes buf (the tail plus what was just read) as conn_process does; 1 if c was closed. */

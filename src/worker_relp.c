@@ -319,7 +319,7 @@ static void after(struct worker *w, struct relp_sess *s, int64_t now) {
     }
     /* Not while the producer is full (the lane holds a message): unblock marks us again. */
     if (c->noread && !s->close_txnr && !s->draining && s->pending < max_pending(c) && !s->out_full &&
-        !w->blocked && !w->blocked_udp) {
+        !worker_paused(w)) {
         c->noread = 0;
         worker_conn_events(w, c);
         if (worker_conn_process(w, c, c->tail, c->tlen, now)) return;

@@ -82,6 +82,31 @@ def test_broker_outage_mid_tcp_stream_loses_nothing(kafka, daemons, tmp_path):
     assert d.h.stop() == 0, d.logs()
 
 
+def test_a_corrupt_stream_while_the_queue_is_full_keeps_the_lines_before_it(kafka, daemons, tmp_path):
+    """One read brings 100 lines and then a corrupt octet count while librdkafka's queue (20
+    messages) is full because the broker is down: the connection is closed for the corruption,
+    and the lines before it that the queue refused wait in the worker (which pauses) until the
+    broker is back. Not lost, and not counted lost."""
+    n = 100
+    d = make(daemons, tmp_path, kafka, buffer=20, shutdown_timeout_ms=30000)
+    d.start()
+    kafka.stop()
+    fh.send_tcp(d.port, seq_block(1, n) + b"99999999999999 <13>corrupt\n")
+    s = fh.wait_stat(d, lambda s: s.get("error.bad_octet_count", 0) == 1
+                     and s.get("error.full_internal_queue", 0) >= 1, 30,
+                     "the connection closed for its octet count, the worker paused")
+    assert s.get("received", 0) == n, s
+    kafka.start()
+    fh.wait_delivered(d, kafka, d.topic, n, 120)
+    t = tally(fh.read_until(kafka, d.topic, n), n)
+    report(t)
+    assert t.lost == 0, f"missing {t.missing()}"
+    assert t.duplicated == 0
+    s = d.stats() or {}
+    assert s.get("error.lost", 0) == 0 and s.get("error.shutdown_lost", 0) == 0, s
+    assert d.h.stop() == 0, d.logs()
+
+
 # --------------------------------------------------------------------------- 2
 
 def test_udp_broker_outage_goes_to_the_spool_and_is_replayed(kafka, daemons, tmp_path):

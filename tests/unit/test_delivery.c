@@ -17,7 +17,7 @@
 
 /* ---- the fake producer ---- */
 
-#define FAKE_MAX 256
+#define FAKE_MAX 1024
 
 struct queued {
     char topic[64], key[64], payload[256], headers[64];
@@ -28,12 +28,17 @@ struct queued {
     unsigned slot;
     uint64_t seq;
     uint32_t ack;
+    unsigned batch; /* which produce_batch call queued it (1, 2, ...); 0: produce */
 };
 
 static struct fake {
     struct delivery *d;
     int full;       /* produce says -ENOBUFS while set */
     int refuse;     /* produce refuses for good (reported as librdkafka would: REFUSED) */
+    int limited;    /* the producer takes room more, then is full */
+    unsigned room;
+    const char *too_large; /* produce_batch refuses a record with this payload for good */
+    unsigned batches; /* produce_batch calls that queued something */
     int threads;    /* producer thread states alive */
     struct queued q[FAKE_MAX];
     _Atomic size_t nq; /* the spool replayer produces too: filled, then counted */
@@ -70,7 +75,8 @@ static int fake_check(void *ts, const struct record *r, unsigned slot) {
 
 static int fake_produce(void *ts, const struct record *r, unsigned slot) {
     if (fake_check(ts, r, slot) < 0) return -EINVAL;
-    if (fake.full) return -ENOBUFS;
+    if (fake.full || (fake.limited && !fake.room)) return -ENOBUFS;
+    if (fake.limited) fake.room--;
     if (fake.refuse) {
         report_refused(r, slot, "MSG_SIZE_TOO_LARGE");
         return -EMSGSIZE;
@@ -92,6 +98,34 @@ static int fake_produce(void *ts, const struct record *r, unsigned slot) {
     q->ack = r->ack;
     fake.nq = i + 1;
     return 0;
+}
+
+/* As librdkafka's rd_kafka_produce_batch: in order, stops at the first record it has no room
+ * for; the records it takes are stamped by the producer (timestamp 0 here). */
+static unsigned fake_produce_batch(void *ts, const struct record *rs, unsigned n, unsigned *failed) {
+    unsigned i = 0, queued = 0;
+    *failed = 0;
+    for (; i < n; i++) {
+        const struct record *r = &rs[i];
+        ASSERT(!r->headers_len && !r->ack && !r->part);
+        if (fake.full || (fake.limited && !fake.room)) break;
+        if (bad_topic(r)) {
+            report_refused(r, 0, "TOPIC_EXCEPTION");
+            ++*failed;
+            continue;
+        }
+        if (fake.too_large && r->len == strlen(fake.too_large) && !memcmp(r->payload, fake.too_large, r->len)) {
+            report_refused(r, 0, "MSG_SIZE_TOO_LARGE");
+            ++*failed;
+            continue;
+        }
+        ASSERT_EQ_INT(fake_produce(ts, r, 0), 0);
+        fake.q[fake.nq - 1].timestamp_ms = 0;
+        fake.q[fake.nq - 1].batch = fake.batches + 1;
+        queued++;
+    }
+    if (queued) fake.batches++;
+    return i;
 }
 
 static struct record rec_of(struct queued *q) {
@@ -127,7 +161,8 @@ static int fake_purge(void *arg, int timeout_ms) {
 
 static const struct delivery_producer fake_producer = {
     .arg = &fake, .thread_new = fake_thread_new, .thread_free = fake_thread_free,
-    .produce = fake_produce, .check_topic = fake_check, .purge = fake_purge};
+    .produce = fake_produce, .produce_batch = fake_produce_batch, .check_topic = fake_check,
+    .purge = fake_purge};
 
 /* ---- fixture: metrics, a spool and a dead-letter file in a temporary directory ---- */
 
@@ -603,6 +638,180 @@ TEST(a_spool_write_holding_an_acked_record_is_synced_before_its_fate_is_told) {
     ASSERT_EQ_INT(spooled_records(), 3);
 }
 
+/* ---- batches: what a read brings is gathered and handed over in one call ---- */
+
+/* A record as the worker makes it for timestamp: receive (the producer may stamp it). */
+static struct record read_line(const char *topic, const char *payload, enum record_source src) {
+    struct record r = line(topic, payload, src);
+    r.ts_read = 1;
+    return r;
+}
+
+/* Submits "<prefix><i>" for i in [from, to), each from a buffer reused (and scribbled over)
+ * after the call, as the rules reuse theirs. Returns the first result that was not 0. */
+static int submit_range(const char *prefix, int from, int to, enum record_source src, int spill) {
+    char b[32];
+    for (int i = from; i < to; i++) {
+        snprintf(b, sizeof b, "%s%d", prefix, i);
+        struct record r = read_line("logs", b, src);
+        int e = delivery_submit(fx.lane, &r, spill);
+        memset(b, '#', sizeof b - 1);
+        if (e) return e;
+    }
+    return 0;
+}
+
+static void assert_produced_in_order(const char *prefix, int from, int to, size_t at) {
+    char b[32];
+    for (int i = from; i < to; i++, at++) {
+        snprintf(b, sizeof b, "%s%d", prefix, i);
+        ASSERT(at < fake.nq);
+        ASSERT_EQ_MEM(fake.q[at].payload, fake.q[at].len, b);
+    }
+}
+
+TEST(a_reads_records_go_to_the_producer_in_one_batch_at_the_flush_in_order) {
+    fx_up((struct setup){.spool = 1});
+    ASSERT_EQ_INT(submit_range("m", 0, 10, RECORD_TCP, 0), 0);
+    ASSERT_EQ_INT(fake.nq, 0); /* gathered, copied */
+    ASSERT_EQ_INT(grew(M_KAFKA_PRODUCED), 0);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), 0);
+    ASSERT_EQ_INT(fake.nq, 10);
+    ASSERT_EQ_INT(fake.batches, 1);
+    assert_produced_in_order("m", 0, 10, 0);
+    ASSERT_EQ_INT(fake.q[0].batch, 1);
+    ASSERT_EQ_INT(fake.q[0].timestamp_ms, 0); /* stamped by the producer */
+    ASSERT_EQ_INT(grew(M_KAFKA_PRODUCED), 10);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), 0); /* nothing more */
+    ASSERT_EQ_INT(fake.nq, 10);
+}
+
+TEST(a_long_read_is_handed_over_every_256_records_without_waiting_for_the_flush) {
+    fx_up((struct setup){0});
+    ASSERT_EQ_INT(submit_range("m", 0, 600, RECORD_TCP, 0), 0);
+    ASSERT_EQ_INT(fake.nq, 512);
+    ASSERT_EQ_INT(fake.batches, 2);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), 0);
+    ASSERT_EQ_INT(fake.nq, 600);
+    assert_produced_in_order("m", 0, 600, 0);
+}
+
+TEST(a_full_producer_keeps_the_refused_tail_in_order_and_the_retry_sends_it_stamped_as_read) {
+    fx_up((struct setup){.spool = 1});
+    fake.limited = 1;
+    fake.room = 4;
+    ASSERT_EQ_INT(submit_range("m", 0, 10, RECORD_TCP, 0), 0);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), -1); /* the caller pauses */
+    ASSERT_EQ_INT(fake.nq, 4);
+    ASSERT_EQ_INT(delivery_held(fx.lane), 6);
+    ASSERT_EQ_INT(delivery_staged(fx.lane), 0); /* a source that can wait is not spooled */
+    /* Anything submitted meanwhile goes behind them. */
+    ASSERT_EQ_INT(submit_range("m", 10, 11, RECORD_TCP, 0), -ENOBUFS);
+    ASSERT_EQ_INT(delivery_retry(fx.lane), -1);
+    ASSERT_EQ_INT(fake.nq, 4);
+    fake.room = 3;
+    ASSERT_EQ_INT(delivery_retry(fx.lane), -1);
+    ASSERT_EQ_INT(fake.nq, 7);
+    fake.limited = 0;
+    ASSERT_EQ_INT(delivery_retry(fx.lane), 0);
+    ASSERT_EQ_INT(fake.nq, 11);
+    assert_produced_in_order("m", 0, 11, 0);
+    ASSERT_EQ_INT(fake.q[4].batch, 0); /* refused once: produced alone, with its read's time */
+    ASSERT_EQ_INT(fake.q[4].timestamp_ms, 1700000000123);
+    ASSERT_EQ_INT(grew(M_KAFKA_PRODUCED), 11); /* once each */
+    ASSERT_EQ_INT(delivery_held(fx.lane), 0);
+    ASSERT_EQ_INT(grew(M_LOST), 0);
+}
+
+TEST(a_full_producer_spools_what_cannot_wait_of_a_batch_and_drops_it_without_a_spool) {
+    fx_up((struct setup){.spool = 1});
+    fake.limited = 1;
+    fake.room = 2;
+    ASSERT_EQ_INT(submit_range("u", 0, 5, RECORD_UDP, 1), 0);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), 0); /* nothing held: the source need not wait */
+    ASSERT_EQ_INT(fake.nq, 2);
+    ASSERT_EQ_INT(grew(M_SPOOLED), 3);
+    ASSERT_EQ_INT(spooled_records(), 3);
+    fx_up((struct setup){0});
+    fake.limited = 1;
+    fake.room = 2;
+    ASSERT_EQ_INT(submit_range("t", 0, 5, RECORD_TCP, 1), 0); /* backpressure: false */
+    ASSERT_EQ_INT(delivery_flush(fx.lane), 0);
+    ASSERT_EQ_INT(grew(M_OVERFLOW_DROPPED), 3);
+    ASSERT_EQ_INT(grew(M_LOST), 3);
+    fx_up((struct setup){0});
+    fake.limited = 1;
+    fake.room = 2;
+    ASSERT_EQ_INT(submit_range("d", 0, 5, RECORD_UDP, 1), 0); /* datagrams without a spool wait */
+    ASSERT_EQ_INT(delivery_flush(fx.lane), -1);
+    ASSERT_EQ_INT(delivery_held(fx.lane), 3);
+    fake.limited = 0;
+    ASSERT_EQ_INT(delivery_retry(fx.lane), 0);
+    assert_produced_in_order("d", 0, 5, 0);
+    ASSERT_EQ_INT(grew(M_LOST), 0);
+}
+
+TEST(a_full_producer_at_the_256th_record_stops_the_read_there) {
+    fx_up((struct setup){0});
+    fake.limited = 1;
+    fake.room = 100;
+    ASSERT_EQ_INT(submit_range("m", 0, 300, RECORD_TCP, 0), -ENOBUFS);
+    ASSERT_EQ_INT(fake.nq, 100);
+    ASSERT_EQ_INT(delivery_held(fx.lane), 156); /* the 256th record included: not resubmitted */
+    fake.limited = 0;
+    ASSERT_EQ_INT(delivery_retry(fx.lane), 0);
+    assert_produced_in_order("m", 0, 256, 0);
+}
+
+TEST(a_record_the_batch_cannot_carry_goes_after_the_records_gathered_before_it) {
+    fx_up((struct setup){0});
+    ASSERT_EQ_INT(submit_range("m", 0, 3, RECORD_TCP, 0), 0);
+    struct buf hb = {0};
+    record_header_add(&hb, "host", 4, "web1", 4);
+    struct record h = read_line("logs", "with headers", RECORD_TCP);
+    h.headers = hb.p;
+    h.headers_len = hb.len;
+    struct record m = line("logs", "own time", RECORD_TCP); /* timestamp: message */
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &h, 0), 0);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &m, 0), 0);
+    ASSERT_EQ_INT(fake.nq, 5);
+    assert_produced_in_order("m", 0, 3, 0);
+    ASSERT_EQ_MEM(fake.q[3].payload, fake.q[3].len, "with headers");
+    ASSERT_EQ_INT(fake.q[3].headers_len, hb.len);
+    ASSERT_EQ_MEM(fake.q[4].payload, fake.q[4].len, "own time");
+    ASSERT_EQ_INT(fake.q[4].timestamp_ms, 1700000000123);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), 0);
+    buf_free(&hb);
+}
+
+TEST(a_record_refused_for_good_inside_a_batch_is_dead_lettered_and_the_rest_produced) {
+    fx_up((struct setup){.dl = 1});
+    fake.too_large = "m2";
+    ASSERT_EQ_INT(submit_range("m", 0, 5, RECORD_TCP, 0), 0);
+    struct record bad = read_line("bad.topic", "invalid topic", RECORD_TCP);
+    ASSERT_EQ_INT(delivery_submit(fx.lane, &bad, 0), 0);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), 0);
+    ASSERT_EQ_INT(fake.nq, 4);
+    ASSERT_EQ_INT(grew(M_KAFKA_PRODUCED), 4);
+    ASSERT_EQ_INT(grew(M_KAFKA_PRODUCE_ERROR), 2);
+    ASSERT_EQ_INT(dead_lines(), 2);
+    ASSERT_EQ_MEM(fake.q[2].payload, fake.q[2].len, "m3");
+}
+
+TEST(discard_counts_the_gathered_and_the_held_records) {
+    fx_up((struct setup){0});
+    fake.full = 1;
+    ASSERT_EQ_INT(submit_range("m", 0, 7, RECORD_TCP, 0), 0);
+    ASSERT_EQ_INT(delivery_flush(fx.lane), -1);
+    ASSERT_EQ_INT(delivery_discard(fx.lane), 7);
+    ASSERT_EQ_INT(delivery_held(fx.lane), 0);
+    fake.full = 0;
+    ASSERT_EQ_INT(delivery_retry(fx.lane), 0);
+    ASSERT_EQ_INT(fake.nq, 0);
+    ASSERT_EQ_INT(submit_range("n", 0, 2, RECORD_TCP, 0), 0);
+    ASSERT_EQ_INT(delivery_discard(fx.lane), 2); /* gathered, not yet handed over */
+}
+
 TEST_MAIN("test_delivery",
           TEST_ENTRY(a_spool_write_holding_an_acked_record_is_synced_before_its_fate_is_told),
           TEST_ENTRY(every_fate_of_an_acked_record_is_told_to_its_lane_with_its_seq),
@@ -623,4 +832,12 @@ TEST_MAIN("test_delivery",
           TEST_ENTRY(a_record_refused_before_it_was_queued_is_dead_lettered_and_counted),
           TEST_ENTRY(the_purge_at_shutdown_spools_in_produce_order_with_each_partition_kept),
           TEST_ENTRY(a_record_from_the_spool_is_resolved_once_acknowledged_or_dealt_with),
-          TEST_ENTRY(without_a_spool_shutdown_leaves_the_producer_alone))
+          TEST_ENTRY(without_a_spool_shutdown_leaves_the_producer_alone),
+          TEST_ENTRY(a_reads_records_go_to_the_producer_in_one_batch_at_the_flush_in_order),
+          TEST_ENTRY(a_long_read_is_handed_over_every_256_records_without_waiting_for_the_flush),
+          TEST_ENTRY(a_full_producer_keeps_the_refused_tail_in_order_and_the_retry_sends_it_stamped_as_read),
+          TEST_ENTRY(a_full_producer_spools_what_cannot_wait_of_a_batch_and_drops_it_without_a_spool),
+          TEST_ENTRY(a_full_producer_at_the_256th_record_stops_the_read_there),
+          TEST_ENTRY(a_record_the_batch_cannot_carry_goes_after_the_records_gathered_before_it),
+          TEST_ENTRY(a_record_refused_for_good_inside_a_batch_is_dead_lettered_and_the_rest_produced),
+          TEST_ENTRY(discard_counts_the_gathered_and_the_held_records))
