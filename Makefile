@@ -170,7 +170,7 @@ abuse: all
 	  || echo "0 passed, 1 failed"; exit $$rc
 
 # libFuzzer targets (fuzz/fuzz_NAME.c): one per parser, plus differential and property checks.
-# `make fuzz`: each target FUZZ_SECONDS (CI: 25 s) from the corpus kept in fuzz/corpus/NAME,
+# `make fuzz`: each target FUZZ_SECONDS (CI: 15 s) from the corpus kept in fuzz/corpus/NAME,
 # which it only reads; what it finds goes to build/fuzz/corpus_NAME (fuzz/run-target).
 # `make fuzz-long`: each of FUZZ_TARGETS (default all) FUZZ_LONG_SECONDS, then what the scratch
 # corpus grew minimised into fuzz/corpus/NAME (fuzz/keep-corpus: inputs that add coverage, at
