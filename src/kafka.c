@@ -730,7 +730,10 @@ struct kafka_topic *kafka_topic(struct kafka *k, const char *name) {
         t = calloc(1, sizeof *t);
         if (!t) abort();
         t->name = strdup(name);
-        rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+        /* A copy of the default topic configuration: the topic-level settings of hotdog's
+         * defaults and of the user's conf (message.timeout.ms, partitioner, ...) are there.
+         * An empty one of our own would drop them all. */
+        rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(k->rk);
         if (!tc) abort();
         rd_kafka_topic_conf_set_opaque(tc, t); /* delivery reports find the counters */
         t->rkt = rd_kafka_topic_new(k->rk, name, tc);

@@ -33,7 +33,8 @@ struct fixture {
     char dir[64];
 };
 
-static void setup(struct fixture *f, const char *extra) {
+/* extra: more keys of global.kafka; conf: more librdkafka settings ("k: v, ..." or ""). */
+static void setup_conf(struct fixture *f, const char *extra, const char *conf) {
     char yml[1024], err[1024];
     memset(f, 0, sizeof *f);
     static int metrics_ready;
@@ -42,11 +43,11 @@ static void setup(struct fixture *f, const char *extra) {
              "global:\n"
              "  listen: {address: 127.0.0.1, port: 1514}\n"
              "  kafka:\n"
-             "    conf: {test.mock.num.brokers: 1, bootstrap.servers: unused:9092, linger.ms: 1}\n"
+             "    conf: {test.mock.num.brokers: 1, bootstrap.servers: unused:9092, linger.ms: 1%s%s}\n"
              "    topic: " TOPIC "\n"
              "%s"
              "rules: []\n",
-             extra);
+             *conf ? ", " : "", conf, extra);
     f->cfg = config_load_string("k.yml", yml, strlen(yml), err, sizeof err);
     if (!f->cfg) fprintf(stderr, "  %s\n", err);
     ASSERT(f->cfg != NULL);
@@ -70,6 +71,8 @@ static void setup(struct fixture *f, const char *extra) {
     ASSERT_EQ_INT(rd_kafka_mock_topic_create(f->mc, TOPIC, PARTITIONS, 1), 0);
     ASSERT_EQ_INT(kafka_start(f->k), 0);
 }
+
+static void setup(struct fixture *f, const char *extra) { setup_conf(f, extra, ""); }
 
 static void remove_dir(const char *dir) {
     DIR *d = opendir(dir);
@@ -260,6 +263,27 @@ TEST(a_fatal_error_is_reported_and_queued_messages_are_spooled) {
     teardown(&f);
 }
 
+/* Topic-level settings (message.timeout.ms, partitioner, acks, ...) given in global.kafka.conf
+ * go to librdkafka's default topic configuration; a topic handle made with a configuration of
+ * its own ignored them, so hotdog's "message.timeout.ms: 0, never expire" did not hold (the
+ * topics had librdkafka's 5 minutes) and a user's setting was silently dropped. */
+TEST(topic_level_settings_of_the_config_reach_every_topic) {
+    struct fixture f;
+    setup_conf(&f, "", "message.timeout.ms: 700");
+    produce(&f, 0);
+    drain(&f);
+    ASSERT_EQ_INT(rd_kafka_mock_broker_set_down(f.mc, 1), 0);
+    uint64_t failed = metrics_get(M_KAFKA_FAILED), respooled = metrics_get(M_RESPOOLED);
+    produce(&f, 1);
+    for (int i = 0; i < 300 && metrics_get(M_KAFKA_FAILED) == failed; i++) sleep_ms(10);
+    ASSERT_EQ_INT(metrics_get(M_KAFKA_FAILED) - failed, 1); /* timed out after 0.7 s */
+    ASSERT_EQ_INT(metrics_get(M_RESPOOLED) - respooled, 1);   /* retriable: back to the spool */
+    ASSERT_EQ_INT(rd_kafka_mock_broker_set_up(f.mc, 1), 0);
+    kafka_stop(f.k);
+    teardown(&f);
+}
+
 TEST_MAIN("test_kafka", TEST_ENTRY(a_shutdown_purge_spools_messages_in_the_order_they_were_produced),
           TEST_ENTRY(a_stall_is_reported_and_cleared_when_delivery_resumes),
-          TEST_ENTRY(a_fatal_error_is_reported_and_queued_messages_are_spooled))
+          TEST_ENTRY(a_fatal_error_is_reported_and_queued_messages_are_spooled),
+          TEST_ENTRY(topic_level_settings_of_the_config_reach_every_topic))
