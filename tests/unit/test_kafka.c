@@ -283,7 +283,129 @@ TEST(topic_level_settings_of_the_config_reach_every_topic) {
     teardown(&f);
 }
 
+/* ---- keyless batches: one partition per batch, sticky as librdkafka's partitioner ---- */
+
+/* The high watermark of every partition of TOPIC, read by a consumer on the mock cluster. */
+static void watermarks(struct fixture *f, int64_t hi[PARTITIONS]) {
+    char err[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    ASSERT(rd_kafka_conf_set(c, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(f->mc), err,
+                             sizeof err) == RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    ASSERT(rk != NULL);
+    for (int p = 0; p < PARTITIONS; p++) {
+        int64_t lo;
+        ASSERT_EQ_INT(rd_kafka_query_watermark_offsets(rk, TOPIC, p, &lo, &hi[p], 5000), 0);
+    }
+    rd_kafka_destroy(rk);
+}
+
+/* Produces n records in one kafka_produce_batch call; keyed: each its own key. */
+static void produce_batch(struct fixture *f, int n, int keyed) {
+    static struct record rs[256];
+    static char keys[256][16];
+    ASSERT(n <= 256);
+    for (int i = 0; i < n; i++) {
+        int kn = snprintf(keys[i], sizeof keys[i], "key%d", i);
+        rs[i] = (struct record){.topic = TOPIC, .topic_len = strlen(TOPIC), .payload = "batched", .len = 7,
+                                .key = keyed ? keys[i] : NULL, .key_len = keyed ? (size_t)kn : 0};
+    }
+    unsigned failed = 9;
+    ASSERT_EQ_INT(kafka_produce_batch(f->tc, rs, (unsigned)n, &failed), n);
+    ASSERT_EQ_INT(failed, 0);
+}
+
+/* Until the statistics have said which partitions have a leader. */
+static void wait_leaders(struct fixture *f) {
+    produce(f, 0); /* the topic handle and its metadata */
+    drain(f);
+    for (int i = 0; i < 500 && kafka_topic_leaders(f->k, TOPIC) < 0; i++) sleep_ms(10);
+    ASSERT_EQ_INT(kafka_topic_leaders(f->k, TOPIC), PARTITIONS);
+}
+
+/* How many partitions grew since before, and by how much the largest did. */
+static int grown(const int64_t before[PARTITIONS], const int64_t after[PARTITIONS], int64_t *most) {
+    int n = 0;
+    *most = 0;
+    for (int p = 0; p < PARTITIONS; p++)
+        if (after[p] > before[p]) {
+            n++;
+            if (after[p] - before[p] > *most) *most = after[p] - before[p];
+        }
+    return n;
+}
+
+TEST(a_keyless_batch_goes_to_one_partition_and_the_next_ones_move_on_as_librdkafka_sticks) {
+    struct fixture f;
+    setup_conf(&f, "", "statistics.interval.ms: 50, sticky.partitioning.linger.ms: 20");
+    wait_leaders(&f);
+    int64_t a[PARTITIONS], b[PARTITIONS], most;
+    watermarks(&f, a);
+    produce_batch(&f, 200, 0);
+    drain(&f);
+    watermarks(&f, b);
+    ASSERT_EQ_INT(grown(a, b, &most), 1); /* all 200 on one partition */
+    ASSERT_EQ_INT(most, 200);
+    /* Batches 30 ms apart, longer than the sticky time: not all on the same partition (the
+     * chance that 20 random picks of 8 are all one is 8^-19). */
+    for (int i = 0; i < 20; i++) {
+        produce_batch(&f, 10, 0);
+        sleep_ms(30);
+    }
+    drain(&f);
+    watermarks(&f, a);
+    ASSERT(grown(b, a, &most) > 1);
+    kafka_stop(f.k);
+    teardown(&f);
+}
+
+TEST(keyed_batches_hashing_partitioners_and_no_stickiness_keep_the_partitioner_per_message) {
+    struct fixture f;
+    setup_conf(&f, "", "statistics.interval.ms: 50");
+    wait_leaders(&f);
+    int64_t a[PARTITIONS], b[PARTITIONS], most;
+    watermarks(&f, a);
+    produce_batch(&f, 200, 1); /* 200 keys: the hash spreads them */
+    drain(&f);
+    watermarks(&f, b);
+    ASSERT(grown(a, b, &most) > 1);
+    kafka_stop(f.k);
+    teardown(&f);
+    /* A hashing partitioner puts every keyless message on the empty key's partition. */
+    setup_conf(&f, "", "statistics.interval.ms: 50, sticky.partitioning.linger.ms: 20, partitioner: consistent");
+    produce(&f, 0);
+    drain(&f);
+    sleep_ms(200); /* statistics came, and hotdog leaves the partition to librdkafka */
+    ASSERT_EQ_INT(kafka_topic_leaders(f.k, TOPIC), -1);
+    watermarks(&f, a);
+    for (int i = 0; i < 10; i++) {
+        produce_batch(&f, 10, 0);
+        sleep_ms(30);
+    }
+    drain(&f);
+    watermarks(&f, b);
+    ASSERT_EQ_INT(grown(a, b, &most), 1);
+    ASSERT_EQ_INT(most, 100);
+    kafka_stop(f.k);
+    teardown(&f);
+    /* Without sticky partitioning each keyless message gets a random partition. */
+    setup_conf(&f, "", "statistics.interval.ms: 50, sticky.partitioning.linger.ms: 0");
+    produce(&f, 0);
+    drain(&f);
+    sleep_ms(200); /* statistics came, and hotdog leaves the partition to librdkafka */
+    ASSERT_EQ_INT(kafka_topic_leaders(f.k, TOPIC), -1);
+    watermarks(&f, a);
+    produce_batch(&f, 200, 0);
+    drain(&f);
+    watermarks(&f, b);
+    ASSERT(grown(a, b, &most) > 1);
+    kafka_stop(f.k);
+    teardown(&f);
+}
+
 TEST_MAIN("test_kafka", TEST_ENTRY(a_shutdown_purge_spools_messages_in_the_order_they_were_produced),
           TEST_ENTRY(a_stall_is_reported_and_cleared_when_delivery_resumes),
           TEST_ENTRY(a_fatal_error_is_reported_and_queued_messages_are_spooled),
-          TEST_ENTRY(topic_level_settings_of_the_config_reach_every_topic))
+          TEST_ENTRY(topic_level_settings_of_the_config_reach_every_topic),
+          TEST_ENTRY(a_keyless_batch_goes_to_one_partition_and_the_next_ones_move_on_as_librdkafka_sticks),
+          TEST_ENTRY(keyed_batches_hashing_partitioners_and_no_stickiness_keep_the_partitioner_per_message))
