@@ -57,6 +57,10 @@ struct kafka {
     uint64_t sticky_ticks;
     /* Produce-to-ack latency, written by the delivery-report thread only. */
     _Atomic uint64_t lat[KAFKA_LATENCY_BUCKETS + 1], lat_count, lat_sum_us;
+    /* The tick reports are timed against, and how many more reports may use it before the
+     * clock is read again (report_now). Whichever thread serves the reports. */
+    uint64_t report_tick;
+    unsigned report_reuse;
     /* Where every message's fate is reported (delivery_report in the daemon). */
     kafka_report_fn report;
     void *report_arg;
@@ -359,9 +363,23 @@ static void owned_add(_Atomic uint64_t *c, uint64_t n) {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
 }
 
+/* The acknowledgements of one produce request come in one burst of delivery reports, served
+ * back to back within one rd_kafka_poll: the clock is read for the first report of a poll and
+ * then every REPORT_CLOCK_EVERY reports (a few microseconds of reports, against the
+ * histogram's buckets of 64 us and more), not once per message. */
+#define REPORT_CLOCK_EVERY 32
+static uint64_t report_now(struct kafka *k) {
+    if (!k->report_reuse) {
+        k->report_tick = tick_now(k);
+        k->report_reuse = REPORT_CLOCK_EVERY;
+    }
+    k->report_reuse--;
+    return k->report_tick;
+}
+
 /* tick is when the message was produced, kept in its opaque (see pack). */
 static void record_latency(struct kafka *k, uint64_t tick) {
-    uint64_t dt = (tick_now(k) - tick) & TICK_MASK;
+    uint64_t dt = (report_now(k) - tick) & TICK_MASK;
     if (!tick || dt > TICK_MASK / 2) return; /* unknown, or a tick run ahead of the clock */
     uint64_t d = dt * TICK_NS / 1000;
     int b = kafka_latency_bucket(d);
@@ -610,6 +628,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
     atomic_store(&k->rtt_avg_us, nrtt ? rtt / nrtt : 0);
     atomic_store(&k->outbuf_msgs, outbuf);
     atomic_store(&k->stats_at_ms, clock_ms());
+    k->report_reuse = 0; /* parsing took a while: reports after it in this poll read the clock */
     return 0; /* librdkafka frees json */
 }
 
@@ -761,6 +780,7 @@ static void *poll_main(void *arg) {
     k->progress_ms = clock_ms();
     while (atomic_load(&k->running)) {
         rd_kafka_poll(k->rk, 100);
+        k->report_reuse = 0; /* the next poll may have waited: its first report reads the clock */
         watch(k, clock_ms());
     }
     return NULL;
@@ -776,6 +796,9 @@ int kafka_start(struct kafka *k) {
 void kafka_stop(struct kafka *k) {
     if (!atomic_exchange(&k->running, 0)) return;
     pthread_join(k->poller, NULL);
+    k->report_reuse = 0; /* reports are served by whoever flushes now (rd_kafka_flush may
+                          * wait between bursts: a few reports after a wait can be timed a
+                          * little early; only at shutdown) */
 }
 
 struct kafka_topic *kafka_topic(struct kafka *k, const char *name) {
