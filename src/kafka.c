@@ -35,6 +35,9 @@ struct topic_entry {
     /* produced: added to by every worker (a relaxed atomic add, no lock); delivered and
      * failed: by the delivery-report thread only. */
     _Atomic uint64_t produced, delivered, failed;
+    /* The partitions that have a leader, bit p for partition p, from librdkafka's statistics
+     * (stats_cb); 0: not known yet, or more than 64 partitions. For keyless batches. */
+    _Atomic uint64_t leaders;
 };
 
 struct kafka {
@@ -48,8 +51,16 @@ struct kafka {
     /* From librdkafka's statistics (statistics.interval.ms), for /readyz and metrics. */
     _Atomic int64_t brokers_up, rtt_avg_us, outbuf_msgs, stats_at_ms;
     long queue_max; /* queue.buffering.max.messages, for /readyz's high watermark */
+    /* How long a worker sends its keyless batches for a topic to one partition, in produce
+     * ticks: librdkafka's sticky.partitioning.linger.ms, as its own sticky partitioner does;
+     * 0 where that partitioner is not in use (see kafka_produce_batch). */
+    uint64_t sticky_ticks;
     /* Produce-to-ack latency, written by the delivery-report thread only. */
     _Atomic uint64_t lat[KAFKA_LATENCY_BUCKETS + 1], lat_count, lat_sum_us;
+    /* The tick reports are timed against, and how many more reports may use it before the
+     * clock is read again (report_now). Whichever thread serves the reports. */
+    uint64_t report_tick;
+    unsigned report_reuse;
     /* Where every message's fate is reported (delivery_report in the daemon). */
     kafka_report_fn report;
     void *report_arg;
@@ -352,9 +363,23 @@ static void owned_add(_Atomic uint64_t *c, uint64_t n) {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
 }
 
+/* The acknowledgements of one produce request come in one burst of delivery reports, served
+ * back to back within one rd_kafka_poll: the clock is read for the first report of a poll and
+ * then every REPORT_CLOCK_EVERY reports (a few microseconds of reports, against the
+ * histogram's buckets of 64 us and more), not once per message. */
+#define REPORT_CLOCK_EVERY 32
+static uint64_t report_now(struct kafka *k) {
+    if (!k->report_reuse) {
+        k->report_tick = tick_now(k);
+        k->report_reuse = REPORT_CLOCK_EVERY;
+    }
+    k->report_reuse--;
+    return k->report_tick;
+}
+
 /* tick is when the message was produced, kept in its opaque (see pack). */
 static void record_latency(struct kafka *k, uint64_t tick) {
-    uint64_t dt = (tick_now(k) - tick) & TICK_MASK;
+    uint64_t dt = (report_now(k) - tick) & TICK_MASK;
     if (!tick || dt > TICK_MASK / 2) return; /* unknown, or a tick run ahead of the clock */
     uint64_t d = dt * TICK_NS / 1000;
     int b = kafka_latency_bucket(d);
@@ -555,6 +580,28 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     log_write_keyed(&k->broker_log, key, n > 0 ? (size_t)n : 0, lvl, "librdkafka %s: %s", fac, buf);
 }
 
+/* Notes, for each topic hotdog produces to, which of its partitions have a leader (bit p for
+ * partition p; 0 for a topic of more than 64 partitions, or none known). runs on: the
+ * delivery-report thread, from stats_cb. */
+static void note_leaders(struct kafka *k, json_t *topics) {
+    if (!k->sticky_ticks) return;
+    pthread_mutex_lock(&k->topics_lock);
+    for (struct topic_entry *t = k->topics; t; t = t->next) {
+        json_t *parts = json_object_get(json_object_get(topics, t->name), "partitions"), *pt;
+        const char *id;
+        uint64_t bits = 0;
+        int wide = 0;
+        json_object_foreach(parts, id, pt) {
+            json_int_t p = json_integer_value(json_object_get(pt, "partition"));
+            if (p < 0 || json_is_true(json_object_get(pt, "unknown"))) continue; /* -1: the UA queue */
+            if (p >= 64) wide = 1;
+            else if (json_integer_value(json_object_get(pt, "leader")) >= 0) bits |= UINT64_C(1) << p;
+        }
+        atomic_store_explicit(&t->leaders, wide ? 0 : bits, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&k->topics_lock);
+}
+
 /* Summarises librdkafka's statistics JSON: how many brokers are up, their mean round-trip
  * time, and the messages waiting in their output buffers. runs on: the delivery-report thread, once per statistics.interval.ms. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
@@ -575,11 +622,13 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
             nrtt++;
         }
     }
+    note_leaders(k, json_object_get(root, "topics"));
     json_decref(root);
     atomic_store(&k->brokers_up, up);
     atomic_store(&k->rtt_avg_us, nrtt ? rtt / nrtt : 0);
     atomic_store(&k->outbuf_msgs, outbuf);
     atomic_store(&k->stats_at_ms, clock_ms());
+    k->report_reuse = 0; /* parsing took a while: reports after it in this poll read the clock */
     return 0; /* librdkafka frees json */
 }
 
@@ -589,6 +638,31 @@ static int conf_set(rd_kafka_conf_t *conf, const char *file, int line, const cha
     if (rd_kafka_conf_set(conf, key, value, reason, sizeof reason) == RD_KAFKA_CONF_OK) return 0;
     snprintf(err, errlen, "%s:%d: 'global.kafka.conf.%s': %s", file, line, key, reason);
     return -1;
+}
+
+/* Whether hotdog may choose the partition of keyless batches itself, and for how long it keeps
+ * one (in produce ticks): only where librdkafka would put them on a sticky partition anyway
+ * (a random or *_random partitioner, the default, with sticky.partitioning.linger.ms > 0) and its
+ * statistics tell which partitions have a leader. 0: leave every message to the partitioner. */
+static uint64_t sticky_ticks(rd_kafka_t *rk) {
+    char v[64];
+    size_t n = sizeof v;
+    const rd_kafka_conf_t *conf = rd_kafka_conf(rk);
+    if (rd_kafka_conf_get(conf, "statistics.interval.ms", v, &n) != RD_KAFKA_CONF_OK || atol(v) <= 0)
+        return 0;
+    n = sizeof v;
+    if (rd_kafka_conf_get(conf, "sticky.partitioning.linger.ms", v, &n) != RD_KAFKA_CONF_OK)
+        return 0;
+    long ms = atol(v);
+    rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(rk);
+    n = sizeof v;
+    /* librdkafka sticks keyless messages to a partition unless its partitioner hashes them
+     * (consistent, murmur2, fnv1a: all to the partition of the empty key). */
+    int ok = tc && rd_kafka_topic_conf_get(tc, "partitioner", v, &n) == RD_KAFKA_CONF_OK &&
+             (!strcmp(v, "consistent_random") || !strcmp(v, "murmur2_random") ||
+              !strcmp(v, "fnv1a_random") || !strcmp(v, "random"));
+    if (tc) rd_kafka_topic_conf_destroy(tc);
+    return ok && ms > 0 ? (uint64_t)ms * (1000000 / TICK_NS) : 0;
 }
 
 struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, kafka_report_fn report,
@@ -643,6 +717,7 @@ struct kafka *kafka_new(const struct config *c, struct metrics_shard *shard, kaf
                  c->kafka.line, reason);
         goto err;
     }
+    k->sticky_ticks = sticky_ticks(k->rk);
     return k;
 err:
     if (!k->rk) rd_kafka_conf_destroy(conf);
@@ -705,6 +780,7 @@ static void *poll_main(void *arg) {
     k->progress_ms = clock_ms();
     while (atomic_load(&k->running)) {
         rd_kafka_poll(k->rk, 100);
+        k->report_reuse = 0; /* the next poll may have waited: its first report reads the clock */
         watch(k, clock_ms());
     }
     return NULL;
@@ -720,6 +796,9 @@ int kafka_start(struct kafka *k) {
 void kafka_stop(struct kafka *k) {
     if (!atomic_exchange(&k->running, 0)) return;
     pthread_join(k->poller, NULL);
+    k->report_reuse = 0; /* reports are served by whoever flushes now (rd_kafka_flush may
+                          * wait between bursts: a few reports after a wait can be timed a
+                          * little early; only at shutdown) */
 }
 
 struct kafka_topic *kafka_topic(struct kafka *k, const char *name) {
@@ -730,7 +809,10 @@ struct kafka_topic *kafka_topic(struct kafka *k, const char *name) {
         t = calloc(1, sizeof *t);
         if (!t) abort();
         t->name = strdup(name);
-        rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+        /* A copy of the default topic configuration: the topic-level settings of hotdog's
+         * defaults and of the user's conf (message.timeout.ms, partitioner, ...) are there.
+         * An empty one of our own would drop them all. */
+        rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(k->rk);
         if (!tc) abort();
         rd_kafka_topic_conf_set_opaque(tc, t); /* delivery reports find the counters */
         t->rkt = rd_kafka_topic_new(k->rk, name, tc);
@@ -748,11 +830,17 @@ struct kafka_topics {
     unsigned msgs_cap;
     const char *last;           /* the name looked up last (a key of slot), and its handle: */
     struct kafka_topic *last_t; /* most messages go where the previous one went */
+    long last_slot;             /* and its slot; -1: not cached (the cache is full) */
     size_t n, cap; /* open addressing, cap a power of two */
     struct {
         char *name;
         uint32_t hash;
         struct kafka_topic *t;
+        /* This thread's sticky partition for keyless batches to the topic, and until when
+         * (a produce tick); picked: 0 until one was chosen. */
+        int32_t part;
+        int picked;
+        uint64_t until;
     } *slot;
 };
 
@@ -760,6 +848,7 @@ struct kafka_topics *kafka_topics_new(struct kafka *k) {
     struct kafka_topics *c = calloc(1, sizeof *c);
     if (!c) abort();
     c->k = k;
+    c->last_slot = -1;
     c->cap = 16;
     c->slot = calloc(c->cap, sizeof *c->slot);
     if (!c->slot) abort();
@@ -772,13 +861,14 @@ static uint32_t fnv1a(const char *s) {
     return h;
 }
 
-static void topics_insert(struct kafka_topics *c, char *name, uint32_t h, struct kafka_topic *t) {
+static size_t topics_insert(struct kafka_topics *c, char *name, uint32_t h, struct kafka_topic *t) {
     size_t i = h & (c->cap - 1);
     while (c->slot[i].name) i = (i + 1) & (c->cap - 1);
     c->slot[i].name = name;
     c->slot[i].hash = h;
     c->slot[i].t = t;
     c->n++;
+    return i;
 }
 
 struct kafka_topic *kafka_topics_get(struct kafka_topics *c, const char *name) {
@@ -788,11 +878,16 @@ struct kafka_topic *kafka_topics_get(struct kafka_topics *c, const char *name) {
         if (c->slot[i].hash == h && !strcmp(c->slot[i].name, name)) {
             c->last = c->slot[i].name;
             c->last_t = c->slot[i].t;
+            c->last_slot = (long)i;
             return c->last_t;
         }
     if (!kafka_topic_valid(name)) return NULL; /* never a handle, never cached */
     struct kafka_topic *t = kafka_topic(c->k, name);
-    if (c->n >= KAFKA_TOPIC_CACHE) return t;
+    if (c->n >= KAFKA_TOPIC_CACHE) {
+        c->last = NULL;
+        c->last_slot = -1;
+        return t;
+    }
     if ((c->n + 1) * 2 > c->cap) { /* keep the load under one half */
         struct kafka_topics old = *c;
         c->cap *= 2;
@@ -800,12 +895,17 @@ struct kafka_topic *kafka_topics_get(struct kafka_topics *c, const char *name) {
         c->slot = calloc(c->cap, sizeof *c->slot);
         if (!c->slot) abort();
         for (size_t i = 0; i < old.cap; i++)
-            if (old.slot[i].name) topics_insert(c, old.slot[i].name, old.slot[i].hash, old.slot[i].t);
+            if (old.slot[i].name) {
+                size_t j = topics_insert(c, old.slot[i].name, old.slot[i].hash, old.slot[i].t);
+                c->slot[j].part = old.slot[i].part;
+                c->slot[j].picked = old.slot[i].picked;
+                c->slot[j].until = old.slot[i].until;
+            }
         free(old.slot);
     }
     char *copy = strdup(name);
     if (!copy) abort();
-    topics_insert(c, copy, h, t);
+    c->last_slot = (long)topics_insert(c, copy, h, t);
     c->last = copy;
     c->last_t = t;
     return t;
@@ -949,6 +1049,37 @@ int kafka_produce(struct kafka_topics *tc, const struct record *r, unsigned slot
     return produce(tc->k, t, r->part ? (int32_t)(r->part - 1) : RD_KAFKA_PARTITION_UA, r, slot);
 }
 
+/* The partition for a batch of keyless messages to t, produced at tick: this thread's sticky
+ * partition for t, as librdkafka's sticky partitioner would choose it (a random partition
+ * that has a leader, kept for sticky.partitioning.linger.ms, changed when the statistics say
+ * it lost its leader), so that librdkafka need not run its partitioner, read the clock twice and check the
+ * partition's leader for every message. RD_KAFKA_PARTITION_UA (the partitioner per message)
+ * when that partitioner is not in use, the leaders are not known yet (the first statistics,
+ * statistics.interval.ms after the topic's first message), the topic has more than 64
+ * partitions, or it is not in this thread's topic cache. */
+static int32_t sticky_partition(struct kafka_topics *tc, struct kafka_topic *t, uint64_t tick) {
+    struct kafka *k = tc->k;
+    if (!k->sticky_ticks || tc->last_slot < 0) return RD_KAFKA_PARTITION_UA;
+    struct topic_entry *te = rd_kafka_topic_opaque((rd_kafka_topic_t *)t);
+    uint64_t bits = te ? atomic_load_explicit(&te->leaders, memory_order_relaxed) : 0;
+    if (!bits) return RD_KAFKA_PARTITION_UA;
+    __typeof__(&tc->slot[0]) sl = &tc->slot[tc->last_slot];
+    int expired = !sl->picked || ((tick - sl->until) & TICK_MASK) < TICK_MASK / 2;
+    if (expired || !(bits >> sl->part & 1)) {
+        static _Thread_local uint64_t rnd;
+        if (!rnd) rnd = tick ^ (uint64_t)(uintptr_t)&rnd ^ UINT64_C(0x9e3779b97f4a7c15);
+        rnd ^= rnd << 13; /* xorshift64 */
+        rnd ^= rnd >> 7;
+        rnd ^= rnd << 17;
+        unsigned pick = (unsigned)(rnd % (uint64_t)__builtin_popcountll(bits));
+        while (pick--) bits &= bits - 1; /* drop the lowest set bits */
+        sl->part = __builtin_ctzll(bits);
+        sl->picked = 1;
+        sl->until = (tick + k->sticky_ticks) & TICK_MASK;
+    }
+    return sl->part;
+}
+
 /* Whether a and b go to the same topic. */
 static int same_topic(const struct record *a, const struct record *b) {
     return a->topic_len == b->topic_len && !memcmp(a->topic, b->topic, a->topic_len);
@@ -978,7 +1109,9 @@ unsigned kafka_produce_batch(struct kafka_topics *tc, const struct record *rs, u
             continue;
         }
         unsigned m = 1;
-        while (done + m < n && same_topic(&rs[done + m], r)) m++;
+        int keyed = r->key != NULL;
+        while (done + m < n && same_topic(&rs[done + m], r)) keyed |= rs[done + m++].key != NULL;
+        int32_t partition = keyed ? RD_KAFKA_PARTITION_UA : sticky_partition(tc, t, tick);
         rd_kafka_message_t *ms = tc->msgs;
         for (unsigned i = 0; i < m; i++, tick++) {
             const struct record *x = &rs[done + i];
@@ -988,7 +1121,12 @@ unsigned kafka_produce_batch(struct kafka_topics *tc, const struct record *rs, u
                                          ._private = pack(tk ? tk : 1, 0, 0)};
         }
         rd_kafka_topic_t *rkt = (rd_kafka_topic_t *)t;
-        rd_kafka_produce_batch(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, ms, (int)m);
+        rd_kafka_produce_batch(rkt, partition, RD_KAFKA_MSG_F_COPY, ms, (int)m);
+        if (partition != RD_KAFKA_PARTITION_UA && ms[0].err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
+            /* The statistics ran ahead of the topic's metadata: the partitioner chooses. */
+            for (unsigned i = 0; i < m; i++) ms[i].err = 0;
+            rd_kafka_produce_batch(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, ms, (int)m);
+        }
         /* librdkafka gives up on the rest of a batch at the first message the queue has no
          * room for: what was refused is a tail, and the order holds. */
         unsigned ok = 0, i = 0;
@@ -1045,6 +1183,18 @@ void kafka_producer(struct kafka *k, struct delivery_producer *p) {
 }
 
 int kafka_outq_len(struct kafka *k) { return rd_kafka_outq_len(k->rk); }
+
+int kafka_topic_leaders(struct kafka *k, const char *name) {
+    int n = -1;
+    pthread_mutex_lock(&k->topics_lock);
+    for (struct topic_entry *t = k->topics; t; t = t->next)
+        if (!strcmp(t->name, name)) {
+            uint64_t bits = atomic_load(&t->leaders);
+            n = bits ? __builtin_popcountll(bits) : -1;
+        }
+    pthread_mutex_unlock(&k->topics_lock);
+    return n;
+}
 
 int kafka_flush(struct kafka *k, int timeout_ms) {
     rd_kafka_flush(k->rk, timeout_ms);

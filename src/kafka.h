@@ -83,6 +83,9 @@ const char *kafka_err_word(int err, char *buf, size_t len);
 /* At shutdown, after kafka_flush: takes every undelivered message back out of librdkafka
  * (their reports come with DELIVERY_PURGED) and returns how many are left. */
 int kafka_purge(struct kafka *k, int timeout_ms);
+/* How many partitions of topic name have a leader, as the last statistics said and keyless
+ * batches use it (kafka_produce_batch); -1 while not known. For tests. */
+int kafka_topic_leaders(struct kafka *k, const char *name);
 /* Messages queued in librdkafka and not yet acknowledged or failed. */
 int kafka_outq_len(struct kafka *k);
 

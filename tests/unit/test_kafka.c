@@ -33,7 +33,8 @@ struct fixture {
     char dir[64];
 };
 
-static void setup(struct fixture *f, const char *extra) {
+/* extra: more keys of global.kafka; conf: more librdkafka settings ("k: v, ..." or ""). */
+static void setup_conf(struct fixture *f, const char *extra, const char *conf) {
     char yml[1024], err[1024];
     memset(f, 0, sizeof *f);
     static int metrics_ready;
@@ -42,11 +43,11 @@ static void setup(struct fixture *f, const char *extra) {
              "global:\n"
              "  listen: {address: 127.0.0.1, port: 1514}\n"
              "  kafka:\n"
-             "    conf: {test.mock.num.brokers: 1, bootstrap.servers: unused:9092, linger.ms: 1}\n"
+             "    conf: {test.mock.num.brokers: 1, bootstrap.servers: unused:9092, linger.ms: 1%s%s}\n"
              "    topic: " TOPIC "\n"
              "%s"
              "rules: []\n",
-             extra);
+             *conf ? ", " : "", conf, extra);
     f->cfg = config_load_string("k.yml", yml, strlen(yml), err, sizeof err);
     if (!f->cfg) fprintf(stderr, "  %s\n", err);
     ASSERT(f->cfg != NULL);
@@ -70,6 +71,8 @@ static void setup(struct fixture *f, const char *extra) {
     ASSERT_EQ_INT(rd_kafka_mock_topic_create(f->mc, TOPIC, PARTITIONS, 1), 0);
     ASSERT_EQ_INT(kafka_start(f->k), 0);
 }
+
+static void setup(struct fixture *f, const char *extra) { setup_conf(f, extra, ""); }
 
 static void remove_dir(const char *dir) {
     DIR *d = opendir(dir);
@@ -260,6 +263,149 @@ TEST(a_fatal_error_is_reported_and_queued_messages_are_spooled) {
     teardown(&f);
 }
 
+/* Topic-level settings (message.timeout.ms, partitioner, acks, ...) given in global.kafka.conf
+ * go to librdkafka's default topic configuration; a topic handle made with a configuration of
+ * its own ignored them, so hotdog's "message.timeout.ms: 0, never expire" did not hold (the
+ * topics had librdkafka's 5 minutes) and a user's setting was silently dropped. */
+TEST(topic_level_settings_of_the_config_reach_every_topic) {
+    struct fixture f;
+    setup_conf(&f, "", "message.timeout.ms: 700");
+    produce(&f, 0);
+    drain(&f);
+    ASSERT_EQ_INT(rd_kafka_mock_broker_set_down(f.mc, 1), 0);
+    uint64_t failed = metrics_get(M_KAFKA_FAILED), respooled = metrics_get(M_RESPOOLED);
+    produce(&f, 1);
+    for (int i = 0; i < 300 && metrics_get(M_KAFKA_FAILED) == failed; i++) sleep_ms(10);
+    ASSERT_EQ_INT(metrics_get(M_KAFKA_FAILED) - failed, 1); /* timed out after 0.7 s */
+    ASSERT_EQ_INT(metrics_get(M_RESPOOLED) - respooled, 1);   /* retriable: back to the spool */
+    ASSERT_EQ_INT(rd_kafka_mock_broker_set_up(f.mc, 1), 0);
+    kafka_stop(f.k);
+    teardown(&f);
+}
+
+/* ---- keyless batches: one partition per batch, sticky as librdkafka's partitioner ---- */
+
+/* The high watermark of every partition of TOPIC, read by a consumer on the mock cluster. */
+static void watermarks(struct fixture *f, int64_t hi[PARTITIONS]) {
+    char err[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    ASSERT(rd_kafka_conf_set(c, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(f->mc), err,
+                             sizeof err) == RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    ASSERT(rk != NULL);
+    for (int p = 0; p < PARTITIONS; p++) {
+        int64_t lo;
+        ASSERT_EQ_INT(rd_kafka_query_watermark_offsets(rk, TOPIC, p, &lo, &hi[p], 5000), 0);
+    }
+    rd_kafka_destroy(rk);
+}
+
+/* Produces n records in one kafka_produce_batch call; keyed: each its own key. */
+static void produce_batch(struct fixture *f, int n, int keyed) {
+    static struct record rs[256];
+    static char keys[256][16];
+    ASSERT(n <= 256);
+    for (int i = 0; i < n; i++) {
+        int kn = snprintf(keys[i], sizeof keys[i], "key%d", i);
+        rs[i] = (struct record){.topic = TOPIC, .topic_len = strlen(TOPIC), .payload = "batched", .len = 7,
+                                .key = keyed ? keys[i] : NULL, .key_len = keyed ? (size_t)kn : 0};
+    }
+    unsigned failed = 9;
+    ASSERT_EQ_INT(kafka_produce_batch(f->tc, rs, (unsigned)n, &failed), n);
+    ASSERT_EQ_INT(failed, 0);
+}
+
+/* Until the statistics have said which partitions have a leader. */
+static void wait_leaders(struct fixture *f) {
+    produce(f, 0); /* the topic handle and its metadata */
+    drain(f);
+    for (int i = 0; i < 500 && kafka_topic_leaders(f->k, TOPIC) < 0; i++) sleep_ms(10);
+    ASSERT_EQ_INT(kafka_topic_leaders(f->k, TOPIC), PARTITIONS);
+}
+
+/* How many partitions grew since before, and by how much the largest did. */
+static int grown(const int64_t before[PARTITIONS], const int64_t after[PARTITIONS], int64_t *most) {
+    int n = 0;
+    *most = 0;
+    for (int p = 0; p < PARTITIONS; p++)
+        if (after[p] > before[p]) {
+            n++;
+            if (after[p] - before[p] > *most) *most = after[p] - before[p];
+        }
+    return n;
+}
+
+TEST(a_keyless_batch_goes_to_one_partition_and_the_next_ones_move_on_as_librdkafka_sticks) {
+    struct fixture f;
+    setup_conf(&f, "", "statistics.interval.ms: 50, sticky.partitioning.linger.ms: 20");
+    wait_leaders(&f);
+    int64_t a[PARTITIONS], b[PARTITIONS], most;
+    watermarks(&f, a);
+    produce_batch(&f, 200, 0);
+    drain(&f);
+    watermarks(&f, b);
+    ASSERT_EQ_INT(grown(a, b, &most), 1); /* all 200 on one partition */
+    ASSERT_EQ_INT(most, 200);
+    /* Batches 30 ms apart, longer than the sticky time: not all on the same partition (the
+     * chance that 20 random picks of 8 are all one is 8^-19). */
+    for (int i = 0; i < 20; i++) {
+        produce_batch(&f, 10, 0);
+        sleep_ms(30);
+    }
+    drain(&f);
+    watermarks(&f, a);
+    ASSERT(grown(b, a, &most) > 1);
+    kafka_stop(f.k);
+    teardown(&f);
+}
+
+TEST(keyed_batches_hashing_partitioners_and_no_stickiness_keep_the_partitioner_per_message) {
+    struct fixture f;
+    setup_conf(&f, "", "statistics.interval.ms: 50");
+    wait_leaders(&f);
+    int64_t a[PARTITIONS], b[PARTITIONS], most;
+    watermarks(&f, a);
+    produce_batch(&f, 200, 1); /* 200 keys: the hash spreads them */
+    drain(&f);
+    watermarks(&f, b);
+    ASSERT(grown(a, b, &most) > 1);
+    kafka_stop(f.k);
+    teardown(&f);
+    /* A hashing partitioner puts every keyless message on the empty key's partition. */
+    setup_conf(&f, "", "statistics.interval.ms: 50, sticky.partitioning.linger.ms: 20, partitioner: consistent");
+    produce(&f, 0);
+    drain(&f);
+    sleep_ms(200); /* statistics came, and hotdog leaves the partition to librdkafka */
+    ASSERT_EQ_INT(kafka_topic_leaders(f.k, TOPIC), -1);
+    watermarks(&f, a);
+    for (int i = 0; i < 10; i++) {
+        produce_batch(&f, 10, 0);
+        sleep_ms(30);
+    }
+    drain(&f);
+    watermarks(&f, b);
+    ASSERT_EQ_INT(grown(a, b, &most), 1);
+    ASSERT_EQ_INT(most, 100);
+    kafka_stop(f.k);
+    teardown(&f);
+    /* Without sticky partitioning each keyless message gets a random partition. */
+    setup_conf(&f, "", "statistics.interval.ms: 50, sticky.partitioning.linger.ms: 0");
+    produce(&f, 0);
+    drain(&f);
+    sleep_ms(200); /* statistics came, and hotdog leaves the partition to librdkafka */
+    ASSERT_EQ_INT(kafka_topic_leaders(f.k, TOPIC), -1);
+    watermarks(&f, a);
+    produce_batch(&f, 200, 0);
+    drain(&f);
+    watermarks(&f, b);
+    ASSERT(grown(a, b, &most) > 1);
+    kafka_stop(f.k);
+    teardown(&f);
+}
+
 TEST_MAIN("test_kafka", TEST_ENTRY(a_shutdown_purge_spools_messages_in_the_order_they_were_produced),
           TEST_ENTRY(a_stall_is_reported_and_cleared_when_delivery_resumes),
-          TEST_ENTRY(a_fatal_error_is_reported_and_queued_messages_are_spooled))
+          TEST_ENTRY(a_fatal_error_is_reported_and_queued_messages_are_spooled),
+          TEST_ENTRY(topic_level_settings_of_the_config_reach_every_topic),
+          TEST_ENTRY(a_keyless_batch_goes_to_one_partition_and_the_next_ones_move_on_as_librdkafka_sticks),
+          TEST_ENTRY(keyed_batches_hashing_partitioners_and_no_stickiness_keep_the_partitioner_per_message))
