@@ -335,70 +335,74 @@ static int grown(const int64_t before[PARTITIONS], const int64_t after[PARTITION
     return n;
 }
 
+/* Produces one batch of n records (keyed: each its own key) and returns over how many
+ * partitions they went, with the most any one got in *most. */
+static int batch_spread(struct fixture *f, int n, int keyed, int64_t *most) {
+    int64_t a[PARTITIONS], b[PARTITIONS];
+    watermarks(f, a);
+    produce_batch(f, n, keyed);
+    drain(f);
+    watermarks(f, b);
+    return grown(a, b, most);
+}
+
+/* As batch_spread for `batches` keyless batches of 10, 30 ms apart: longer than the sticky
+ * time of these tests (20 ms). */
+static int spaced_spread(struct fixture *f, int batches, int64_t *most) {
+    int64_t a[PARTITIONS], b[PARTITIONS];
+    watermarks(f, a);
+    for (int i = 0; i < batches; i++) {
+        produce_batch(f, 10, 0);
+        sleep_ms(30);
+    }
+    drain(f);
+    watermarks(f, b);
+    return grown(a, b, most);
+}
+
 TEST(a_keyless_batch_goes_to_one_partition_and_the_next_ones_move_on_as_librdkafka_sticks) {
     struct fixture f;
     setup_conf(&f, "", "statistics.interval.ms: 50, sticky.partitioning.linger.ms: 20");
     wait_leaders(&f);
-    int64_t a[PARTITIONS], b[PARTITIONS], most;
-    watermarks(&f, a);
-    produce_batch(&f, 200, 0);
-    drain(&f);
-    watermarks(&f, b);
-    ASSERT_EQ_INT(grown(a, b, &most), 1); /* all 200 on one partition */
+    int64_t most;
+    ASSERT_EQ_INT(batch_spread(&f, 200, 0, &most), 1); /* all 200 on one partition */
     ASSERT_EQ_INT(most, 200);
-    /* Batches 30 ms apart, longer than the sticky time: not all on the same partition (the
-     * chance that 20 random picks of 8 are all one is 8^-19). */
-    for (int i = 0; i < 20; i++) {
-        produce_batch(&f, 10, 0);
-        sleep_ms(30);
-    }
-    drain(&f);
-    watermarks(&f, a);
-    ASSERT(grown(b, a, &most) > 1);
+    /* Batches further apart than the sticky time: not all on the same partition (the chance
+     * that 20 random picks of 8 are all one is 8^-19). */
+    ASSERT(spaced_spread(&f, 20, &most) > 1);
     kafka_stop(f.k);
     teardown(&f);
+}
+
+/* A producer with statistics and these settings, which make hotdog leave the partition of
+ * keyless messages to librdkafka: it does not even note the leaders. */
+static void setup_left_to_librdkafka(struct fixture *f, const char *conf) {
+    char c[256];
+    snprintf(c, sizeof c, "statistics.interval.ms: 50, %s", conf);
+    setup_conf(f, "", c);
+    produce(f, 0);
+    drain(f);
+    sleep_ms(200); /* statistics came */
+    ASSERT_EQ_INT(kafka_topic_leaders(f->k, TOPIC), -1);
 }
 
 TEST(keyed_batches_hashing_partitioners_and_no_stickiness_keep_the_partitioner_per_message) {
     struct fixture f;
     setup_conf(&f, "", "statistics.interval.ms: 50");
     wait_leaders(&f);
-    int64_t a[PARTITIONS], b[PARTITIONS], most;
-    watermarks(&f, a);
-    produce_batch(&f, 200, 1); /* 200 keys: the hash spreads them */
-    drain(&f);
-    watermarks(&f, b);
-    ASSERT(grown(a, b, &most) > 1);
+    int64_t most;
+    ASSERT(batch_spread(&f, 200, 1, &most) > 1); /* 200 keys: the hash spreads them */
     kafka_stop(f.k);
     teardown(&f);
     /* A hashing partitioner puts every keyless message on the empty key's partition. */
-    setup_conf(&f, "", "statistics.interval.ms: 50, sticky.partitioning.linger.ms: 20, partitioner: consistent");
-    produce(&f, 0);
-    drain(&f);
-    sleep_ms(200); /* statistics came, and hotdog leaves the partition to librdkafka */
-    ASSERT_EQ_INT(kafka_topic_leaders(f.k, TOPIC), -1);
-    watermarks(&f, a);
-    for (int i = 0; i < 10; i++) {
-        produce_batch(&f, 10, 0);
-        sleep_ms(30);
-    }
-    drain(&f);
-    watermarks(&f, b);
-    ASSERT_EQ_INT(grown(a, b, &most), 1);
+    setup_left_to_librdkafka(&f, "sticky.partitioning.linger.ms: 20, partitioner: consistent");
+    ASSERT_EQ_INT(spaced_spread(&f, 10, &most), 1);
     ASSERT_EQ_INT(most, 100);
     kafka_stop(f.k);
     teardown(&f);
     /* Without sticky partitioning each keyless message gets a random partition. */
-    setup_conf(&f, "", "statistics.interval.ms: 50, sticky.partitioning.linger.ms: 0");
-    produce(&f, 0);
-    drain(&f);
-    sleep_ms(200); /* statistics came, and hotdog leaves the partition to librdkafka */
-    ASSERT_EQ_INT(kafka_topic_leaders(f.k, TOPIC), -1);
-    watermarks(&f, a);
-    produce_batch(&f, 200, 0);
-    drain(&f);
-    watermarks(&f, b);
-    ASSERT(grown(a, b, &most) > 1);
+    setup_left_to_librdkafka(&f, "sticky.partitioning.linger.ms: 0");
+    ASSERT(batch_spread(&f, 200, 0, &most) > 1);
     kafka_stop(f.k);
     teardown(&f);
 }
