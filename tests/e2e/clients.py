@@ -673,23 +673,36 @@ class TlsServer(_Proc):
 
     def __init__(self, tmpdir, cert, key, ca=None, port=None, host="127.0.0.1", naccept=None,
                  extra=()):
-        self.port = port or free_port()
-        self.host = host
-        self.out = Path(tmpdir) / f"s_server-{self.port}.out"
-        self.err = Path(tmpdir) / f"s_server-{self.port}.err"
-        self.cmd = [OPENSSL, "s_server", "-accept", _hostport(host, self.port), "-cert", str(cert),
-                    "-key", str(key), "-quiet"]
+        self.tmpdir, self.host, self.fixed_port = Path(tmpdir), host, port is not None
+        self.args = ["-cert", str(cert), "-key", str(key), "-quiet"]
         if ca:
-            self.cmd += ["-Verify", "1", "-CAfile", str(ca), "-verify_return_error"]
+            self.args += ["-Verify", "1", "-CAfile", str(ca), "-verify_return_error"]
         if naccept:
-            self.cmd += ["-naccept", str(naccept)]
-        self.cmd += list(extra)
+            self.args += ["-naccept", str(naccept)]
+        self.args += list(extra)
+        self._on_port(port or free_port())
+
+    def _on_port(self, port):
+        self.port = port
+        self.out = self.tmpdir / f"s_server-{port}.out"
+        self.err = self.tmpdir / f"s_server-{port}.err"
+        self.cmd = [OPENSSL, "s_server", "-accept", _hostport(self.host, port)] + self.args
 
     def start(self):
-        with open(self.out, "wb") as o, open(self.err, "wb") as e:
-            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=o, stderr=e,
-                                         start_new_session=True)
-        wait_listening(self.port, self.host, proc=self.proc)
+        # free_port's port is free when it answers, not later: another process (a client's
+        # ephemeral port, another test's listener) can take it first, and s_server then exits
+        # (with status 0) instead of listening. A port of our own choosing is chosen again.
+        for attempt in range(3):
+            with open(self.out, "wb") as o, open(self.err, "wb") as e:
+                self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=o, stderr=e,
+                                             start_new_session=True)
+            try:
+                wait_listening(self.port, self.host, proc=self.proc)
+                return self
+            except RuntimeError:
+                if self.fixed_port or attempt == 2:
+                    raise
+                self._on_port(free_port())
         return self
 
     def stop(self):
