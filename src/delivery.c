@@ -331,6 +331,12 @@ static int refused_full(struct delivery_lane *l, const struct record *r, int spi
     return 1;
 }
 
+/* Empties the queue (handed over, or given up). */
+static void queue_clear(struct delivery_lane *l) {
+    l->q.head = l->q.n = l->q.refused = 0;
+    l->q.arena.len = 0;
+}
+
 /* Hands the queue to the producer, in order: runs of records that may be batched in one
  * produce_batch call each, the others one by one. Stops where the producer is full; of
  * what it refused, a record whose source waits stays queued (then -1: the caller pauses),
@@ -340,7 +346,7 @@ static int produce_queue(struct delivery_lane *l) {
     while (l->q.head < l->q.n) {
         struct qrec *e = &l->q.e[l->q.head];
         unsigned n = 1, taken, failed = 0;
-        if (e->batch && p->produce_batch && !l->q.refused) {
+        if (e->batch) { /* set only with a produce_batch, and cleared once refused */
             while (l->q.head + n < l->q.n && n < LANE_BATCH && e[n].batch) n++;
             for (unsigned i = 0; i < n; i++) rec_at(l, &e[i], &l->q.run[i]);
             taken = p->produce_batch(l->ts, l->q.run, n, &failed);
@@ -357,8 +363,7 @@ static int produce_queue(struct delivery_lane *l) {
         if (taken < n) break;
     }
     if (l->q.head == l->q.n) {
-        l->q.head = l->q.n = l->q.refused = 0;
-        l->q.arena.len = 0;
+        queue_clear(l);
         return 0;
     }
     /* The producer is full. What can wait stays, in order, at the front of the queue. */
@@ -371,11 +376,14 @@ static int produce_queue(struct delivery_lane *l) {
             l->q.e[kept++] = *e;
         }
     }
+    if (!kept) {
+        queue_clear(l);
+        return 0;
+    }
     l->q.head = 0;
     l->q.n = kept;
-    l->q.refused = kept != 0;
-    if (!kept) l->q.arena.len = 0;
-    return kept ? -1 : 0;
+    l->q.refused = 1;
+    return -1;
 }
 
 /* Whether r may wait in the lane for a batch: nothing the batch call cannot carry (headers,
@@ -453,8 +461,7 @@ unsigned delivery_held(const struct delivery_lane *l) { return l->q.refused ? l-
 
 uint64_t delivery_discard(struct delivery_lane *l) {
     uint64_t n = (uint64_t)(l->q.n - l->q.head) + l->nstage;
-    l->q.head = l->q.n = l->q.refused = 0;
-    l->q.arena.len = 0;
+    queue_clear(l);
     l->stage.len = 0;
     l->nstage = 0;
     return n;

@@ -895,12 +895,8 @@ struct kafka_topic *kafka_topics_get(struct kafka_topics *c, const char *name) {
         c->slot = calloc(c->cap, sizeof *c->slot);
         if (!c->slot) abort();
         for (size_t i = 0; i < old.cap; i++)
-            if (old.slot[i].name) {
-                size_t j = topics_insert(c, old.slot[i].name, old.slot[i].hash, old.slot[i].t);
-                c->slot[j].part = old.slot[i].part;
-                c->slot[j].picked = old.slot[i].picked;
-                c->slot[j].until = old.slot[i].until;
-            }
+            if (old.slot[i].name) /* with its sticky partition */
+                c->slot[topics_insert(c, old.slot[i].name, old.slot[i].hash, old.slot[i].t)] = old.slot[i];
         free(old.slot);
     }
     char *copy = strdup(name);

@@ -33,8 +33,6 @@
 #define SWEEP_MS 200
 
 
-static int paused(const struct worker *w) { return worker_paused(w); }
-
 int worker_forward(struct worker *w, const char *line, size_t n, int64_t recv_us) {
     struct syslog_msg m;
     struct rules_out out;
@@ -226,7 +224,7 @@ static int tail_cut(struct worker *w, struct conn *c, int64_t now) {
  * unfinished frames until the total is back within the budget, it has nothing left to cut, or
  * the producer pushes back. The largest holder pays first: that is where the memory is. */
 static void budget_enforce(struct worker *w, int64_t now) {
-    while (!paused(w) &&
+    while (!worker_paused(w) &&
            atomic_load_explicit(&buffered_total, memory_order_relaxed) > w->sh->cfg->max_buffered_bytes) {
         struct conn *v = NULL;
         for (struct conn *c = w->conns; c; c = c->next) /* a RELP session not read: no cut */
@@ -475,7 +473,7 @@ static uint64_t count_frames(struct conn *c) {
 /* Waits for the producer to take the refused message, up to the deadline. 0 or -1; *closed
  * as for unblock. */
 static int unblock_until(struct worker *w, int64_t deadline, int *closed) {
-    while (paused(w)) {
+    while (worker_paused(w)) {
         if (clock_us() > deadline) return -1;
         if (unblock(w, closed) < 0) poll(NULL, 0, PAUSE_RETRY_MS);
     }
@@ -605,7 +603,7 @@ static void *worker_main(void *arg) {
     int64_t next_sweep = clock_us() + SWEEP_MS * 1000;
     while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
         take_new_rules(w);
-        if (paused(w) && unblock(w, NULL) < 0) {
+        if (worker_paused(w) && unblock(w, NULL) < 0) {
             /* Still full: sleep on the doorbell only, leaving sockets unread so that TCP
              * pushes back on the senders. */
             struct pollfd p = {.fd = w->evfd, .events = POLLIN};
@@ -621,7 +619,7 @@ static void *worker_main(void *arg) {
             struct ev *e = evs[i].data.ptr;
             if (e->kind == EV_CONTROL) {
                 control_drain(w);
-            } else if (paused(w)) {
+            } else if (worker_paused(w)) {
                 /* Paused: leave the rest of this batch in the kernel; level-triggered
                  * epoll reports it again once the producer has room. */
                 continue;
@@ -640,7 +638,7 @@ static void *worker_main(void *arg) {
             struct conn *c = list;
             list = c->rnext;
             c->ready = 0;
-            if (paused(w)) worker_ready_push(w, c);
+            if (worker_paused(w)) worker_ready_push(w, c);
             else if (!c->noread) worker_conn_read(w, c, now); /* resuming pushes it again */
         }
         /* Fates of RELP messages, answered between event batches: it may close connections. */

@@ -73,7 +73,8 @@ struct worker {
     struct conn *blocked; /* the connection whose message the producer refused */
     int blocked_udp;      /* or: the UDP batch */
     int blocked_lane;     /* or: only the lane (its connection closed with records held) */
-    /* The message the producer refused and the records bound for the spool are the lane's. */
+    /* The read's records, those the producer refused and those bound for the spool are the
+     * lane's. */
     struct delivery_lane *lane;
     int spill;       /* the source being processed cannot wait (UDP, backpressure: false) */
     int src_udp;     /* ... and it is UDP */
