@@ -9,6 +9,7 @@
  * - what jsonio writes, jansson reads back to exactly the value written, with every object's
  *   keys in ascending byte order; jsonio reads it back to the same value too, but for reals
  *   in their last bits (serde_json's reader does not always round-trip its writer's doubles).
+ * And jdoc (jdoc_agrees) reads and writes each text exactly as jsonio does.
  * They differ on purpose in these places, each excluded as narrowly as it can be told:
  * - nesting past JSONIO_MAX_DEPTH (127) levels: jsonio refuses it (serde_json's recursion
  *   limit), jansson reads up to 2048 - excused when jsonio says JSONIO_DEPTH;
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jdoc.h"
 #include "jsonio.h"
 #include "../tests/json_check.h"
 
@@ -54,7 +56,7 @@ static int extreme_number(const uint8_t *p, size_t n) {
 
 /* jansson read a NUL byte after a number or literal as nothing: jsonio must read the text
  * without its NUL bytes to the same value. */
-static int nul_explains(const uint8_t *p, size_t n, const json_t *want, struct buf *tmp) {
+static int nul_explains(const uint8_t *p, size_t n, const json_t *want) {
     if (!memchr(p, 0, n)) return 0;
     char *q = malloc(n);
     size_t m = 0;
@@ -62,7 +64,7 @@ static int nul_explains(const uint8_t *p, size_t n, const json_t *want, struct b
     for (size_t i = 0; i < n; i++)
         if (p[i]) q[m++] = (char)p[i];
     enum jsonio_err err;
-    json_t *v = jsonio_parse(q, m, tmp, &err);
+    json_t *v = jsonio_parse(q, m, &err);
     int ok = v && near_equal(want, v);
     json_decref(v);
     jsonio_release_big();
@@ -70,15 +72,38 @@ static int nul_explains(const uint8_t *p, size_t n, const json_t *want, struct b
     return ok;
 }
 
+/* jdoc, the rules' reader and writer, against jsonio_parse and jsonio_dump, which build and
+ * print jansson values from it: the same texts accepted, for the same reason, and written
+ * the same, but where more than JSONIO_BIG_MAX integers above INT64_MAX print (jsonio_dump
+ * prints the rest as doubles, jdoc every one exactly). */
+static void jdoc_agrees(const uint8_t *data, size_t size) {
+    static struct jdoc d;
+    static struct buf a, b;
+    enum jsonio_err derr = jdoc_parse(&d, (const char *)data, size), jerr;
+    json_t *v = jsonio_parse((const char *)data, size, &jerr);
+    if (!v != (derr != JSONIO_OK) || (!v && derr != jerr)) __builtin_trap();
+    if (v) {
+        size_t bigs = 0;
+        for (size_t i = 0; i < d.n; i++) bigs += d.v[i].type == JDOC_UINT;
+        a.len = b.len = 0;
+        jsonio_dump(&a, v);
+        jdoc_dump(&b, &d, 0);
+        if (bigs <= JSONIO_BIG_MAX && (a.len != b.len || memcmp(a.p, b.p, a.len))) __builtin_trap();
+    }
+    json_decref(v);
+    jsonio_release_big();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static struct buf tmp, out;
+    static struct buf out;
+    jdoc_agrees(data, size);
     json_error_t e;
     json_t *want = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
     enum jsonio_err err;
-    json_t *got = jsonio_parse((const char *)data, size, &tmp, &err);
+    json_t *got = jsonio_parse((const char *)data, size, &err);
     jsonio_release_big(); /* so that integers past 64 bits print as doubles jansson reads */
     if (want && !got) {
-        if (err != JSONIO_DEPTH && !extreme_number(data, size) && !nul_explains(data, size, want, &tmp))
+        if (err != JSONIO_DEPTH && !extreme_number(data, size) && !nul_explains(data, size, want))
             __builtin_trap();
     } else if (got && !want) {
         if (!strstr(e.text, "too big") && !strstr(e.text, "NUL byte in object key") &&
@@ -90,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (got) {
         out.len = 0;
         jsonio_dump(&out, got);
-        json_t *back = jsonio_parse(out.p, out.len, &tmp, &err);
+        json_t *back = jsonio_parse(out.p, out.len, &err);
         if (!back || !near_equal(back, got)) __builtin_trap();
         json_decref(back);
         back = json_loadb(out.p, out.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);

@@ -32,6 +32,13 @@ void jp_free(struct jp_expr *e);
  * runs on: any thread; locks: none. */
 int jp_search(const struct jp_expr *e, json_t *data, json_t **result, char *err, size_t errlen);
 
+/* If e is only a chain of field names (a, a.b, "x".y, a | b), sets names[i], lens[i]
+ * (borrowed from e) and returns how many there are (at most max); else returns 0. Such an
+ * expression is a lookup its caller may do on another form of the data: the result is the
+ * last field's value, or null where a field is missing or a value on the way is not an
+ * object (of duplicate keys, the last counts). */
+size_t jp_field_path(const struct jp_expr *e, const char **names, size_t *lens, size_t max);
+
 enum {
     JP_ESYNTAX = -1,
     JP_EINVALID_TYPE = -2,

@@ -1,4 +1,5 @@
 /* jp_eval.c - evaluates a compiled JMESPath AST against jansson values (jp_search). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,4 +256,27 @@ int jp_search(const struct jp_expr *e, json_t *data, json_t **result, char *err,
     if (c.tmp != c.tmp_inline) free(c.tmp);
     *result = rc == 0 ? r : NULL;
     return rc;
+}
+
+/* Field nodes joined by '.' or '|' are a chain of lookups; anything else is not. Returns the
+ * number of names so far, or SIZE_MAX. */
+static size_t field_chain(const struct jp_node *n, const char **names, size_t *lens, size_t max,
+                          size_t k) {
+    switch (n->type) {
+    case JP_N_FIELD:
+        if (k == max) return SIZE_MAX;
+        names[k] = n->u.field.name;
+        lens[k] = n->u.field.len;
+        return k + 1;
+    case JP_N_SUB:
+    case JP_N_PIPE:
+        k = field_chain(n->a, names, lens, max, k);
+        return k == SIZE_MAX ? k : field_chain(n->b, names, lens, max, k);
+    default: return SIZE_MAX;
+    }
+}
+
+size_t jp_field_path(const struct jp_expr *e, const char **names, size_t *lens, size_t max) {
+    size_t k = field_chain(e->root, names, lens, max, 0);
+    return k == SIZE_MAX ? 0 : k;
 }

@@ -32,11 +32,11 @@ enum jsonio_err {
     JSONIO_NOMEM
 };
 
-/* Parses p[0..n) as one JSON value (surrounding whitespace allowed), as serde_json does.
- * Strings must be UTF-8. Returns a new reference, or NULL with *err set. tmp is scratch space
- * for strings with escapes (reused). An integer above INT64_MAX becomes a real remembered
- * with its exact value until jsonio_release_big (see there). */
-json_t *jsonio_parse(const char *p, size_t n, struct buf *tmp, enum jsonio_err *err);
+/* Parses p[0..n) as one JSON value (surrounding whitespace allowed), as serde_json does
+ * (jdoc_parse reads it). Strings must be UTF-8. Returns a new reference, or NULL with *err
+ * set. An integer above INT64_MAX becomes a real remembered with its exact value until
+ * jsonio_release_big (see there). */
+json_t *jsonio_parse(const char *p, size_t n, enum jsonio_err *err);
 
 /* Appends v as compact JSON to b, byte for byte what serde_json::to_string writes for the
  * same value: keys sorted bytewise, only '"', '\\' and control characters escaped (\u001f in

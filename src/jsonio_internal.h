@@ -30,4 +30,15 @@ static inline size_t plain_run(const unsigned char *p, size_t n, int ascii) {
  * that is still listed, see jsonio_release_big), sets *u to that integer and returns 1. */
 int jsonio_big_find(const json_t *v, uint64_t *u);
 
+/* A real for an integer above INT64_MAX, listed with its exact value (a new reference, NULL
+ * if memory ran out): jsonio_parse's conversion of such an integer. */
+json_t *jsonio_big_new(uint64_t u);
+
+struct buf;
+/* The writer's pieces, shared with jdoc.c's: a string with serde_json's escapes (s must be
+ * UTF-8), an integer given as magnitude and sign, a double in ryu's shortest form. */
+void jsonio_dump_string(struct buf *b, const char *s, size_t n);
+void jsonio_dump_uint(struct buf *b, uint64_t u, int neg);
+void jsonio_dump_real(struct buf *b, double v);
+
 #endif

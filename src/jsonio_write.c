@@ -20,7 +20,7 @@ static const unsigned char must_escape[256] = {
     ['"'] = 1, ['\\'] = 1};
 
 /* serde_json's escapes: the short ones where JSON has one, else \u00xx in lowercase hex. */
-static void dump_string(struct buf *b, const char *s, size_t n) {
+void jsonio_dump_string(struct buf *b, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
     size_t run = plain_run(p, n, 0);
     while (run < n && !must_escape[p[run]]) run++;
@@ -47,7 +47,7 @@ static void dump_string(struct buf *b, const char *s, size_t n) {
     buf_append(b, "\"", 1);
 }
 
-static void dump_uint(struct buf *b, uint64_t u, int neg) {
+void jsonio_dump_uint(struct buf *b, uint64_t u, int neg) {
     char tmp[24], *e = tmp + sizeof tmp, *d = e;
     do {
         *--d = (char)('0' + u % 10);
@@ -103,7 +103,7 @@ static int shortest_digits(double v, char *dig, int *e10) {
 /* A double as serde_json prints it (ryu's format): plain decimal notation with at least one
  * fractional digit when the point falls within the first 16 digits or up to 5 places before
  * them ("1000000000000000.0", "0.00001"), else d.ddde±x ("1e16", "1.5e-7"). */
-static void dump_real(struct buf *b, double v) {
+void jsonio_dump_real(struct buf *b, double v) {
     char dig[24], out[48];
     size_t o = 0;
     if (signbit(v)) {
@@ -241,7 +241,7 @@ static void dump_object(struct buf *b, json_t *o, size_t top) {
         }
         struct member x = m[j];
         if (j) buf_append(b, ",", 1);
-        dump_string(b, x.key, x.len);
+        jsonio_dump_string(b, x.key, x.len);
         buf_append(b, ":", 1);
         dump_value(b, x.v, top + n);
     }
@@ -261,16 +261,16 @@ static void dump_value(struct buf *b, const json_t *v, size_t top) {
         buf_append(b, "]", 1);
         break;
     }
-    case JSON_STRING: dump_string(b, json_string_value(v), json_string_length(v)); break;
+    case JSON_STRING: jsonio_dump_string(b, json_string_value(v), json_string_length(v)); break;
     case JSON_INTEGER: {
         json_int_t i = json_integer_value(v);
-        dump_uint(b, i < 0 ? 0 - (uint64_t)i : (uint64_t)i, i < 0);
+        jsonio_dump_uint(b, i < 0 ? 0 - (uint64_t)i : (uint64_t)i, i < 0);
         break;
     }
     case JSON_REAL: {
         uint64_t u;
-        if (jsonio_big_find(v, &u)) dump_uint(b, u, 0);
-        else dump_real(b, json_real_value(v));
+        if (jsonio_big_find(v, &u)) jsonio_dump_uint(b, u, 0);
+        else jsonio_dump_real(b, json_real_value(v));
         break;
     }
     case JSON_TRUE: buf_append(b, "true", 4); break;

@@ -3,6 +3,8 @@
 #ifndef HOTDOG_MERGE_H
 #define HOTDOG_MERGE_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "template.h"
@@ -30,6 +32,20 @@ int merge_is_object(const struct merge *m);
  * (target is released). */
 json_t *merge_apply(const struct merge *m, json_t *target, const struct syslog_slice *vars,
                     struct buf *scratch, size_t *invalid_utf8);
+
+struct jdoc;
+
+/* Returned by merge_write where the merge needs merge_apply. */
+#define MERGE_SLOW 1
+
+/* Appends to out what jsonio_dump writes for merge_apply's result on jdoc_to_json(d, at),
+ * without building it: the document's members are written from d and the map's rendered
+ * on the way, in key order. Returns 0, or MERGE_SLOW where the map merges an array or
+ * object into an array of the document (its items are then compared by value: merge_apply
+ * does that), with out and *invalid_utf8 as they were. vars, scratch and invalid_utf8 as
+ * for merge_apply. */
+int merge_write(const struct merge *m, struct jdoc *d, uint32_t at, const struct syslog_slice *vars,
+                struct buf *scratch, size_t *invalid_utf8, struct buf *out);
 
 /* A JSON string of s[0..n), with bytes that are not UTF-8 replaced by U+FFFD (JSON text must
  * be UTF-8). tmp is a reusable buffer. Returns a new reference. */

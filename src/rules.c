@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "format.h"
 #include "jmespath.h"
+#include "jdoc.h"
 #include "jsonio.h"
 #include "log.h"
 #include "merge.h"
@@ -42,11 +43,18 @@ struct named_group {
     uint32_t group;
 };
 
+/* Field chains longer than this (a.b.c...) are evaluated as any other JMESPath. */
+#define RULES_PATH_MAX 16
+
 struct rule {
     const struct config_rule *cfg;
     pcre2_code *re;
     int jit, jit_rc;
     struct jp_expr *jp;
+    /* The expression when it is only a chain of field names (jp_field_path), looked up in
+     * the parsed document itself; npath 0 otherwise. */
+    const char *path[RULES_PATH_MAX];
+    size_t path_len[RULES_PATH_MAX], npath;
     struct action *actions;
     size_t nactions;
     struct named_group *names; /* sorted by name, as PCRE2's table is */
@@ -75,7 +83,7 @@ struct rules {
     uint64_t retries;
     struct syslog_slice *vars;
     size_t nvars;
-    struct buf out, topic, key, value, scratch[2], jtmp;
+    struct buf out, topic, key, value, scratch[2];
     /* forward's headers (packed), one header's value being rendered, format: json's record */
     struct buf headers, hval, json_out;
     struct format_scratch fmt;
@@ -83,7 +91,11 @@ struct rules {
     int out_is_json;    /* the output buffer holds a merge's JSON (format: json embeds it) */
     size_t invalid_utf8; /* sequences {{json}}, format: json or merge replaced in this message */
     size_t default_topic_len;
-    /* Each field's text parsed as JSON, at most once per message however many rules ask. */
+    /* Each field's text parsed as JSON, at most once per message however many rules ask
+     * (doc_tried; doc_ok: it is JSON), and as jansson values for a JMESPath expression that
+     * is more than a field chain (json_tried). */
+    struct jdoc doc[FIELD_MSGID + 1];
+    unsigned doc_tried, doc_ok;
     json_t *json[FIELD_MSGID + 1];
     unsigned json_tried;
     time_t iso_sec;
@@ -254,6 +266,7 @@ static int compile_jmespath(struct rule *ru, const char *path, size_t i, char *e
         snprintf(err, errlen, "%s:%d: 'rules[%zu].jmespath': %s", path, ru->cfg->matcher_line, i, why);
         return -1;
     }
+    ru->npath = jp_field_path(ru->jp, ru->path, ru->path_len, RULES_PATH_MAX);
     return 0;
 }
 
@@ -436,7 +449,10 @@ void rules_free(struct rules *r) {
         free(ru->actions);
         free(ru->names);
     }
-    for (size_t f = 0; f <= FIELD_MSGID; f++) json_decref(r->json[f]);
+    for (size_t f = 0; f <= FIELD_MSGID; f++) {
+        json_decref(r->json[f]);
+        jdoc_free(&r->doc[f]);
+    }
     pcre2_match_data_free(r->md);
     pcre2_match_context_free(r->jit_ctx);
     pcre2_match_context_free(r->interp_ctx);
@@ -450,7 +466,6 @@ void rules_free(struct rules *r) {
     buf_free(&r->value);
     buf_free(&r->scratch[0]);
     buf_free(&r->scratch[1]);
-    buf_free(&r->jtmp);
     buf_free(&r->headers);
     buf_free(&r->hval);
     buf_free(&r->json_out);
@@ -500,43 +515,57 @@ static size_t json_nodes(const char *p, size_t n) {
 static const unsigned char first_json_byte[256] = {
     ['{'] = 1, ['['] = 1, ['"'] = 1, ['-'] = 1, ['0' ... '9'] = 1, ['t'] = 1, ['f'] = 1, ['n'] = 1};
 
-static json_t *parse_json(struct rules *r, const char *p, size_t n) {
+static int parse_json(struct rules *r, struct jdoc *d, const char *p, size_t n) {
     size_t i = 0;
     while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++;
     /* Most log lines start with a letter that cannot start JSON: no parse at all. */
-    if (i == n || !first_json_byte[(unsigned char)p[i]]) return NULL;
+    if (i == n || !first_json_byte[(unsigned char)p[i]]) return 0;
     /* json_nodes counts at most one value per byte after the first, so text shorter than
      * the limit (every ordinary log line) needs no count. */
     if (n - i >= RULES_JSON_MAX_NODES && json_nodes(p + i, n - i) > RULES_JSON_MAX_NODES) {
         count(r, M_JSON_LIMIT);
         log_limited(L_WARN, "rules: a JSON message with more than %d values was not parsed "
                     "(error.json_limit)", RULES_JSON_MAX_NODES);
-        return NULL;
+        return 0;
     }
-    enum jsonio_err e;
-    json_t *doc = jsonio_parse(p + i, n - i, &r->jtmp, &e);
-    if (!doc && e == JSONIO_DEPTH) {
+    enum jsonio_err e = jdoc_parse(d, p + i, n - i);
+    if (e == JSONIO_DEPTH) {
         count(r, M_JSON_LIMIT);
         log_limited(L_WARN, "rules: a JSON message nested too deeply was not parsed (error.json_limit)");
     }
-    return doc;
+    return e == JSONIO_OK;
 }
 
-/* The field's text as a JSON value, parsed at most once per message. */
+/* The field's text parsed as JSON, at most once per message; NULL if it is not JSON. */
+static struct jdoc *field_doc(struct rules *r, enum config_field f, struct syslog_slice text) {
+    if (!(r->doc_tried & (1u << f))) {
+        r->doc_tried |= 1u << f;
+        if (parse_json(r, &r->doc[f], text.p, text.n)) r->doc_ok |= 1u << f;
+    }
+    return r->doc_ok & (1u << f) ? &r->doc[f] : NULL;
+}
+
+/* The field's JSON as jansson values, built at most once per message; NULL if it is not
+ * JSON (or memory ran out). */
 static json_t *field_json(struct rules *r, enum config_field f, struct syslog_slice text) {
     if (!(r->json_tried & (1u << f))) {
         r->json_tried |= 1u << f;
-        r->json[f] = parse_json(r, text.p, text.n);
+        struct jdoc *d = field_doc(r, f, text);
+        r->json[f] = d ? jdoc_to_json(d, 0) : NULL;
     }
     return r->json[f];
 }
+
+/* A document that grew past this many nodes (a huge message) gives its memory back. */
+#define RULES_JDOC_KEEP 65536
 
 static void reset_json(struct rules *r) {
     for (size_t f = 0; f <= FIELD_MSGID; f++) {
         json_decref(r->json[f]);
         r->json[f] = NULL;
+        if (r->doc[f].cap > RULES_JDOC_KEEP) jdoc_free(&r->doc[f]);
     }
-    r->json_tried = 0;
+    r->json_tried = r->doc_tried = r->doc_ok = 0;
     jsonio_release_big();
 }
 
@@ -615,6 +644,23 @@ static inline void trim(struct rules *r) {
 }
 
 /* Runs rule ru's matcher; on a match, sets its group variables and `value`. */
+/* A JMESPath rule whose expression is a field chain, looked up in the parsed document: the
+ * same result as jp_search on its jansson values (a string's bytes, or other values as
+ * jsonio_dump writes them), with no jansson value built. */
+static int match_path(struct rules *r, const struct rule *ru, struct syslog_slice f) {
+    struct jdoc *d = field_doc(r, ru->cfg->field, f);
+    if (!d) return 0; /* not JSON: a JMESPath rule does not match */
+    uint32_t at = 0;
+    for (size_t i = 0; i < ru->npath && at != JDOC_NONE; i++)
+        at = jdoc_get(d, at, ru->path[i], ru->path_len[i]);
+    if (at == JDOC_NONE || d->v[at].type == JDOC_NULL) return 0;
+    r->value.len = 0;
+    if (d->v[at].type == JDOC_STRING) buf_append(&r->value, jdoc_str(d, &d->v[at]), d->v[at].n);
+    else jdoc_dump(&r->value, d, at);
+    r->vars[VAR_VALUE] = (struct syslog_slice){buf_cstr(&r->value), r->value.len};
+    return 1;
+}
+
 static int match(struct rules *r, struct rule *ru, const struct syslog_msg *m) {
     struct syslog_slice f = field_text(m, ru->cfg->field);
     if (!f.p) return 0; /* the field is absent from this message */
@@ -635,6 +681,7 @@ static int match(struct rules *r, struct rule *ru, const struct syslog_msg *m) {
         r->vars[VAR_VALUE] = (struct syslog_slice){NULL, 0};
         return 1;
     }
+    if (ru->npath) return match_path(r, ru, f);
     json_t *doc = field_json(r, ru->cfg->field, f);
     if (!doc) return 0; /* not JSON: a JMESPath rule does not match */
     json_t *res = NULL;
@@ -705,10 +752,7 @@ static void set_builtins(struct rules *r, const struct syslog_msg *m) {
  * map (counted in error.merge_target_not_json). */
 static int do_merge(struct rules *r, struct rule *ru, const struct action *a,
                     const struct syslog_msg *m) {
-    /* Take the parsed msg over (it is modified), so a later rule parses afresh. */
-    json_t *doc = field_json(r, FIELD_MSG, field_text(m, FIELD_MSG));
-    r->json[FIELD_MSG] = NULL;
-    r->json_tried &= ~(1u << FIELD_MSG);
+    struct jdoc *doc = field_doc(r, FIELD_MSG, field_text(m, FIELD_MSG));
     if (!doc) return -1;
     r->out.len = 0;
     if (!merge_is_object(a->merge)) {
@@ -717,13 +761,18 @@ static int do_merge(struct rules *r, struct rule *ru, const struct action *a,
                     "as it is (error.merge_target_not_json)", r->cfg->path, ru->cfg->line);
         buf_append(&r->out, r->vars[VAR_MSG].p, r->vars[VAR_MSG].n);
         r->out_is_json = 0;
-        json_decref(doc);
         return 0;
     }
-    doc = merge_apply(a->merge, doc, r->vars, r->scratch, &r->invalid_utf8);
-    jsonio_dump(&r->out, doc);
-    json_decref(doc);
     r->out_is_json = 1;
+    if (merge_write(a->merge, doc, 0, r->vars, r->scratch, &r->invalid_utf8, &r->out) == 0)
+        return 0;
+    /* An array of msg takes the map's items: merge_apply compares them by value. It
+     * modifies what it is given, so it gets values of its own. */
+    json_t *v = jdoc_to_json(doc, 0);
+    if (v) v = merge_apply(a->merge, v, r->vars, r->scratch, &r->invalid_utf8);
+    if (!v) abort(); /* out of memory: hotdog's policy for small allocations */
+    jsonio_dump(&r->out, v);
+    json_decref(v);
     return 0;
 }
 

@@ -22,13 +22,13 @@ static json_t *slice_json(struct syslog_slice s, struct buf *tmp) {
 static json_t *name_json(const char *name) { return name ? json_string(name) : json_null(); }
 
 /* What format: json sends as structured_data (format_sd), as a value. */
-static json_t *structured_data(const struct syslog_msg *m, struct buf *tmp) {
+static json_t *structured_data(const struct syslog_msg *m) {
     if (!m->sd.p) return json_null();
     struct format_scratch fs = {0};
     struct buf text = {0};
     enum jsonio_err e;
     format_sd(&text, m, &fs);
-    json_t *o = jsonio_parse(text.p, text.len, tmp, &e);
+    json_t *o = jsonio_parse(text.p, text.len, &e);
     format_scratch_free(&fs);
     buf_free(&text);
     return o ? o : json_null();
@@ -83,7 +83,7 @@ static void print_json(struct rules *r, const struct config *c, size_t lineno,
     json_object_set_new(parsed, "appname", slice_json(m->appname, tmp));
     json_object_set_new(parsed, "procid", slice_json(m->procid, tmp));
     json_object_set_new(parsed, "msgid", slice_json(m->msgid, tmp));
-    json_object_set_new(parsed, "structured_data", structured_data(m, tmp));
+    json_object_set_new(parsed, "structured_data", structured_data(m));
     json_object_set_new(parsed, "msg", merge_string(m->msg.p ? m->msg.p : "", m->msg.n, tmp));
     json_t *matches = json_array();
     for (size_t i = 0; i < rules_count(r); i++)

@@ -9,14 +9,15 @@
 #include <stdlib.h>
 
 #include "json_check.h"
+#include "jdoc.h"
 #include "jsonio.h"
 #include "test.h"
 
-static struct buf tmp, out;
+static struct buf out;
 
 /* Parses p[0..n) and writes it back; NULL if refused. */
 static const char *roundtrip(const char *p, size_t n, enum jsonio_err *err) {
-    json_t *v = jsonio_parse(p, n, &tmp, err);
+    json_t *v = jsonio_parse(p, n, err);
     if (!v) return NULL;
     out.len = 0;
     jsonio_dump(&out, v);
@@ -25,15 +26,28 @@ static const char *roundtrip(const char *p, size_t n, enum jsonio_err *err) {
     return buf_cstr(&out);
 }
 
+/* Reads p[0..n) into a jdoc and writes it back (the rules' path); NULL if refused. */
+static const char *jdoc_roundtrip(const char *p, size_t n, enum jsonio_err *err) {
+    static struct jdoc d;
+    *err = jdoc_parse(&d, p, n);
+    if (*err != JSONIO_OK) return NULL;
+    out.len = 0;
+    jdoc_dump(&out, &d, 0);
+    return buf_cstr(&out);
+}
+
 static void expect(const char *in, size_t n, const char *want) {
-    enum jsonio_err err;
-    const char *got = roundtrip(in, n, &err);
-    if (!got != !want || (got && strcmp(got, want))) {
-        fprintf(stderr, "  input %.*s: want %s, got %s\n", (int)n, in, want ? want : "(refused)",
-                got ? got : "(refused)");
-        ASSERT(0);
+    const char *(*ways[])(const char *, size_t, enum jsonio_err *) = {roundtrip, jdoc_roundtrip};
+    for (size_t w = 0; w < 2; w++) {
+        enum jsonio_err err;
+        const char *got = ways[w](in, n, &err);
+        if (!got != !want || (got && strcmp(got, want))) {
+            fprintf(stderr, "  %s, input %.*s: want %s, got %s\n", w ? "jdoc" : "jsonio", (int)n, in,
+                    want ? want : "(refused)", got ? got : "(refused)");
+            ASSERT(0);
+        }
+        if (!want) ASSERT(err != JSONIO_OK);
     }
-    if (!want) ASSERT(err != JSONIO_OK);
 }
 #define EXPECT(lit, want) expect(lit, sizeof lit - 1, want)
 
@@ -106,7 +120,7 @@ TEST(depth_limit_is_serde_json_s) {
             for (int i = 0; i < depth; i++) buf_append(&b, obj ? "{\"a\":" : "[", obj ? 5 : 1);
             buf_append(&b, "1", 1);
             for (int i = 0; i < depth; i++) buf_append(&b, obj ? "}" : "]", 1);
-            json_t *v = jsonio_parse(b.p, b.len, &tmp, &err);
+            json_t *v = jsonio_parse(b.p, b.len, &err);
             ASSERT_EQ_INT(v != NULL, depth <= JSONIO_MAX_DEPTH);
             if (!v) ASSERT_EQ_INT(err, JSONIO_DEPTH);
             json_decref(v);
@@ -115,7 +129,7 @@ TEST(depth_limit_is_serde_json_s) {
     ASSERT_EQ_INT(JSONIO_MAX_DEPTH, 127);
     b.len = 0;
     for (int i = 0; i < 100000; i++) buf_append(&b, "[", 1);
-    ASSERT(!jsonio_parse(b.p, b.len, &tmp, &err));
+    ASSERT(!jsonio_parse(b.p, b.len, &err));
     ASSERT_EQ_INT(err, JSONIO_DEPTH);
     buf_free(&b);
 }
@@ -123,7 +137,7 @@ TEST(depth_limit_is_serde_json_s) {
 /* Integers above INT64_MAX are printed exactly while listed; released, they are doubles. */
 TEST(big_integers_print_exactly_until_released) {
     enum jsonio_err err;
-    json_t *v = jsonio_parse("[18446744073709551615]", 22, &tmp, &err);
+    json_t *v = jsonio_parse("[18446744073709551615]", 22, &err);
     ASSERT(v != NULL);
     json_t *keep = json_incref(json_array_get(v, 0));
     json_decref(v);
@@ -155,7 +169,7 @@ static int agrees_with_jansson(const char *p, size_t n) {
     json_error_t e;
     json_t *want = json_loadb(p, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
     enum jsonio_err err;
-    json_t *got = jsonio_parse(p, n, &tmp, &err);
+    json_t *got = jsonio_parse(p, n, &err);
     /* Both accept the same texts here (no integer beyond 64 bits, depth below 127), except a
      * key holding \u0000, which serde_json (and so the original, and jsonio) accepts and
      * jansson cannot store: a mutation can make one. */
@@ -275,7 +289,45 @@ TEST(utf8_sequences) {
         }
 }
 
-TEST_MAIN("jsonio", TEST_ENTRY(values_the_original_reads_and_how_it_writes_them),
+/* jdoc's lookups are serde_json's map's: the last of duplicate keys, keys compared decoded;
+ * anything but an object has no members. Integers above INT64_MAX print exactly however
+ * many there are (jsonio_dump lists only JSONIO_BIG_MAX). */
+TEST(jdoc_lookups_and_big_integers) {
+    struct jdoc d;
+    jdoc_init(&d);
+    const char *t = "{\"a\":1,\"k\\u00e9\":{\"x\":[true]},\"a\":\"two\\n\",\"\":null}";
+    ASSERT_EQ_INT(jdoc_parse(&d, t, strlen(t)), JSONIO_OK);
+    uint32_t a = jdoc_get(&d, 0, "a", 1);
+    ASSERT(a != JDOC_NONE);
+    ASSERT_EQ_INT(d.v[a].type, JDOC_STRING);
+    ASSERT_EQ_MEM(jdoc_str(&d, &d.v[a]), d.v[a].n, "two\n");
+    uint32_t k = jdoc_get(&d, 0, "k\xc3\xa9", 3);
+    ASSERT(k != JDOC_NONE);
+    uint32_t x = jdoc_get(&d, k, "x", 1);
+    ASSERT(x != JDOC_NONE && d.v[x].type == JDOC_ARRAY && d.v[x].n == 1);
+    ASSERT_EQ_INT(jdoc_get(&d, x, "0", 1), JDOC_NONE); /* an array has no members */
+    ASSERT_EQ_INT(jdoc_get(&d, a, "a", 1), JDOC_NONE);
+    ASSERT_EQ_INT(jdoc_get(&d, 0, "b", 1), JDOC_NONE);
+    ASSERT(jdoc_get(&d, 0, "", 0) != JDOC_NONE);
+    out.len = 0;
+    jdoc_dump(&out, &d, 0);
+    ASSERT_EQ_STR(buf_cstr(&out), "{\"\":null,\"a\":\"two\\n\",\"k\xc3\xa9\":{\"x\":[true]}}");
+    /* A refused text leaves no document behind. */
+    ASSERT_EQ_INT(jdoc_parse(&d, "[1,", 3), JSONIO_SYNTAX);
+    ASSERT_EQ_INT(d.n, 0);
+    struct buf b = {0};
+    buf_append(&b, "[", 1);
+    for (int i = 0; i < JSONIO_BIG_MAX + 10; i++) buf_append(&b, i ? ",9300000000000000001" : "9300000000000000001", i ? 20 : 19);
+    buf_append(&b, "]", 1);
+    ASSERT_EQ_INT(jdoc_parse(&d, b.p, b.len), JSONIO_OK);
+    out.len = 0;
+    jdoc_dump(&out, &d, 0);
+    ASSERT_EQ_MEM(out.p, out.len, buf_cstr(&b));
+    buf_free(&b);
+    jdoc_free(&d);
+}
+
+TEST_MAIN("jsonio", TEST_ENTRY(jdoc_lookups_and_big_integers), TEST_ENTRY(values_the_original_reads_and_how_it_writes_them),
           TEST_ENTRY(refuses_what_the_original_refuses), TEST_ENTRY(depth_limit_is_serde_json_s),
           TEST_ENTRY(big_integers_print_exactly_until_released),
           TEST_ENTRY(random_documents_and_their_mutations_agree_with_jansson),

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "jdoc.h"
 #include "jsonio.h"
 #include "merge.h"
 #include "metrics.h"
@@ -402,6 +403,53 @@ TEST(merge_semantics_are_the_original_s) {
     teardown(&f);
 }
 
+static int resolve_ab(const char *name, size_t len, int *fallback, void *arg);
+
+/* merge_write writes what merge_apply + jsonio_dump write, and leaves to merge_apply exactly
+ * the merges of an array or object into an array of the message. */
+TEST(merge_write_matches_merge_apply_and_leaves_arrays_to_it) {
+    json_t *map = json_loads("{\"o\":{\"p\":\"q\",\"r\":[2]},\"tags\":[\"x\"],\"s\":1.5}", 0, NULL);
+    ASSERT(map != NULL);
+    struct merge *m = merge_compile(map, resolve_ab, NULL, 0, err, sizeof err);
+    ASSERT(m != NULL);
+    struct { const char *doc; int slow; } cases[] = {
+        {"{\"tags\":\"s\",\"z\":{\"b\":1,\"a\":[1,{}]},\"a\":null}", 0},
+        {"{\"o\":{\"p\":[1],\"r\":{\"k\":1}},\"s\":[3]}", 0}, /* scalars replace arrays */
+        {"{\"o\":{\"r\":\"x\"},\"o\":{\"p\":{}}}", 0},         /* the last "o" merges */
+        {"\"text\"", 0},
+        {"{}", 0}, /* the first object written is empty: no member array yet (UBSan) */
+        {"{\"tags\":[1]}", 1},
+        {"{\"o\":[1]}", 1},
+        {"{\"o\":{\"r\":[1]}}", 1},
+        {"[1]", 1},
+    };
+    struct syslog_slice vars[RULES_VAR_COUNT] = {{0}};
+    struct buf scratch[2] = {{0}}, got = {0}, want = {0};
+    struct jdoc d;
+    jdoc_init(&d);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ASSERT_EQ_INT(jdoc_parse(&d, cases[i].doc, strlen(cases[i].doc)), JSONIO_OK);
+        size_t bad_w = 0, bad_a = 0;
+        got.len = want.len = 0;
+        int rc = merge_write(m, &d, 0, vars, scratch, &bad_w, &got);
+        json_t *v = merge_apply(m, jdoc_to_json(&d, 0), vars, scratch, &bad_a);
+        jsonio_dump(&want, v);
+        json_decref(v);
+        if (rc != (cases[i].slow ? MERGE_SLOW : 0))
+            fprintf(stderr, "  case %zu: merge_write returned %d\n", i, rc);
+        ASSERT_EQ_INT(rc, cases[i].slow ? MERGE_SLOW : 0);
+        if (rc == 0) ASSERT_EQ_MEM(got.p, got.len, buf_cstr(&want));
+        else ASSERT_EQ_INT(got.len, 0);
+    }
+    jdoc_free(&d);
+    buf_free(&got);
+    buf_free(&want);
+    buf_free(&scratch[0]);
+    buf_free(&scratch[1]);
+    merge_free(m);
+    json_decref(map);
+}
+
 /* Measured on the original: a `json` that is not a map is accepted; a JSON msg is then
  * forwarded as it is, counted in error.merge_target_not_json. */
 TEST(merge_with_a_non_map_json_leaves_msg_as_it_is) {
@@ -619,10 +667,13 @@ static void *count_malloc(size_t n) {
 
 TEST(message_json_is_parsed_at_most_once) {
     struct fixture one, three;
-    setup(&one, "  - jmespath: 'nope'\n    actions: [{type: forward}]\n");
-    setup(&three, "  - jmespath: 'nope'\n    actions: [{type: forward}]\n"
-                  "  - jmespath: 'nope2'\n    actions: [{type: forward}]\n"
-                  "  - jmespath: 'a.b'\n    actions: [{type: forward}]\n");
+    /* Expressions that are more than a field chain, evaluated over jansson values built
+     * from the parsed document (c[5] borrows its result: nothing else is allocated). */
+    setup(&one, "  - jmespath: 'c[5]'\n    actions: [{type: forward}]\n");
+    setup(&three, "  - jmespath: 'c[5]'\n    actions: [{type: forward}]\n"
+                  "  - jmespath: 'c[6]'\n    actions: [{type: forward}]\n"
+                  "  - jmespath: 'a.b'\n    actions: [{type: forward}]\n"
+                  "  - jmespath: 'c[7]'\n    actions: [{type: forward}]\n");
     const char *line = "{\"a\":{\"b\":null},\"c\":[1,2,3],\"d\":\"text\"}";
     json_set_alloc_funcs(count_malloc, free);
     json_allocs = 0;
@@ -636,6 +687,27 @@ TEST(message_json_is_parsed_at_most_once) {
     ASSERT_EQ_INT(a3, a1);
     teardown(&one);
     teardown(&three);
+}
+
+/* A field chain and a merge need no jansson value at all: they read the parsed document. */
+TEST(field_chains_and_merges_build_no_jansson_values) {
+    struct fixture f;
+    setup(&f, "  - jmespath: 'nope.x'\n    actions: [{type: forward, topic: never}]\n"
+              "  - jmespath: 'a.\"b\" | c'\n    actions: [{type: forward, topic: never}]\n"
+              "  - jmespath: 'a.b'\n    actions:\n"
+              "      - type: merge\n        json: {m: '{{value}}', a: {z: [1, '{{hostname}}']}}\n"
+              "      - type: forward\n        topic: 't-{{value}}'\n");
+    const char *line = "<13>Oct 11 22:14:15 host app: {\"a\":{\"b\":\"v\\u00e9\",\"c\":1},\"d\":[1,2]}";
+    json_set_alloc_funcs(count_malloc, free);
+    json_allocs = 0;
+    eval(&f, line);
+    size_t allocs = json_allocs;
+    json_set_alloc_funcs(malloc, free);
+    ASSERT_EQ_INT(allocs, 0);
+    ASSERT_EQ_STR(f.out.rec.topic, "t-v\xc3\xa9");
+    ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len,
+                  "{\"a\":{\"b\":\"v\xc3\xa9\",\"c\":1,\"z\":[1,\"host\"]},\"d\":[1,2],\"m\":\"v\xc3\xa9\"}");
+    teardown(&f);
 }
 
 static int resolve_ab(const char *name, size_t len, int *fallback, void *arg) {
@@ -992,7 +1064,9 @@ int main(int argc, char **argv) {
         TEST_ENTRY(invalid_rendered_topic_is_still_forwarded),
         TEST_ENTRY(template_escape_html_by_default_none_on_request),
         TEST_ENTRY(no_rules_means_default_topic), TEST_ENTRY(template_errors_name_file_line_and_key),
-        TEST_ENTRY(message_json_is_parsed_at_most_once), TEST_ENTRY(template_syntax),
+        TEST_ENTRY(message_json_is_parsed_at_most_once),
+        TEST_ENTRY(field_chains_and_merges_build_no_jansson_values),
+        TEST_ENTRY(merge_write_matches_merge_apply_and_leaves_arrays_to_it), TEST_ENTRY(template_syntax),
         TEST_ENTRY(json_bombs_are_not_parsed_and_are_counted), TEST_ENTRY(catch_all_regex_matches_like_pcre2),
         TEST_ENTRY(regex_classes_as_rust), TEST_ENTRY(long_lines_match_patterns_that_repeat_a_group),
         TEST_ENTRY(jit_stack_is_sized_by_max_message_size), TEST_ENTRY(jit_stack_is_given_back_after_long_lines),
