@@ -59,6 +59,7 @@ CONTENDERS = {
     "hotdog-loggen": "hotdog, catch-all, loggen as the sender",
     "probe": "librdkafka alone (bench/probe.c), same rate",
     "hotdog-baseline": "hotdog, catch-all rule, the BENCH_BASELINE binary (an A/B in one run)",
+    "hotdog-rules-baseline": "hotdog, rules, the BENCH_BASELINE binary (an A/B in one run)",
     "original": "original hotdog 0.5.1 (Rust), catch-all rule",
     # RELP: sender.c -> rsyslog imptcp -> omrelp (configs/rsyslog-omrelp.conf, one session) -> ...
     "hotdog-relp": "rsyslog omrelp -> hotdog relp",
@@ -336,10 +337,12 @@ class Bench:
             extra = ""
             if relp:
                 extra = f", protocol: relp, relp_max_pending: {relp.max_pending}"
-            template, more = hotdog_cfg or ("hotdog-rules.yml" if name == "hotdog-rules" else "hotdog-catchall.yml", {})
+            rules = name in ("hotdog-rules", "hotdog-rules-baseline")
+            template, more = hotdog_cfg or ("hotdog-rules.yml" if rules else "hotdog-catchall.yml", {})
             cfg = self.render(template, os.path.join(cfgdir, f"{tag}.yml"), PORT=port, BROKER=self.broker,
                               TOPIC=topic, STATUS_PORT=sp, LISTEN_EXTRA=extra, **more)
-            cmd = [self.baseline if name == "hotdog-baseline" or (relp and relp.baseline) else self.hotdog,
+            baseline = name in ("hotdog-baseline", "hotdog-rules-baseline") or (relp and relp.baseline)
+            cmd = [self.baseline if baseline else self.hotdog,
                    "-q", "-c", cfg]
             info["status_port"] = sp
         elif name == "rsyslog" or (relp and relp.receiver == "rsyslog"):
@@ -731,7 +734,7 @@ class Bench:
                 (not relp.baseline or (bool(self.a.baseline) and os.access(self.a.baseline, os.X_OK)))
         if name in ("hotdog", "hotdog-rules"):
             return os.access(os.path.join(self.b, "hotdog"), os.X_OK)
-        if name == "hotdog-baseline":
+        if name in ("hotdog-baseline", "hotdog-rules-baseline"):
             return bool(self.a.baseline) and os.access(self.a.baseline, os.X_OK)
         if name == "hotdog-loggen":
             return subprocess.run([os.path.join(ROOT, "scripts", "loggen"), "--help"],
@@ -934,6 +937,10 @@ class Bench:
             # The same config, two binaries, the same repetition: throughput and CPU-seconds.
             ratios["hotdog/baseline"] = per_rep("hotdog", ["hotdog-baseline"])
             ratios["hotdog/baseline cpu_s"] = per_rep("hotdog", ["hotdog-baseline"], key="cpu_s", higher=False)
+        if "hotdog-rules" in names and "hotdog-rules-baseline" in names:
+            ratios["hotdog-rules/baseline"] = per_rep("hotdog-rules", ["hotdog-rules-baseline"])
+            ratios["hotdog-rules/baseline cpu_s"] = per_rep("hotdog-rules", ["hotdog-rules-baseline"],
+                                                            key="cpu_s", higher=False)
         # RELP: hotdog-relp against rsyslog-relp with the same window, msgs/s and msgs per CPU-s.
         for h in names:
             rh = relp_spec(h, a)

@@ -1,13 +1,11 @@
-/* jsonio.c - JSON text to jansson values, for the per-message path (see jsonio.h); the
- * writer is jsonio_write.c.
+/* jsonio.c - JSON text to jansson values (see jsonio.h), UTF-8 checks, and jansson's
+ * per-thread allocator; the writer is jsonio_write.c.
  *
  * The reader is jdoc.c's; this builds jansson values from what it read. */
 #include "jsonio.h"
-#include "jsonio_internal.h"
 #include "jdoc.h"
+#include "jsonio_internal.h"
 
-#include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
