@@ -479,15 +479,31 @@ uint32_t jdoc_get(const struct jdoc *d, uint32_t obj, const char *key, size_t le
 /* ------------------------------------------------------------------------------ writer */
 
 static inline int member_less(const struct jdoc_member *a, const struct jdoc_member *b) {
+    /* Most keys differ in their first byte, which spares the memcmp call. */
+    if (a->len && b->len && a->key[0] != b->key[0])
+        return (unsigned char)a->key[0] < (unsigned char)b->key[0];
     size_t n = a->len < b->len ? a->len : b->len;
     int c = n ? memcmp(a->key, b->key, n) : 0;
     if (c) return c < 0;
     if (a->len != b->len) return a->len < b->len;
-    return a->idx < b->idx; /* equal keys keep document order: the last one is kept */
+    return a->ref < b->ref; /* equal keys keep document order: the last one is kept */
 }
 
 static int member_cmp(const void *a, const void *b) {
     return member_less(a, b) ? -1 : member_less(b, a);
+}
+
+void jdoc_sort_members(struct jdoc_member *m, size_t n) {
+    if (n > 16) {
+        qsort(m, n, sizeof *m, member_cmp);
+        return;
+    }
+    for (size_t j = 1; j < n; j++) { /* most objects are small: insertion sort beats qsort's calls */
+        struct jdoc_member x = m[j];
+        size_t k = j;
+        for (; k > 0 && member_less(&x, &m[k - 1]); k--) m[k] = m[k - 1];
+        m[k] = x;
+    }
 }
 
 size_t jdoc_members(struct jdoc *d, uint32_t obj, size_t top) {
@@ -508,16 +524,7 @@ size_t jdoc_members(struct jdoc *d, uint32_t obj, size_t top) {
         m[j] = (struct jdoc_member){jdoc_str(d, k), k->n, i};
         i = d->v[i + 1].next;
     }
-    if (n > 16) {
-        qsort(m, n, sizeof *m, member_cmp);
-    } else { /* most objects are small: insertion sort beats qsort's calls */
-        for (size_t j = 1; j < n; j++) {
-            struct jdoc_member x = m[j];
-            size_t k = j;
-            for (; k > 0 && member_less(&x, &m[k - 1]); k--) m[k] = m[k - 1];
-            m[k] = x;
-        }
-    }
+    jdoc_sort_members(m, n);
     /* Of equal keys, sorted in document order, keep the last (serde_json's map insert). */
     size_t w = 0;
     for (size_t j = 0; j < n; j++) {
@@ -567,7 +574,7 @@ void jdoc_dump_at(struct buf *b, struct jdoc *d, uint32_t i, size_t top) {
         size_t n = jdoc_members(d, i, top);
         buf_append(b, "{", 1);
         for (size_t j = 0; j < n; j++) {
-            uint32_t k = d->m[top + j].idx; /* d->m may move below: read it each time */
+            uint32_t k = (uint32_t)d->m[top + j].ref; /* d->m may move below: read it each time */
             if (j) buf_append(b, ",", 1);
             dump_str(b, d, &d->v[k]);
             buf_append(b, ":", 1);

@@ -68,9 +68,13 @@ struct jdoc {
 /* An object member as printing sorts it. */
 struct jdoc_member {
     const char *key;
-    uint32_t len;
-    uint32_t idx; /* the key's node (its value follows it) */
+    size_t len;
+    uintptr_t ref; /* here the key's node (its value follows it); jsonio_write: the value */
 };
+
+/* Sorts m[0..n) by key, bytewise as serde_json's maps order them, equal keys by ref. Shared
+ * with jsonio_write.c. */
+void jdoc_sort_members(struct jdoc_member *m, size_t n);
 
 void jdoc_init(struct jdoc *d);
 void jdoc_free(struct jdoc *d);

@@ -2,6 +2,7 @@
  * (see jsonio_dump in jsonio.h). Runs of bytes that need no escaping are appended with one
  * memcpy each; object keys are sorted through a reused per-thread array. */
 #include "jsonio.h"
+#include "jdoc.h"
 #include "jsonio_internal.h"
 
 #include <math.h>
@@ -160,14 +161,10 @@ void jsonio_dump_real(struct buf *b, double v) {
 }
 
 /* Members of the objects being written, sorted by key, reused from message to message: a
- * level's members sit above its parent's (indices, since the array may move). */
-struct member {
-    const char *key;
-    size_t len;
-    json_t *v;
-};
+ * level's members sit above its parent's (indices, since the array may move). ref holds the
+ * value. */
 static _Thread_local struct {
-    struct member *m;
+    struct jdoc_member *m;
     size_t cap;
 } members;
 
@@ -183,20 +180,6 @@ static void members_release(void *arg) {
 
 static void members_init(void) { pthread_key_create(&members_key, members_release); }
 
-static inline int key_less(const struct member *a, const struct member *b) {
-    /* Keys are NUL-terminated, so the first bytes can be read even when empty; most keys
-     * differ there, which spares the memcmp call. */
-    unsigned char x = (unsigned char)a->key[0], y = (unsigned char)b->key[0];
-    if (x != y) return x < y;
-    size_t n = a->len < b->len ? a->len : b->len;
-    int c = memcmp(a->key, b->key, n);
-    return c < 0 || (c == 0 && a->len < b->len);
-}
-
-static int key_cmp(const void *a, const void *b) {
-    return key_less(a, b) ? -1 : key_less(b, a);
-}
-
 static void dump_value(struct buf *b, const json_t *v, size_t top);
 
 /* serde_json's maps are ordered by key (bytewise, as Rust compares strings). */
@@ -209,7 +192,7 @@ static void dump_object(struct buf *b, json_t *o, size_t top) {
     if (top + n > members.cap) {
         size_t cap = members.cap ? members.cap : 64;
         while (cap < top + n) cap *= 2;
-        struct member *m = realloc(members.m, cap * sizeof *m);
+        struct jdoc_member *m = realloc(members.m, cap * sizeof *m);
         if (!m) abort();
         if (!members.m) { /* so that the thread's array is freed when it ends */
             pthread_once(&members_once, members_init);
@@ -218,32 +201,23 @@ static void dump_object(struct buf *b, json_t *o, size_t top) {
         members.m = m;
         members.cap = cap;
     }
-    struct member *base = members.m, *m = base + top;
+    struct jdoc_member *base = members.m, *m = base + top;
     size_t i = 0;
     for (void *it = json_object_iter(o); it && i < n; it = json_object_iter_next(o, it), i++)
-        m[i] = (struct member){json_object_iter_key(it), json_object_iter_key_len(it),
-                               json_object_iter_value(it)};
-    if (n > 16) {
-        qsort(m, n, sizeof *m, key_cmp);
-    } else { /* most objects are small: insertion sort beats qsort's calls */
-        for (size_t j = 1; j < n; j++) {
-            struct member x = m[j];
-            size_t k = j;
-            for (; k > 0 && key_less(&x, &m[k - 1]); k--) m[k] = m[k - 1];
-            m[k] = x;
-        }
-    }
+        m[i] = (struct jdoc_member){json_object_iter_key(it), json_object_iter_key_len(it),
+                                    (uintptr_t)json_object_iter_value(it)};
+    jdoc_sort_members(m, n);
     buf_append(b, "{", 1);
     for (size_t j = 0; j < n; j++) {
         if (members.m != base) { /* a nested object grew (moved) the array */
             base = members.m;
             m = base + top;
         }
-        struct member x = m[j];
+        struct jdoc_member x = m[j];
         if (j) buf_append(b, ",", 1);
         jsonio_dump_string(b, x.key, x.len);
         buf_append(b, ":", 1);
-        dump_value(b, x.v, top + n);
+        dump_value(b, (const json_t *)x.ref, top + n);
     }
     buf_append(b, "}", 1);
 }

@@ -370,7 +370,7 @@ static int write_object(struct wr *w, const struct mnode *src, uint32_t dst, siz
         }
         if (i || j) buf_append(w->out, ",", 1);
         if (c < 0) { /* only in the document: as it is */
-            uint32_t key = d->m[top + i++].idx;
+            uint32_t key = (uint32_t)d->m[top + i++].ref;
             jdoc_dump_at(w->out, d, key, top + n); /* the key, */
             buf_append(w->out, ":", 1);
             jdoc_dump_at(w->out, d, key + 1, top + n); /* and its value */
@@ -382,7 +382,7 @@ static int write_object(struct wr *w, const struct mnode *src, uint32_t dst, siz
             write_rendered(w, &mm->v);
             continue;
         }
-        uint32_t val = d->m[top + i++].idx + 1;
+        uint32_t val = (uint32_t)d->m[top + i++].ref + 1;
         if (write_merged(w, &mm->v, val, top + n) < 0) return -1;
     }
     buf_append(w->out, "}", 1);

@@ -665,6 +665,15 @@ static void *count_malloc(size_t n) {
     return malloc(n);
 }
 
+/* How many blocks jansson allocated while f's rules ran over line. */
+static size_t json_allocs_of(struct fixture *f, const char *line) {
+    json_set_alloc_funcs(count_malloc, free);
+    json_allocs = 0;
+    eval(f, line);
+    json_set_alloc_funcs(malloc, free);
+    return json_allocs;
+}
+
 TEST(message_json_is_parsed_at_most_once) {
     struct fixture one, three;
     /* Expressions that are more than a field chain, evaluated over jansson values built
@@ -675,14 +684,7 @@ TEST(message_json_is_parsed_at_most_once) {
                   "  - jmespath: 'a.b'\n    actions: [{type: forward}]\n"
                   "  - jmespath: 'c[7]'\n    actions: [{type: forward}]\n");
     const char *line = "{\"a\":{\"b\":null},\"c\":[1,2,3],\"d\":\"text\"}";
-    json_set_alloc_funcs(count_malloc, free);
-    json_allocs = 0;
-    eval(&one, line);
-    size_t a1 = json_allocs;
-    json_allocs = 0;
-    eval(&three, line);
-    size_t a3 = json_allocs;
-    json_set_alloc_funcs(malloc, free);
+    size_t a1 = json_allocs_of(&one, line), a3 = json_allocs_of(&three, line);
     ASSERT(a1 > 0);
     ASSERT_EQ_INT(a3, a1);
     teardown(&one);
@@ -698,12 +700,7 @@ TEST(field_chains_and_merges_build_no_jansson_values) {
               "      - type: merge\n        json: {m: '{{value}}', a: {z: [1, '{{hostname}}']}}\n"
               "      - type: forward\n        topic: 't-{{value}}'\n");
     const char *line = "<13>Oct 11 22:14:15 host app: {\"a\":{\"b\":\"v\\u00e9\",\"c\":1},\"d\":[1,2]}";
-    json_set_alloc_funcs(count_malloc, free);
-    json_allocs = 0;
-    eval(&f, line);
-    size_t allocs = json_allocs;
-    json_set_alloc_funcs(malloc, free);
-    ASSERT_EQ_INT(allocs, 0);
+    ASSERT_EQ_INT(json_allocs_of(&f, line), 0);
     ASSERT_EQ_STR(f.out.rec.topic, "t-v\xc3\xa9");
     ASSERT_EQ_MEM(f.out.rec.payload, f.out.rec.len,
                   "{\"a\":{\"b\":\"v\xc3\xa9\",\"c\":1,\"z\":[1,\"host\"]},\"d\":[1,2],\"m\":\"v\xc3\xa9\"}");
