@@ -479,14 +479,8 @@ uint32_t jdoc_get(const struct jdoc *d, uint32_t obj, const char *key, size_t le
 /* ------------------------------------------------------------------------------ writer */
 
 static inline int member_less(const struct jdoc_member *a, const struct jdoc_member *b) {
-    /* Most keys differ in their first byte, which spares the memcmp call. */
-    if (a->len && b->len && a->key[0] != b->key[0])
-        return (unsigned char)a->key[0] < (unsigned char)b->key[0];
-    size_t n = a->len < b->len ? a->len : b->len;
-    int c = n ? memcmp(a->key, b->key, n) : 0;
-    if (c) return c < 0;
-    if (a->len != b->len) return a->len < b->len;
-    return a->ref < b->ref; /* equal keys keep document order: the last one is kept */
+    int c = jdoc_key_cmp(a->key, a->len, b->key, b->len);
+    return c ? c < 0 : a->ref < b->ref; /* equal keys keep document order: the last is kept */
 }
 
 static int member_cmp(const void *a, const void *b) {

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -72,8 +73,16 @@ struct jdoc_member {
     uintptr_t ref; /* here the key's node (its value follows it); jsonio_write: the value */
 };
 
-/* Sorts m[0..n) by key, bytewise as serde_json's maps order them, equal keys by ref. Shared
- * with jsonio_write.c. */
+/* The order of serde_json's map keys (bytewise, a prefix first): <0, 0 or >0. */
+static inline int jdoc_key_cmp(const char *a, size_t alen, const char *b, size_t blen) {
+    /* Most keys differ in their first byte, which spares the memcmp call. */
+    if (alen && blen && a[0] != b[0]) return (unsigned char)a[0] < (unsigned char)b[0] ? -1 : 1;
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Sorts m[0..n) by key (jdoc_key_cmp), equal keys by ref. Shared with jsonio_write.c. */
 void jdoc_sort_members(struct jdoc_member *m, size_t n);
 
 void jdoc_init(struct jdoc *d);

@@ -393,10 +393,8 @@ static int fn_to_number(struct jp_ctx *c, const struct jp_func *f, struct arg *a
     json_t *v = a[0].v;
     *out = json_is_number(v) ? v : json_null();
     if (!json_is_string(v)) return 0;
-    struct buf tmp = {0};
     enum jsonio_err e;
     json_t *r = jsonio_parse(json_string_value(v), json_string_length(v), &e);
-    buf_free(&tmp);
     if (!r) return e == JSONIO_NOMEM ? jp_fail(c, JP_ENOMEM, "out of memory") : 0;
     return jp_keep(c, r, out);
 }

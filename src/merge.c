@@ -90,9 +90,7 @@ static void *xcalloc(size_t n, size_t size) {
 
 static int mmember_cmp(const void *a, const void *b) {
     const struct mmember *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = n ? memcmp(x->key, y->key, n) : 0;
-    return c ? c : (x->len > y->len) - (x->len < y->len);
+    return jdoc_key_cmp(x->key, x->len, y->key, y->len);
 }
 
 /* Builds x from the map's value v; the strings take their templates from t in compile_walk's
@@ -361,13 +359,9 @@ static int write_object(struct wr *w, const struct mnode *src, uint32_t dst, siz
         int c;
         if (i == n) c = 1;
         else if (j == src->n) c = -1;
-        else { /* d->m may have moved in a nested call: read it each time */
-            const struct jdoc_member *a = &d->m[top + i];
-            const struct mmember *b = &src->members[j];
-            size_t k = a->len < b->len ? a->len : b->len;
-            c = k ? memcmp(a->key, b->key, k) : 0;
-            if (!c) c = (a->len > b->len) - (a->len < b->len);
-        }
+        else /* d->m may have moved in a nested call: read it each time */
+            c = jdoc_key_cmp(d->m[top + i].key, d->m[top + i].len, src->members[j].key,
+                             src->members[j].len);
         if (i || j) buf_append(w->out, ",", 1);
         if (c < 0) { /* only in the document: as it is */
             uint32_t key = (uint32_t)d->m[top + i++].ref;

@@ -643,7 +643,6 @@ static inline void trim(struct rules *r) {
     if (r->heap_held > RULES_HEAP_KEEP || r->jit_long || r->jit_warm) give_back(r);
 }
 
-/* Runs rule ru's matcher; on a match, sets its group variables and `value`. */
 /* A JMESPath rule whose expression is a field chain, looked up in the parsed document: the
  * same result as jp_search on its jansson values (a string's bytes, or other values as
  * jsonio_dump writes them), with no jansson value built. */
@@ -661,6 +660,7 @@ static int match_path(struct rules *r, const struct rule *ru, struct syslog_slic
     return 1;
 }
 
+/* Runs rule ru's matcher; on a match, sets its group variables and `value`. */
 static int match(struct rules *r, struct rule *ru, const struct syslog_msg *m) {
     struct syslog_slice f = field_text(m, ru->cfg->field);
     if (!f.p) return 0; /* the field is absent from this message */
