@@ -527,6 +527,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[200];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);
+        /* Counted before the flag is raised: whoever sees kafka_fatal() sees the count too. */
+        metrics_add_any(M_KAFKA_FATAL, 1);
         pthread_mutex_lock(&k->cause_lock);
         if (!atomic_load(&k->fatal)) {
             snprintf(k->fatal_reason, sizeof k->fatal_reason, "fatal producer error: %s (%s)", why,
@@ -534,7 +536,6 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
             atomic_store(&k->fatal, 1);
         }
         pthread_mutex_unlock(&k->cause_lock);
-        metrics_add_any(M_KAFKA_FATAL, 1);
         log_error("kafka: fatal producer error: %s (%s). The producer cannot go on: hotdog stops reading, "
                   "keeps what is queued (spool, dead-letter file) and exits with status 1, to be "
                   "restarted with a new producer", why, rd_kafka_err2name(orig));
