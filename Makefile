@@ -246,8 +246,8 @@ $(B)/bench/levers: bench/levers.c bench/producer.h
 	@mkdir -p $(@D)
 	$(CC) -O2 $(WARN) $(RDKAFKA_CFLAGS) -o $@ $< $(RDKAFKA_LIBS) -lpthread
 
-# `make bench-levers`: what rd_kafka_produce() per message costs against rd_kafka_produce_batch()
-# (bench/levers.py, bench/results/levers.md), on the same private broker; ~1 min.
+# `make bench-levers`: what rd_kafka_produce() per message costs against rd_kafka_produce_batch(),
+# keyless and keyed (bench/levers.py, bench/results/levers.md), on the same private broker; ~1.5 min.
 bench-levers: $(B)/bench/levers $(B)/bench/hwm
 	$(BENCH_KAFKA) reset
 	$(BENCH_KAFKA) start

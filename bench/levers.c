@@ -9,6 +9,10 @@
  *   batch-sticky  rd_kafka_produce_batch() of BATCH messages all to one partition, the next
  *                 partition for the next batch (also one partition-queue lock per batch); only
  *                 for messages without a key, whose partition is the producer's choice anyway
+ *   keyed-ua      as batch-ua, each message with a key (one of 16, as a rules config's
+ *                 templated key has few values): the consistent_random partitioner hashes it
+ *   keyed-hashed  as keyed-ua, each message's partition computed here as that partitioner
+ *                 computes it (CRC32(key) % partitions) and named with RD_KAFKA_MSG_F_PARTITION
  *
  * Deliveries are served by a thread of their own calling rd_kafka_poll(), as in hotdog.
  *
@@ -53,6 +57,13 @@ static void dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     else atomic_fetch_add(&delivered, 1);
 }
 
+static uint32_t crc_table[256];
+static uint32_t crc32(const char *p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) c = crc_table[(c ^ (unsigned char)p[i]) & 0xff] ^ (c >> 8);
+    return c ^ 0xffffffffu;
+}
+
 static void *poller(void *arg) {
     rd_kafka_t *rk = arg;
     while (!atomic_load(&done)) rd_kafka_poll(rk, 100);
@@ -61,12 +72,14 @@ static void *poller(void *arg) {
 
 int main(int argc, char **argv) {
     if (argc < 5 || argc > 7) {
-        fprintf(stderr, "usage: levers BROKER TOPIC BODIES single|batch-ua|batch-sticky [BATCH [N]]\n");
+        fprintf(stderr, "usage: levers BROKER TOPIC BODIES single|batch-ua|batch-sticky|keyed-ua|keyed-hashed "
+                        "[BATCH [N]]\n");
         return 2;
     }
     const char *mode = argv[4];
     int single = !strcmp(mode, "single"), sticky = !strcmp(mode, "batch-sticky");
-    if (!single && !sticky && strcmp(mode, "batch-ua")) {
+    int hashed = !strcmp(mode, "keyed-hashed"), keyed = hashed || !strcmp(mode, "keyed-ua");
+    if (!single && !sticky && !keyed && strcmp(mode, "batch-ua")) {
         fprintf(stderr, "levers: unknown mode %s\n", mode);
         return 2;
     }
@@ -99,6 +112,14 @@ int main(int argc, char **argv) {
     pthread_t th;
     pthread_create(&th, NULL, poller, rk);
 
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int j = 0; j < 8; j++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+    static const char *const keys[16] = {"alpha", "bravo", "charlie", "delta",    "echo",  "foxtrot",
+                                         "golf",  "hotel", "india",   "juliet",   "kilo",  "lima",
+                                         "mike",  "nov",   "oscar",   "papa"};
     rd_kafka_message_t *ms = calloc(batch, sizeof *ms);
     double t0 = now(), c0 = cpu();
     size_t sent = 0;
@@ -120,15 +141,22 @@ int main(int argc, char **argv) {
             const char *nl = memchr(q, '\n', (size_t)(end - q));
             size_t n = nl ? (size_t)(nl - q) : (size_t)(end - q);
             ms[k] = (rd_kafka_message_t){.payload = (void *)q, .len = n};
+            if (keyed) {
+                const char *key = keys[(sent + k) % 16];
+                ms[k].key = (void *)key;
+                ms[k].key_len = strlen(key);
+                if (hashed) ms[k].partition = (int32_t)(crc32(key, ms[k].key_len) % (uint32_t)nparts);
+            }
             q += n + 1;
             k++;
         }
         int32_t to = sticky ? part : RD_KAFKA_PARTITION_UA;
+        int flags = RD_KAFKA_MSG_F_COPY | (hashed ? RD_KAFKA_MSG_F_PARTITION : 0);
         part = (part + 1) % nparts;
         /* The ones the queue had no room for (err set) are produced again, until all are in. */
         size_t left = k;
         while (left) {
-            int ok = rd_kafka_produce_batch(t, to, RD_KAFKA_MSG_F_COPY, ms, (int)left);
+            int ok = rd_kafka_produce_batch(t, to, flags, ms, (int)left);
             if (ok == (int)left) break;
             size_t w = 0;
             for (size_t i = 0; i < left; i++)

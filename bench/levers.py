@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """bench/levers.py - `make bench-levers`: what each way of handing messages to librdkafka costs
 (issue 18, goal 1), with build/bench/levers (bench/levers.c) against the private broker of
-`make bench`: rd_kafka_produce() per message (what hotdog and kcat -P do today), and
-rd_kafka_produce_batch() of BENCH_LEVERS_BATCH messages with the partitioner choosing per message
-or with one partition per batch. Runs are interleaved (every mode once per repetition, in a
-rotated order) on a fresh topic each; medians and ranges of msgs/s and CPU-seconds per million
+`make bench`: rd_kafka_produce() per message (what kcat -P does, and hotdog did before
+batching), and rd_kafka_produce_batch() of BENCH_LEVERS_BATCH messages with the partitioner
+choosing per message or with one partition per batch, and keyed messages (16 keys) with the
+partitioner hashing each key or with each key's partition computed here
+(RD_KAFKA_MSG_F_PARTITION). Runs are interleaved (every mode once per repetition, in a rotated
+order) on a fresh topic each; medians and ranges of msgs/s and CPU-seconds per million
 messages (the whole producer process, librdkafka's threads included) go to
 bench/results/levers.md. Only the producer is measured: no syslog, no rules."""
 import argparse
@@ -17,9 +19,11 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = [
-    ("single", "rd_kafka_produce() per message (today)"),
+    ("single", "rd_kafka_produce() per message (kcat -P)"),
     ("batch-ua", "rd_kafka_produce_batch(), partitioner per message"),
     ("batch-sticky", "rd_kafka_produce_batch(), one partition per batch"),
+    ("keyed-ua", "keyed: rd_kafka_produce_batch(), the partitioner hashing each key"),
+    ("keyed-hashed", "keyed: rd_kafka_produce_batch(), each key's partition computed here"),
 ]
 
 
@@ -103,7 +107,7 @@ the settings of every `make bench` contender: `acks=all`, idempotence, `linger.m
 repetitions, median (min–max). CPU is the producer process's, librdkafka's threads included. Load
 average at the end: {load[0]:.2f} (2 cores; another process's load shows as noise here).
 
-| mode | msgs/s | CPU-s per 1M | CPU vs today |
+| mode | msgs/s | CPU-s per 1M | CPU vs per message |
 |---|---|---|---|
 """ + "\n".join(rows) + "\n"
     with open(a.out, "w") as f:
