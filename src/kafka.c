@@ -112,17 +112,9 @@ static uint64_t tick_now(const struct kafka *k) {
     return t ? t : 1;
 }
 
-/* The first of n ticks for n messages produced now on this thread, one after the other:
- * later than the thread's previous one. */
-static uint64_t tick_take(const struct kafka *k, unsigned n) {
-    static _Thread_local uint64_t last;
-    uint64_t t = tick_now(k);
-    if (t <= last && last - t < TICK_MASK / 2) t = (last + 1) & TICK_MASK ? (last + 1) & TICK_MASK : 1;
-    last = (t + n - 1) & TICK_MASK;
-    return t;
-}
-
-static uint64_t tick_next(const struct kafka *k) { return tick_take(k, 1); }
+struct kafka_topics;
+static uint64_t tick_take(struct kafka_topics *tc, unsigned n);
+static uint64_t tick_next(struct kafka_topics *tc) { return tick_take(tc, 1); }
 
 /* A record with an ack lane (record.ack: a RELP message, produced by a worker, never from the
  * spool) has bit 63 set and its ack lane in bits 48-62 instead of a slot: spool slots stay
@@ -832,6 +824,9 @@ struct kafka_topics {
     const char *last;           /* the name looked up last (a key of slot), and its handle: */
     struct kafka_topic *last_t; /* most messages go where the previous one went */
     long last_slot;             /* and its slot; -1: not cached (the cache is full) */
+    /* The last produce tick this thread took from this producer (see tick_take). Per producer
+     * and thread, not per thread: a second producer's ticks start again from its creation. */
+    uint64_t last_tick;
     size_t n, cap; /* open addressing, cap a power of two */
     struct {
         char *name;
@@ -844,6 +839,15 @@ struct kafka_topics {
         uint64_t until;
     } *slot;
 };
+
+/* The first of n ticks for n messages produced now on tc's thread, one after the other: later
+ * than the thread's previous one. */
+static uint64_t tick_take(struct kafka_topics *tc, unsigned n) {
+    uint64_t t = tick_now(tc->k), last = tc->last_tick;
+    if (t <= last && last - t < TICK_MASK / 2) t = (last + 1) & TICK_MASK ? (last + 1) & TICK_MASK : 1;
+    tc->last_tick = (t + n - 1) & TICK_MASK;
+    return t;
+}
 
 struct kafka_topics *kafka_topics_new(struct kafka *k) {
     struct kafka_topics *c = calloc(1, sizeof *c);
@@ -990,11 +994,12 @@ static struct kafka_topic *topic_of(struct kafka_topics *tc, const struct record
 }
 
 /* Queues r on partition (RD_KAFKA_PARTITION_UA: the partitioner chooses). */
-static int produce(struct kafka *k, struct kafka_topic *t, int32_t partition, const struct record *r,
+static int produce(struct kafka_topics *tc, struct kafka_topic *t, int32_t partition, const struct record *r,
                    unsigned slot) {
+    struct kafka *k = tc->k;
     rd_kafka_topic_t *rkt = (rd_kafka_topic_t *)t;
     /* Timed from here, as the original times kafka.producer.sent: from produce to ack. */
-    void *opaque = pack(r->ack ? r->seq >> 16 : tick_next(k), slot, r->ack);
+    void *opaque = pack(r->ack ? r->seq >> 16 : tick_next(tc), slot, r->ack);
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (!r->headers_len && !r->timestamp_ms) {
         if (rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY, (void *)r->payload, r->len, r->key,
@@ -1028,7 +1033,7 @@ static int produce(struct kafka *k, struct kafka_topic *t, int32_t partition, co
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL || e == RD_KAFKA_RESP_ERR__FATAL) return -ENOBUFS;
     /* A replayed message's partition that the topic no longer has: any partition will do. */
     if (e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && partition != RD_KAFKA_PARTITION_UA)
-        return produce(k, t, RD_KAFKA_PARTITION_UA, r, slot);
+        return produce(tc, t, RD_KAFKA_PARTITION_UA, r, slot);
     count_error(k, e);
     log_limited(L_ERROR, "kafka: cannot queue a message for %s: %s", rd_kafka_topic_name(rkt),
                 rd_kafka_err2str(e));
@@ -1043,7 +1048,7 @@ int kafka_produce(struct kafka_topics *tc, const struct record *r, unsigned slot
     /* A message purged at shutdown goes back to the partition it was on: a line that reached
      * Kafka unacknowledged (a broker lost quorum) and is replayed as a duplicate then stays
      * behind the lines that were before it in that partition. */
-    return produce(tc->k, t, r->part ? (int32_t)(r->part - 1) : RD_KAFKA_PARTITION_UA, r, slot);
+    return produce(tc, t, r->part ? (int32_t)(r->part - 1) : RD_KAFKA_PARTITION_UA, r, slot);
 }
 
 /* The partition for a batch of keyless messages to t, produced at tick: this thread's sticky
@@ -1094,7 +1099,7 @@ unsigned kafka_produce_batch(struct kafka_topics *tc, const struct record *rs, u
         tc->msgs_cap = n;
     }
     /* Timed from here, as kafka_produce times them; one clock read for all. */
-    uint64_t tick = tick_take(k, n);
+    uint64_t tick = tick_take(tc, n);
     while (done < n) {
         const struct record *r = &rs[done];
         struct kafka_topic *t = topic_of(tc, r);
@@ -1169,7 +1174,7 @@ static unsigned producer_produce_batch(void *tc, const struct record *rs, unsign
 }
 static int producer_check(void *tc, const struct record *r, unsigned slot) { return kafka_check_topic(tc, r, slot); }
 static int producer_purge(void *k, int timeout_ms) { return kafka_purge(k, timeout_ms); }
-static uint64_t producer_next_seq(void *tc) { return tick_next(((struct kafka_topics *)tc)->k) << 16; }
+static uint64_t producer_next_seq(void *tc) { return tick_next(tc) << 16; }
 
 void kafka_producer(struct kafka *k, struct delivery_producer *p) {
     *p = (struct delivery_producer){.arg = k, .thread_new = producer_thread_new,

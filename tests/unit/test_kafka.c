@@ -378,6 +378,27 @@ TEST(a_keyless_batch_goes_to_one_partition_and_the_next_ones_move_on_as_librdkaf
     teardown(&f);
 }
 
+/* Produce ticks count from the producer's creation and must grow on each thread; they were
+ * kept growing with one counter per thread for every producer, so a producer made after
+ * another on the same thread (a test after a test) took ticks that ran ahead of its clock,
+ * advanced by one per message instead of with time, and its sticky partitions never expired. */
+TEST(a_second_producer_on_the_same_thread_moves_its_sticky_partition_on_with_time) {
+    struct fixture f;
+    setup_conf(&f, "", "statistics.interval.ms: 50, sticky.partitioning.linger.ms: 20");
+    wait_leaders(&f);
+    sleep_ms(3000); /* this thread's ticks now 3 s ahead of a new producer's clock */
+    produce_batch(&f, 10, 0);
+    drain(&f);
+    kafka_stop(f.k);
+    teardown(&f);
+    setup_conf(&f, "", "statistics.interval.ms: 50, sticky.partitioning.linger.ms: 20");
+    wait_leaders(&f);
+    int64_t most;
+    ASSERT(spaced_spread(&f, 20, &most) > 1);
+    kafka_stop(f.k);
+    teardown(&f);
+}
+
 /* A producer with statistics and these settings, which make hotdog leave the partition of
  * keyless messages to librdkafka: it does not even note the leaders. */
 static void setup_left_to_librdkafka(struct fixture *f, const char *conf) {
@@ -416,4 +437,5 @@ TEST_MAIN("test_kafka", TEST_ENTRY(a_shutdown_purge_spools_messages_in_the_order
           TEST_ENTRY(a_fatal_error_is_reported_and_queued_messages_are_spooled),
           TEST_ENTRY(topic_level_settings_of_the_config_reach_every_topic),
           TEST_ENTRY(a_keyless_batch_goes_to_one_partition_and_the_next_ones_move_on_as_librdkafka_sticks),
+          TEST_ENTRY(a_second_producer_on_the_same_thread_moves_its_sticky_partition_on_with_time),
           TEST_ENTRY(keyed_batches_hashing_partitioners_and_no_stickiness_keep_the_partitioner_per_message))
