@@ -9,6 +9,12 @@
  *   batch-sticky  rd_kafka_produce_batch() of BATCH messages all to one partition, the next
  *                 partition for the next batch (also one partition-queue lock per batch); only
  *                 for messages without a key, whose partition is the producer's choice anyway
+ *   sticky-free   as batch-sticky, each body malloc'd and copied here (as hotdog would have to:
+ *                 its read buffers are reused) and handed over with RD_KAFKA_MSG_F_FREE, for
+ *                 librdkafka to free, instead of RD_KAFKA_MSG_F_COPY
+ *   sticky-nocopy as batch-sticky, each body referenced where it is (no flag): the most that not
+ *                 copying could save (hotdog would have to keep every read buffer until each of
+ *                 its messages is acknowledged)
  *   keyed-ua      as batch-ua, each message with a key (one of 16, as a rules config's
  *                 templated key has few values): the consistent_random partitioner hashes it
  *   keyed-hashed  as keyed-ua, each message's partition computed here as that partitioner
@@ -72,12 +78,13 @@ static void *poller(void *arg) {
 
 int main(int argc, char **argv) {
     if (argc < 5 || argc > 7) {
-        fprintf(stderr, "usage: levers BROKER TOPIC BODIES single|batch-ua|batch-sticky|keyed-ua|keyed-hashed "
-                        "[BATCH [N]]\n");
+        fprintf(stderr, "usage: levers BROKER TOPIC BODIES single|batch-ua|batch-sticky|sticky-free|"
+                        "sticky-nocopy|keyed-ua|keyed-hashed [BATCH [N]]\n");
         return 2;
     }
     const char *mode = argv[4];
-    int single = !strcmp(mode, "single"), sticky = !strcmp(mode, "batch-sticky");
+    int single = !strcmp(mode, "single"), owned = !strcmp(mode, "sticky-free"),
+        nocopy = !strcmp(mode, "sticky-nocopy"), sticky = owned || nocopy || !strcmp(mode, "batch-sticky");
     int hashed = !strcmp(mode, "keyed-hashed"), keyed = hashed || !strcmp(mode, "keyed-ua");
     if (!single && !sticky && !keyed && strcmp(mode, "batch-ua")) {
         fprintf(stderr, "levers: unknown mode %s\n", mode);
@@ -141,6 +148,11 @@ int main(int argc, char **argv) {
             const char *nl = memchr(q, '\n', (size_t)(end - q));
             size_t n = nl ? (size_t)(nl - q) : (size_t)(end - q);
             ms[k] = (rd_kafka_message_t){.payload = (void *)q, .len = n};
+            if (owned) {
+                ms[k].payload = malloc(n ? n : 1);
+                if (!ms[k].payload) abort();
+                memcpy(ms[k].payload, q, n);
+            }
             if (keyed) {
                 const char *key = keys[(sent + k) % 16];
                 ms[k].key = (void *)key;
@@ -151,7 +163,8 @@ int main(int argc, char **argv) {
             k++;
         }
         int32_t to = sticky ? part : RD_KAFKA_PARTITION_UA;
-        int flags = RD_KAFKA_MSG_F_COPY | (hashed ? RD_KAFKA_MSG_F_PARTITION : 0);
+        int flags = owned ? RD_KAFKA_MSG_F_FREE : nocopy ? 0 : RD_KAFKA_MSG_F_COPY;
+        if (hashed) flags |= RD_KAFKA_MSG_F_PARTITION;
         part = (part + 1) % nparts;
         /* The ones the queue had no room for (err set) are produced again, until all are in. */
         size_t left = k;

@@ -3,7 +3,8 @@
 (issue 18, goal 1), with build/bench/levers (bench/levers.c) against the private broker of
 `make bench`: rd_kafka_produce() per message (what kcat -P does, and hotdog did before
 batching), and rd_kafka_produce_batch() of BENCH_LEVERS_BATCH messages with the partitioner
-choosing per message or with one partition per batch, and keyed messages (16 keys) with the
+choosing per message or with one partition per batch (its body copied by librdkafka, malloc'd
+here and freed by librdkafka, or not copied at all), and keyed messages (16 keys) with the
 partitioner hashing each key or with each key's partition computed here
 (RD_KAFKA_MSG_F_PARTITION). Runs are interleaved (every mode once per repetition, in a rotated
 order) on a fresh topic each; medians and ranges of msgs/s and CPU-seconds per million
@@ -22,6 +23,8 @@ MODES = [
     ("single", "rd_kafka_produce() per message (kcat -P)"),
     ("batch-ua", "rd_kafka_produce_batch(), partitioner per message"),
     ("batch-sticky", "rd_kafka_produce_batch(), one partition per batch"),
+    ("sticky-free", "as above, each body malloc'd here and handed over with RD_KAFKA_MSG_F_FREE"),
+    ("sticky-nocopy", "as above, each body referenced in place (no copy: the most it could save)"),
     ("keyed-ua", "keyed: rd_kafka_produce_batch(), the partitioner hashing each key"),
     ("keyed-hashed", "keyed: rd_kafka_produce_batch(), each key's partition computed here"),
 ]
