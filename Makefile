@@ -244,7 +244,7 @@ $(B)/bench/probe: bench/probe.c bench/producer.h
 
 $(B)/bench/levers: bench/levers.c bench/producer.h
 	@mkdir -p $(@D)
-	$(CC) -O2 $(WARN) $(RDKAFKA_CFLAGS) -o $@ $< $(RDKAFKA_LIBS) -lpthread
+	$(CC) -O2 $(WARN) $(RDKAFKA_CFLAGS) -o $@ $< $(RDKAFKA_LIBS) -lz -lpthread
 
 # `make bench-levers`: what rd_kafka_produce() per message costs against rd_kafka_produce_batch(),
 # keyless and keyed (bench/levers.py, bench/results/levers.md), on the same private broker; ~1.5 min.

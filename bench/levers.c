@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "producer.h"
 
@@ -61,13 +62,6 @@ static void dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk, (void)opaque;
     if (m->err) atomic_fetch_add(&failed, 1);
     else atomic_fetch_add(&delivered, 1);
-}
-
-static uint32_t crc_table[256];
-static uint32_t crc32(const char *p, size_t n) {
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) c = crc_table[(c ^ (unsigned char)p[i]) & 0xff] ^ (c >> 8);
-    return c ^ 0xffffffffu;
 }
 
 static void *poller(void *arg) {
@@ -119,11 +113,6 @@ int main(int argc, char **argv) {
     pthread_t th;
     pthread_create(&th, NULL, poller, rk);
 
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int j = 0; j < 8; j++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
-    }
     static const char *const keys[16] = {"alpha", "bravo", "charlie", "delta",    "echo",  "foxtrot",
                                          "golf",  "hotel", "india",   "juliet",   "kilo",  "lima",
                                          "mike",  "nov",   "oscar",   "papa"};
@@ -157,7 +146,8 @@ int main(int argc, char **argv) {
                 const char *key = keys[(sent + k) % 16];
                 ms[k].key = (void *)key;
                 ms[k].key_len = strlen(key);
-                if (hashed) ms[k].partition = (int32_t)(crc32(key, ms[k].key_len) % (uint32_t)nparts);
+                if (hashed) /* zlib's crc32, as librdkafka's rd_crc32 */
+                    ms[k].partition = (int32_t)(crc32(0, (const Bytef *)key, (uInt)ms[k].key_len) % (uLong)nparts);
             }
             q += n + 1;
             k++;
