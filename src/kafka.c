@@ -112,10 +112,6 @@ static uint64_t tick_now(const struct kafka *k) {
     return t ? t : 1;
 }
 
-struct kafka_topics;
-static uint64_t tick_take(struct kafka_topics *tc, unsigned n);
-static uint64_t tick_next(struct kafka_topics *tc) { return tick_take(tc, 1); }
-
 /* A record with an ack lane (record.ack: a RELP message, produced by a worker, never from the
  * spool) has bit 63 set and its ack lane in bits 48-62 instead of a slot: spool slots stay
  * under 2^15 (spool.c's MAX_SLOTS), workers under 2^15. Its tick is the one the worker took
@@ -848,6 +844,8 @@ static uint64_t tick_take(struct kafka_topics *tc, unsigned n) {
     tc->last_tick = (t + n - 1) & TICK_MASK;
     return t;
 }
+
+static uint64_t tick_next(struct kafka_topics *tc) { return tick_take(tc, 1); }
 
 struct kafka_topics *kafka_topics_new(struct kafka *k) {
     struct kafka_topics *c = calloc(1, sizeof *c);
